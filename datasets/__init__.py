@@ -1,0 +1,39 @@
+"""Dataset registry: a dataset is one entry here; loaders live one module per source."""
+from __future__ import annotations
+
+from functools import partial
+
+from .base import DatasetInfo, DatasetNotFoundError, ImageData
+from .cifar import load_cifar20, load_cifar100
+from .digits import load_digits_data
+from .imagenet64 import load_imagenet64
+from .split import ClassSplit, SplitError, build_split
+
+DATASETS = {
+    "digits": DatasetInfo("digits", 10, 1, 8, load_digits_data, description="scikit-learn 8x8 digits (embedded)"),
+    "cifar100": DatasetInfo("cifar100", 100, 3, 32, load_cifar100, has_fine=True, description="CIFAR-100, fine labels"),
+    "cifar20": DatasetInfo("cifar20", 20, 3, 32, load_cifar20, has_fine=True, description="CIFAR-100, 20 superclasses"),
+    "imagenet64": DatasetInfo("imagenet64", 100, 3, 64, partial(load_imagenet64, classes=range(100)),
+                              description="downsampled ImageNet 64x64, first 100 classes"),
+}
+ALIASES = {"cifar-100": "cifar100", "cifar-20": "cifar20", "imagenet": "imagenet64", "Imagenet64": "imagenet64"}
+
+
+def get_dataset_info(name: str) -> DatasetInfo:
+    key = ALIASES.get(name, name).lower()
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[key]
+
+
+def load_dataset(name: str, data_root="data", download=False):
+    """(info, train ImageData, test ImageData)."""
+    info = get_dataset_info(name)
+    train, test = info.load(data_root=data_root, download=download)
+    return info, train, test
+
+
+__all__ = [
+    "DATASETS", "DatasetInfo", "DatasetNotFoundError", "ImageData", "ClassSplit", "SplitError",
+    "build_split", "get_dataset_info", "load_dataset",
+]

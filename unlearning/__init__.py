@@ -1,0 +1,1 @@
+"""Shared logic of the project: one module per pipeline step (see README, "Layout")."""

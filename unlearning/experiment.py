@@ -1,0 +1,246 @@
+"""Shared plumbing: argument parser, device and seeds, run folders, atomic writes, checkpoints, results.json."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from typing import Optional
+
+import numpy as np
+import torch
+
+import config
+from datasets import build_split, get_dataset_info, load_dataset
+from models import build_model, canonical_name
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is unreadable or made for another dataset / network / class list."""
+
+
+# ----------------------------------------------------------------------------- arguments, device, seeds
+def base_parser(description: str, dataset: Optional[str] = None) -> argparse.ArgumentParser:
+    """Flags every script shares. Paper spellings (``-net``) and double-dash aliases (``--net``) both work."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("-dataset", "--dataset", default=dataset or "digits", help="dataset registry name")
+    p.add_argument("-net", "--net", default=None, help="model registry name (default: the dataset preset's)")
+    p.add_argument("-classes", "--classes", type=int, default=None,
+                   help="number of classes of the dataset (checked against the registry)")
+    p.add_argument("-seed", "--seed", type=int, default=0, help="seed for every random choice of the run")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:i")
+    p.add_argument("--data_root", default=config.DATA_ROOT, help="folder holding the real datasets")
+    p.add_argument("--download", action="store_true", help="download CIFAR if missing (user machines only)")
+    p.add_argument("--log_root", default=config.LOG_ROOT, help="where runs write checkpoints and logs")
+    return p
+
+
+def finish_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill preset defaults and validate the dataset/net/classes triple; exits with one clear line on error."""
+    try:
+        info = get_dataset_info(args.dataset)
+        args.dataset = info.name
+        args.net = canonical_name(args.net or config.preset(info.name)["net"])
+        if args.classes is not None and args.classes != info.num_classes:
+            raise ValueError(f"-classes {args.classes} does not match {info.name}, which has {info.num_classes} classes")
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    return args
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    spec = (spec or "auto").lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {spec}: CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def generator(seed: int) -> torch.Generator:
+    """CPU generator: random draws are identical whatever the device."""
+    return torch.Generator().manual_seed(int(seed))
+
+
+# ----------------------------------------------------------------------------- experiment setup
+class Experiment:
+    """Dataset + class split + device for one run; data stays compact (uint8) on the device."""
+
+    def __init__(self, dataset, data_root="data", download=False, device="auto", forget_class=None,
+                 ood_classes=None, val_fraction=None, subclass=False, forget_fine=None, ood_fine=None):
+        self.info, train, test = load_dataset(dataset, data_root, download)
+        pre = config.preset(self.info.name)
+        self.preset = pre
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        sub = pre.get("subclass", {}) if subclass else {}
+        if ood_classes is None:
+            ood_classes = sub.get("ood_classes", pre["ood_classes"])
+        if subclass:
+            forget_fine = sub.get("forget_fine") if forget_fine is None else forget_fine
+            ood_fine = sub.get("ood_fine", []) if ood_fine is None else ood_fine
+        self.split = build_split(
+            self.info.name, train, test, self.info.num_classes, ood_classes,
+            forget_class=forget_class, val_fraction=pre.get("val_fraction", 0.1) if val_fraction is None else val_fraction,
+            forget_fine=forget_fine, ood_fine=ood_fine,
+        )
+        self.train = train.to(self.device)
+        self.test = test.to(self.device)
+
+    def new_model(self, net: str):
+        return build_model(net, self.split.num_outputs, self.info.in_channels, self.info.image_size).to(self.device)
+
+    def model_meta(self, net: str, **extra) -> dict:
+        meta = dict(self.split.metadata(), arch=canonical_name(net),
+                    in_channels=self.info.in_channels, image_size=self.info.image_size)
+        meta.update(extra)
+        return meta
+
+
+# ----------------------------------------------------------------------------- files
+def atomic_write(path: str, write) -> str:
+    """Write via ``write(tmp_path)`` then rename: readers never see a half-written file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def atomic_write_text(path: str, text: str) -> str:
+    def write(tmp):
+        with open(tmp, "w") as fh:
+            fh.write(text)
+    return atomic_write(path, write)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    if isinstance(obj, torch.Tensor):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def write_json(path: str, data: dict) -> str:
+    return atomic_write_text(path, json.dumps(_jsonable(data), indent=2) + "\n")
+
+
+def read_json(path: str) -> dict:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def write_tsv(path: str, rows: list, columns: list) -> str:
+    def fmt(v):
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+    lines = ["\t".join(columns)] + ["\t".join(fmt(r.get(c, "")) for c in columns) for r in rows]
+    return atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def fmt_param(value) -> str:
+    """A parameter as it appears in a folder name (stable, filesystem-safe)."""
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).replace(os.sep, "_").replace(" ", "")
+
+
+def pretrain_dir(log_root: str, dataset: str, net: str, seed: int = 0, l1: float = 0.0) -> str:
+    """log_files/<dataset>/<net>/pretrain/seed<s>[_l1-<λ>]"""
+    name = f"seed{seed}" + (f"_l1-{fmt_param(float(l1))}" if l1 else "")
+    return os.path.join(log_root, dataset, canonical_name(net), "pretrain", name)
+
+
+def unlearn_dir(log_root, dataset, net, forget, method, para1=None, para2=None, mask=None, seed=0, extra=None) -> str:
+    """log_files/<dataset>/<net>/forget_<class>/<method>/p1-<para1>_p2-<para2>_mask-<mask>_seed-<s>[_<extra>]
+
+    ``forget`` is the forget class id (or ``fine<id>`` in the sub-class setting); ``mask`` is the mask file's
+    stem; ``extra`` (e.g. ``{"l1": 5e-5}``) adds further identifying options in a fixed order.
+    """
+    mask_name = os.path.splitext(os.path.basename(mask))[0] if mask else "none"
+    leaf = f"p1-{fmt_param(para1)}_p2-{fmt_param(para2)}_mask-{fmt_param(mask_name)}_seed-{seed}"
+    for key in sorted(extra or {}):
+        if extra[key] not in (None, 0, 0.0, False, ""):
+            leaf += f"_{key}-{fmt_param(extra[key])}"
+    return os.path.join(log_root, dataset, canonical_name(net), f"forget_{forget}", method, leaf)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+META_KEYS_CHECKED = ("dataset", "arch", "trained_classes", "ood_classes", "ood_fine")
+
+
+def save_checkpoint(path: str, model: torch.nn.Module, meta: dict) -> str:
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {"state_dict": state, "meta": _jsonable(meta)}
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_checkpoint(path: str, map_location="cpu", expect: Optional[dict] = None):
+    """(state_dict, meta), with ``weights_only=True``; a bad file or a metadata mismatch is a CheckpointError."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint {path} does not exist (pretrain first, or pass the right -weight_path)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated zip, pickle garbage, foreign objects
+        raise CheckpointError(f"checkpoint {path} is truncated or not a checkpoint of this project ({type(err).__name__})")
+    if not isinstance(payload, dict) or "state_dict" not in payload or "meta" not in payload:
+        raise CheckpointError(f"checkpoint {path} has no state_dict/meta: not a checkpoint of this project")
+    meta = payload["meta"]
+    for key in META_KEYS_CHECKED if expect else ():
+        if key in expect and meta.get(key) != expect[key]:
+            raise CheckpointError(
+                f"checkpoint {path} was made for {key}={meta.get(key)!r}, but this run needs {key}={expect[key]!r}"
+            )
+    return payload["state_dict"], meta
+
+
+def load_model(path: str, exp: Experiment, net: Optional[str] = None, strict_meta: bool = True):
+    """A model built from a checkpoint's metadata, checked against the experiment's split."""
+    expect = exp.model_meta(net or "resnet8") if strict_meta else None
+    if expect is not None and net is None:
+        expect.pop("arch")
+    state, meta = load_checkpoint(path, map_location=exp.device, expect=expect)
+    model = exp.new_model(meta["arch"])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {path} does not fit {meta['arch']}: {str(err).splitlines()[0]}")
+    return model, meta
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

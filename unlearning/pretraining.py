@@ -1,0 +1,81 @@
+"""Pretraining (SPEC §2), normal or sparse (``--l1``): OOD classes excluded, best checkpoint on validation."""
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+
+import config
+from .evaluation import split_accuracy
+from .experiment import (Experiment, base_parser, finish_args, pretrain_dir, save_checkpoint, seed_everything,
+                         write_json)
+from .training import Diverged, Loader, train_supervised
+
+
+def weight_sparsity(model: torch.nn.Module, threshold: float = 1e-3) -> float:
+    """Fraction of parameters with |w| < threshold."""
+    total = sum(p.numel() for p in model.parameters())
+    small = sum((p.abs() < threshold).sum().item() for p in model.parameters())
+    return small / total
+
+
+def parser(dataset: str):
+    p = base_parser(f"Pretrain a model on {dataset} (OOD classes held out).", dataset)
+    p.add_argument("--epochs", type=int, default=None, help="default: the preset's")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--batch_size", "-b", type=int, default=None)
+    p.add_argument("--milestones", type=int, nargs="*", default=None)
+    p.add_argument("--l1", type=float, default=0.0, help="λ of the sparse model's λ‖θ‖₁ term (0 = normal model)")
+    p.add_argument("--augment", action=argparse_bool(), default=None, help="random crop + flip")
+    p.add_argument("--out", default=None, help="checkpoint path (default: log_files/<dataset>/<net>/pretrain/…/model.pt)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def argparse_bool():
+    import argparse
+    return argparse.BooleanOptionalAction
+
+
+def pretrain(args) -> dict:
+    seed_everything(args.seed)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device)
+    recipe = dict(config.preset(args.dataset)["pretrain"])
+    for key in ("epochs", "lr", "batch_size", "milestones", "augment"):
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
+    split = exp.split
+    print(split.summary())
+    model = exp.new_model(args.net)
+    loader = Loader(exp.train, split.train_idx, split.targets(exp.train.y[split.train_idx.to(exp.train.y.device)]),
+                    recipe["batch_size"], shuffle=True, seed=args.seed, augment=recipe.get("augment", False))
+    out_dir = os.path.dirname(args.out) if args.out else pretrain_dir(args.log_root, args.dataset, args.net, args.seed, args.l1)
+    ckpt = args.out or os.path.join(out_dir, "model.pt")
+    summary = train_supervised(model, loader, recipe, lambda m: split_accuracy(m, exp, "val_idx"), l1=args.l1,
+                               log_path=os.path.join(out_dir, "train_log.tsv"), desc=f"pretrain {args.dataset}",
+                               progress=not args.quiet)
+    test_acc = split_accuracy(model, exp, "retain_test")  # forget_class is None: all trained classes
+    sparsity = weight_sparsity(model)
+    meta = exp.model_meta(args.net, seed=args.seed, l1=args.l1, kind="pretrain", recipe=recipe)
+    save_checkpoint(ckpt, model, meta)
+    results = {
+        "status": "done", "stage": "pretrain", "args": vars(args), "recipe": recipe, "checkpoint": ckpt,
+        "test_acc": test_acc, "val_acc": summary["best_val_acc"], "best_epoch": summary["best_epoch"],
+        "train_acc": split_accuracy(model, exp, "train_idx"), "sparsity_abs_lt_1e-3": sparsity,
+        "seconds": summary["seconds"], "device": str(exp.device), "meta": meta,
+    }
+    write_json(os.path.join(out_dir, "results.json"), results)
+    print(f"test acc {test_acc:.4f} | val acc {summary['best_val_acc']:.4f} (epoch {summary['best_epoch']}) | "
+          f"|w|<1e-3: {sparsity:.3f} | {summary['seconds']:.1f}s | {ckpt}")
+    return results
+
+
+def main(dataset: str, argv=None) -> dict:
+    args = finish_args(parser(dataset).parse_args(argv))
+    try:
+        return pretrain(args)
+    except Diverged as err:
+        sys.exit(f"error: pretraining diverged: {err}")
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")

@@ -1,0 +1,188 @@
+"""Training loops: in-memory minibatches, warm-up + multi-step schedule, L1/L2 penalties, gradient masks,
+divergence checks, and the supervised recipe of SPEC §2 with best-on-validation selection."""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Callable, Dict, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .experiment import generator, write_tsv
+
+
+class Diverged(RuntimeError):
+    """A NaN/inf loss or weight: the method stops instead of saving a broken model."""
+
+
+# ----------------------------------------------------------------------------- data
+def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int, flip: bool = True) -> torch.Tensor:
+    """Per-sample random crop (zero padding ``pad``) and horizontal flip, vectorised over the batch."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # n×h×1
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # n×1×w
+    out = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+    if flip:
+        mirror = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+        out = torch.where(mirror[:, None, None, None], out.flip(3), out)
+    return out
+
+
+class Loader:
+    """Minibatches (normalised images, targets) of ``data[idx]`` with the given targets; seeded shuffling.
+
+    ``targets`` is aligned with ``idx`` (so a method can relabel samples, e.g. random labels or OOD → forget).
+    """
+
+    def __init__(self, data, idx, targets, batch_size=64, shuffle=True, seed=0, augment=False, drop_last=False):
+        self.data = data
+        self.idx = torch.as_tensor(idx, dtype=torch.long).to(data.x.device)
+        self.targets = torch.as_tensor(targets, dtype=torch.long).to(data.x.device)
+        if len(self.idx) != len(self.targets):
+            raise ValueError("Loader: idx and targets differ in length")
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.augment = augment
+        self.drop_last = drop_last
+        self.gen = generator(seed)
+
+    def __len__(self):
+        n = len(self.idx)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.idx)
+        order = torch.randperm(n, generator=self.gen).to(self.idx.device) if self.shuffle else torch.arange(n, device=self.idx.device)
+        for b in range(len(self)):
+            sel = order[b * self.batch_size:(b + 1) * self.batch_size]
+            x = self.data.normalize(self.data.x[self.idx[sel]])
+            if self.augment:
+                x = random_crop_flip(x, self.gen, pad=max(1, x.shape[-1] // 8))
+            yield x, self.targets[sel]
+
+
+def cycle(loader):
+    """Endless iteration over a loader (reshuffled each pass)."""
+    while True:
+        yield from loader
+
+
+# ----------------------------------------------------------------------------- optimisation
+def check_finite(value: torch.Tensor, what: str = "loss") -> None:
+    if not torch.isfinite(value).all():
+        raise Diverged(f"{what} became NaN/inf")
+
+
+def check_finite_model(model: nn.Module) -> None:
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise Diverged(f"weight {name} became NaN/inf")
+
+
+def l1_norm(model: nn.Module) -> torch.Tensor:
+    return sum(p.abs().sum() for p in model.parameters())
+
+
+class Regulariser:
+    """Optional λ₁‖θ‖₁, λ₂‖θ−θ₀‖² (θ₀ = weights at construction) and a 0/1 update mask (SPEC §8).
+
+    The mask multiplies the *update* (new − old), so momentum, weight decay or Adam cannot move a masked weight.
+    """
+
+    def __init__(self, model: nn.Module, l1: float = 0.0, l2: float = 0.0, mask: Optional[Dict[str, torch.Tensor]] = None):
+        self.l1, self.l2 = float(l1 or 0.0), float(l2 or 0.0)
+        self.params = dict(model.named_parameters())
+        self.anchor = {k: p.detach().clone() for k, p in self.params.items()} if self.l2 else None
+        self.mask = None
+        if mask is not None:
+            missing = set(self.params) - set(mask)
+            if missing:
+                raise ValueError(f"mask has no entry for {sorted(missing)[:3]}…: made for another network?")
+            self.mask = {k: mask[k].to(p.device, p.dtype) for k, p in self.params.items()}
+            for k, p in self.params.items():
+                if self.mask[k].shape != p.shape:
+                    raise ValueError(f"mask for {k} has shape {tuple(self.mask[k].shape)}, weight has {tuple(p.shape)}")
+
+    def penalty(self, loss: torch.Tensor) -> torch.Tensor:
+        if self.l1:
+            loss = loss + self.l1 * sum(p.abs().sum() for p in self.params.values())
+        if self.l2:
+            loss = loss + self.l2 * sum(((p - self.anchor[k]) ** 2).sum() for k, p in self.params.items())
+        return loss
+
+    def step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+        """Penalise, check, backward, step (masked). Returns the penalised loss."""
+        loss = self.penalty(loss)
+        check_finite(loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        before = {k: p.detach().clone() for k, p in self.params.items()} if self.mask else None
+        optimizer.step()
+        if self.mask:
+            with torch.no_grad():
+                for k, p in self.params.items():
+                    p.copy_(before[k] + self.mask[k] * (p - before[k]))
+        return loss
+
+    def apply_to_delta(self, delta: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Mask a direct weight perturbation (Wfisher)."""
+        return {k: v * self.mask[k] for k, v in delta.items()} if self.mask else delta
+
+
+def warmup_multistep_lr(base_lr: float, epoch: int, step: int, steps_per_epoch: int,
+                        warmup_epochs: int = 1, milestones: Sequence[int] = (), gamma: float = 0.2) -> float:
+    """Linear warm-up over the first ``warmup_epochs`` (per step), then ×gamma at each milestone epoch."""
+    if epoch < warmup_epochs:
+        return base_lr * (epoch * steps_per_epoch + step + 1) / (warmup_epochs * steps_per_epoch)
+    return base_lr * gamma ** sum(epoch >= m for m in milestones)
+
+
+# ----------------------------------------------------------------------------- supervised recipe (SPEC §2)
+def train_supervised(model: nn.Module, loader: Loader, recipe: dict, validate: Callable[[nn.Module], float],
+                     l1: float = 0.0, log_path: Optional[str] = None, desc: str = "train",
+                     progress: bool = True) -> dict:
+    """SGD + warm-up + multi-step decay; keeps the weights with the best validation accuracy.
+
+    ``recipe``: epochs, lr, milestones, momentum, weight_decay, warmup_epochs. Returns a summary with the
+    per-epoch history; ``model`` ends holding the best weights.
+    """
+    opt = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe.get("momentum", 0.9),
+                          weight_decay=recipe.get("weight_decay", 5e-4))
+    reg = Regulariser(model, l1=l1)
+    history, best_acc, best_state, best_epoch = [], -1.0, None, -1
+    bar = tqdm(range(recipe["epochs"]), desc=desc, disable=not progress, leave=False)
+    start = time.perf_counter()
+    for epoch in bar:
+        model.train()
+        tot_loss, tot_correct, tot_n = 0.0, 0, 0
+        for step, (x, y) in enumerate(loader):
+            lr = warmup_multistep_lr(recipe["lr"], epoch, step, len(loader), recipe.get("warmup_epochs", 1),
+                                     recipe.get("milestones", ()))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            reg.step(opt, loss)
+            tot_loss += loss.item() * len(y)
+            tot_correct += (logits.argmax(1) == y).sum().item()
+            tot_n += len(y)
+        check_finite_model(model)
+        val_acc = validate(model)
+        if val_acc > best_acc:
+            best_acc, best_epoch = val_acc, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        history.append({"epoch": epoch + 1, "lr": lr, "train_loss": tot_loss / tot_n, "train_acc": tot_correct / tot_n,
+                        "val_acc": val_acc, "seconds": time.perf_counter() - start})
+        bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", val=f"{val_acc:.3f}")
+        if log_path:
+            write_tsv(log_path, history, list(history[0]))
+    model.load_state_dict(best_state)
+    return {"best_val_acc": best_acc, "best_epoch": best_epoch + 1, "history": history,
+            "seconds": time.perf_counter() - start}
