@@ -13,7 +13,7 @@ PRESETS = {
         "ood_classes": [7, 8, 9],
         "forget_class": 3,
         "val_fraction": 0.1,
-        "pretrain": {"epochs": 12, "lr": 0.05, "milestones": [6, 9, 11], "batch_size": 32, "warmup_epochs": 1,
+        "pretrain": {"epochs": 30, "lr": 0.05, "milestones": [15, 24, 28], "batch_size": 32, "warmup_epochs": 1,
                      "momentum": 0.9, "weight_decay": 5e-4, "augment": False},
     },
     # (paper) CIFAR-20: 5 of 20 superclasses held out → 15 outputs. Which five is our choice.

@@ -244,3 +244,38 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+
+# ----------------------------------------------------------------------------- identity of an unlearning run
+def add_run_identity_args(p: argparse.ArgumentParser, subclass: bool = False) -> argparse.ArgumentParser:
+    """The arguments that name one unlearning run (and so its folder); shared by unlearning, attack and metrics."""
+    p.add_argument("-method", "--method", default="baseline", help="unlearning method registry name")
+    if subclass:
+        p.add_argument("--forget_fine", "--forget_class", dest="forget_fine", type=int, default=None,
+                       help="fine class to forget (default: the preset's)")
+    else:
+        p.add_argument("--forget_class", "-forget_class", type=int, default=None,
+                       help="class to forget (default: the preset's)")
+    p.add_argument("--para1", type=float, default=None, help="method knob 1 (see forget_full_class_strategies.py)")
+    p.add_argument("--para2", type=float, default=None, help="method knob 2")
+    p.add_argument("--mask_path", default=None, help="SalUn mask file (from saliency_mu/generate_mask.py)")
+    p.add_argument("--l1", type=float, default=0.0, help="λ of an added λ‖θ‖₁ term")
+    p.add_argument("--l2", type=float, default=0.0, help="λ of an added λ‖θ−θ₀‖² term (towards the pretrained weights)")
+    p.add_argument("-weight_path", "--weight_path", default=None,
+                   help="pretrained checkpoint (default: log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
+    return p
+
+
+def forget_name(args) -> str:
+    fine = getattr(args, "forget_fine", None)
+    return f"fine{fine}" if fine is not None else str(args.forget_class)
+
+
+def run_dir_from_args(args) -> str:
+    """The unlearning run folder named by the identity arguments (see ``unlearn_dir``)."""
+    return unlearn_dir(args.log_root, args.dataset, args.net, forget_name(args), args.method, args.para1, args.para2,
+                       args.mask_path, args.seed, extra={"l1": args.l1, "l2": args.l2})
+
+
+def default_weight_path(args, seed: int = 0) -> str:
+    return os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, seed), "model.pt")
