@@ -1,6 +1,7 @@
 """Accuracies and predictions, batched, in eval mode without gradients."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -34,3 +35,42 @@ def split_accuracy(model: nn.Module, exp, which: str) -> float:
     idx = getattr(exp.split, which)
     data = exp.test if which.endswith("_test") else exp.train
     return accuracy(model, data, idx, exp.split.targets(data.y[torch.as_tensor(idx).to(data.y.device)]))
+
+
+# ----------------------------------------------------------------------------- entropy MIA (SPEC §5)
+def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
+    logp = torch.log_softmax(logits.float(), 1)
+    return -(logp.exp() * logp).sum(1)
+
+
+class EntropyMIA:
+    """The prior attack: logistic regression on the softmax entropy; members = D_r, non-members = test data.
+
+    The two fitting sets are balanced (a seeded subsample of D_r as large as the retain test set).
+    """
+
+    def __init__(self, model: nn.Module, exp, seed: int = 0):
+        from sklearn.linear_model import LogisticRegression
+
+        split = exp.split
+        gen = torch.Generator().manual_seed(seed)
+        n = min(len(split.retain_train), len(split.retain_test))
+        members = split.retain_train[torch.randperm(len(split.retain_train), generator=gen)[:n]]
+        non_members = split.retain_test[torch.randperm(len(split.retain_test), generator=gen)[:n]]
+        h_in = softmax_entropy(predict(model, exp.train, members)).cpu().numpy()
+        h_out = softmax_entropy(predict(model, exp.test, non_members)).cpu().numpy()
+        X = np.concatenate([h_in, h_out])[:, None]
+        y = np.concatenate([np.ones(len(h_in)), np.zeros(len(h_out))])
+        self.clf = LogisticRegression(class_weight="balanced").fit(X, y)
+
+    def member_rate(self, model: nn.Module, data, idx) -> float:
+        """Fraction of ``data[idx]`` predicted 'member'."""
+        if len(idx) == 0:
+            return float("nan")
+        h = softmax_entropy(predict(model, data, idx)).cpu().numpy()[:, None]
+        return float(self.clf.predict(h).mean())
+
+
+def entropy_mia(model: nn.Module, exp, seed: int = 0) -> float:
+    """MIA of SPEC §5: fraction of D_f predicted member."""
+    return EntropyMIA(model, exp, seed).member_rate(model, exp.train, exp.split.forget_train)
