@@ -53,3 +53,48 @@ def preset(dataset: str) -> dict:
     from datasets import get_dataset_info
 
     return PRESETS[get_dataset_info(dataset).name]
+
+
+# Sweeps of run.py (per preset). mu_method_list entries: [method, para1, para2]; None = the method's default.
+RUN_PRESETS = {
+    "digits": {
+        "dataset": "digits", "net": "resnet8", "n_classes": 10, "forget_classes": [3], "seeds": [0],
+        "pretrain_path": None, "sparse_l1": 5e-4, "relearning_lrs": None, "repeats": None,
+        "stages": ["pretrain", "unlearn", "rea", "distribution", "report"],
+        "blackbox_methods": [],
+        "mu_method_list": [
+            ["baseline", None, None], ["retrain", None, None],
+            ["finetune", None, None], ["finetune_our", None, None],
+            ["negative_grad", None, None], ["negative_grad_our", None, None],
+            ["amnesiac", None, None], ["amnesiac_our", None, None],
+            ["badteacher", None, None], ["badteacher_our", None, None],
+            ["ssd_tuning", None, None], ["ssd_tuning_our", None, None],
+        ],
+    },
+    "cifar20": {
+        "dataset": "cifar20", "net": "ResNet18", "n_classes": 20, "forget_classes": [4], "seeds": [0],
+        "pretrain_path": None, "sparse_l1": 5e-4, "relearning_lrs": None, "repeats": None,
+        "stages": ["pretrain", "unlearn", "rea", "distribution", "report"], "blackbox_methods": [],
+        "mu_method_list": [["baseline", None, None], ["retrain", None, None],
+                           ["badteacher", None, None], ["badteacher_our", None, None],
+                           ["ssd_tuning", None, None], ["ssd_tuning_our", None, None],
+                           ["Wfisher", None, None], ["Wfisher_our", None, None]],
+    },
+}
+RUN_PRESETS["cifar100"] = dict(RUN_PRESETS["cifar20"], dataset="cifar100", n_classes=100, forget_classes=[0])
+RUN_PRESETS["imagenet64"] = dict(RUN_PRESETS["cifar20"], dataset="imagenet64", n_classes=100, forget_classes=[0])
+
+
+# Data-free model extraction (black-box ReA, SPEC §6). Keys are DFMEConfig fields (unlearning/extraction.py).
+# (paper) DFME on CIFAR-10: 20M queries, batch 256, SGD lr 0.1 student, Adam lr 1e-4 generator, m=1, ε=1e-3,
+# 5 student steps per generator step, ×0.3 at 10/30/50% of the budget. The digits values are ours (see docs/blackbox.md).
+DFME = {
+    "digits": {"query_budget": 1_000_000, "batch_size": 128, "lr_student": 0.1, "lr_generator": 1e-3, "grad_m": 1,
+               "grad_epsilon": 1e-3, "student_steps": 5, "generator_steps": 1, "milestones": (0.1, 0.3, 0.5),
+               "gamma": 0.3, "nz": 64, "generator": "conv_small", "victim_output": "probs"},
+    "cifar20": {"query_budget": 20_000_000, "batch_size": 256, "lr_student": 0.1, "lr_generator": 1e-4, "grad_m": 1,
+                "grad_epsilon": 1e-3, "student_steps": 5, "generator_steps": 1, "milestones": (0.1, 0.3, 0.5),
+                "gamma": 0.3, "nz": 256, "generator": "conv", "victim_output": "probs"},
+}
+DFME["cifar100"] = dict(DFME["cifar20"])
+DFME["imagenet64"] = dict(DFME["cifar20"])

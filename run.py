@@ -1,0 +1,76 @@
+"""Paper-style launcher: edit the settings below (or override them on the command line) and run
+
+    python run.py                       # the digits pipeline end to end, on the CPU, in minutes
+    python run.py --preset cifar20 --devices 0,1
+    python run.py --stages unlearn rea --methods retrain badteacher badteacher_our
+
+Stages run in order (pretrain, masks, unlearn, rea, blackbox, distribution, report), each step a subprocess of
+the per-dataset scripts. A step already done with the same arguments is skipped; a failing step is recorded and
+the sweep goes on. Tables land in log_files/report/.
+"""
+import argparse
+
+from config import LOG_ROOT, DATA_ROOT, RUN_PRESETS
+
+# ------------------------------------------------------------------ editable settings (the digits default)
+net = "resnet8"
+dataset = "digits"
+n_classes = 10
+forget_class = 3
+seed = 0
+pretrain_path = None  # None: pretrain (once) into log_files/<dataset>/<net>/pretrain/seed<seed>/model.pt
+mu_method_list = RUN_PRESETS["digits"]["mu_method_list"]  # [[method, para1, para2], ...]; None = method default
+# ------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    from unlearning.launcher import STAGES
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(RUN_PRESETS), default=None,
+                   help="digits (default: the settings above) or a paper preset")
+    p.add_argument("--stages", nargs="+", choices=STAGES, default=None, help="default: the preset's stages")
+    p.add_argument("--methods", nargs="+", default=None, help="restrict mu_method_list to these method names")
+    p.add_argument("--forget_classes", nargs="+", type=int, default=None)
+    p.add_argument("--seeds", nargs="+", type=int, default=None)
+    p.add_argument("--devices", default=None, help="comma-separated GPU ids: one job per GPU, in parallel")
+    p.add_argument("--jobs", type=int, default=2, help="parallel CPU jobs (ignored with --devices)")
+    p.add_argument("--device", default="auto", help="device flag passed to every step")
+    p.add_argument("--log_root", default=LOG_ROOT)
+    p.add_argument("--data_root", default=DATA_ROOT)
+    p.add_argument("--dry_run", action="store_true", help="print the command lines, run nothing")
+    return p.parse_args(argv)
+
+
+def settings_from(args) -> dict:
+    if args.preset and args.preset != "digits":
+        s = dict(RUN_PRESETS[args.preset])
+    else:
+        s = dict(RUN_PRESETS["digits"], net=net, dataset=dataset, n_classes=n_classes, forget_classes=[forget_class],
+                 seeds=[seed], pretrain_path=pretrain_path, mu_method_list=mu_method_list)
+    methods = [list(m) for m in s["mu_method_list"]]
+    if args.methods:
+        unknown = set(args.methods) - {m[0] for m in methods}
+        methods = [m for m in methods if m[0] in args.methods] + [[m, None, None] for m in args.methods if m in unknown]
+    s.update(methods=methods, log_root=args.log_root, data_root=args.data_root, device=args.device,
+             stages=args.stages or s["stages"])
+    if args.forget_classes:
+        s["forget_classes"] = args.forget_classes
+    if args.seeds:
+        s["seeds"] = args.seeds
+    return s
+
+
+def main(argv=None):
+    from unlearning.launcher import Launcher, plan_sweep
+
+    args = parse_args(argv)
+    s = settings_from(args)
+    devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
+    launcher = plan_sweep(s, Launcher(args.log_root, jobs=args.jobs, devices=devices, dry_run=args.dry_run))
+    steps = launcher.run(s["stages"])
+    return 1 if any(st.status in ("failed", "blocked") for st in steps) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
