@@ -1,0 +1,5 @@
+"""Representation distribution metrics of one model (see `python distribution_metric.py -h` and docs/representation.md)."""
+from unlearning.representation import main
+
+if __name__ == "__main__":
+    main()

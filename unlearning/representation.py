@@ -1,0 +1,417 @@
+"""Distribution metrics of a model's representation of D_r ∪ D_f (SPEC §7).
+
+Pipeline: features (penultimate layer, or logits) of the training data the model was trained on (retain + forget),
+a seeded subsample, a 2-D t-SNE embedding, then four numbers about the forget class, all computed IN THE 2-D
+EMBEDDING (as the paper's tables do; the metric functions themselves accept points of any dimension, except the
+KDE ones, which need 2-D):
+
+* ``intra_class_variance`` — mean squared Euclidean distance of the forget class's points to their centroid;
+* ``silhouette_vs_nearest`` — silhouette score of the two-class clustering {forget class, nearest other class},
+  the nearest class being the one whose centroid is closest to the forget class's centroid;
+* ``overlap_score`` — ∫ min(p_f, p_rest) on a grid, each density area-normalised on the grid, so the result is in
+  [0, 1]: 0 = disjoint, 1 = identical. p_rest is the count-weighted mixture of the other classes' KDEs (one KDE
+  per class with Scott's bandwidth; a single KDE over all other classes would take its bandwidth from the spread
+  of the whole multi-modal cloud and oversmooth);
+* ``multiclass_overlap`` — (K − ∫ max_k p_k) / (K − 1) over the K classes' densities, equal weights. It is 1 when all
+  densities coincide, 0 when their supports are disjoint, and equals ∫ min(p_1, p_2) for K = 2.
+
+The metric functions are pure (numpy in, numbers out); ``distribution_metrics`` and ``run`` do the model and file
+work. Note that t-SNE distances depend on the number of points: compare models on the same subsample (the subsample
+depends only on ``--seed`` and ``--max_points``, so every model of a dataset gets the same points).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+
+FEATURE_KINDS = ("penultimate", "logits")
+
+
+# ----------------------------------------------------------------------------- input checks
+def _points(Z, name="Z") -> np.ndarray:
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2 or len(Z) == 0:
+        raise ValueError(f"{name} must be a non-empty (n_points, dim) array, got shape {Z.shape}")
+    if not np.isfinite(Z).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return Z
+
+
+def _labels(labels, n: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != n:
+        raise ValueError(f"labels must be a 1-D array with one label per point ({n}), got shape {labels.shape}")
+    return labels
+
+
+def _member(labels: np.ndarray, cls, min_points: int = 1) -> np.ndarray:
+    mask = labels == cls
+    if mask.sum() < min_points:
+        present = sorted(np.unique(labels).tolist())
+        raise ValueError(f"class {cls!r} has {int(mask.sum())} point(s), needs at least {min_points} "
+                         f"(classes present: {present})")
+    return mask
+
+
+# ----------------------------------------------------------------------------- subsampling and embedding
+def subsample_indices(n: int, max_points: Optional[int], seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded random subset of ``range(n)`` of size ``max_points`` (all if n ≤ max_points)."""
+    if max_points is not None and max_points < 10:
+        raise ValueError(f"max_points must be at least 10 (got {max_points})")
+    if max_points is None or n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=int(max_points), replace=False))
+
+
+def tsne_embedding(X, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """2-D t-SNE (scikit-learn, PCA init, seeded). Perplexity is capped at (n − 1)/3 for small sets."""
+    from sklearn.manifold import TSNE
+
+    X = _points(X, "features")
+    if len(X) < 5:
+        raise ValueError(f"t-SNE needs at least 5 points, got {len(X)}")
+    perplexity = float(min(perplexity, (len(X) - 1) / 3.0 - 1e-6))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed)
+    return tsne.fit_transform(X.astype(np.float32)).astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- cluster geometry
+def class_centroids(Z, labels) -> Dict:
+    Z = _points(Z)
+    labels = _labels(labels, len(Z))
+    return {c: Z[labels == c].mean(0) for c in np.unique(labels).tolist()}
+
+
+def intra_class_variance(Z, labels, cls) -> float:
+    """Mean squared distance of class ``cls``'s points to their centroid (the trace of its covariance, 1/n)."""
+    Z = _points(Z)
+    pts = Z[_member(_labels(labels, len(Z)), cls)]
+    return float(((pts - pts.mean(0)) ** 2).sum(1).mean())
+
+
+def nearest_class(Z, labels, cls):
+    """The other class whose centroid is closest (Euclidean) to class ``cls``'s centroid."""
+    Z = _points(Z)
+    labels = _labels(labels, len(Z))
+    _member(labels, cls)
+    cents = class_centroids(Z, labels)
+    others = [c for c in cents if c != cls]
+    if not others:
+        raise ValueError(f"only class {cls!r} is present: a silhouette needs another class")
+    dist = [np.linalg.norm(cents[c] - cents[cls]) for c in others]
+    return others[int(np.argmin(dist))]
+
+
+def silhouette_vs_nearest(Z, labels, cls):
+    """(silhouette score of the two-class set {cls, nearest class}, nearest class).
+
+    The score is scikit-learn's ``silhouette_score`` on the points of the two classes (the mean over both), in
+    [−1, 1]: high = the forget class forms its own cluster, near 0 = it merges with its neighbour.
+    """
+    from sklearn.metrics import silhouette_score
+
+    Z = _points(Z)
+    labels = _labels(labels, len(Z))
+    _member(labels, cls, 2)
+    other = nearest_class(Z, labels, cls)
+    _member(labels, other, 2)
+    pair = (labels == cls) | (labels == other)
+    return float(silhouette_score(Z[pair], labels[pair] == cls)), other
+
+
+# ----------------------------------------------------------------------------- KDE densities on a grid
+@dataclass
+class DensityGrid:
+    """Per-class 2-D KDEs evaluated on one shared grid; each density integrates to 1 on the grid."""
+    xs: np.ndarray
+    ys: np.ndarray
+    cell_area: float
+    densities: Dict  # class → (len(ys), len(xs)) array, row = y
+    counts: Dict  # class → number of points
+
+    def integral(self, values: np.ndarray) -> float:
+        return float(values.sum() * self.cell_area)
+
+
+def class_densities(Z, labels, grid_size: int = 128, pad: float = 3.0) -> DensityGrid:
+    """Gaussian KDE (scipy, Scott's bandwidth) of every class on a ``grid_size``² grid.
+
+    The grid covers all points plus ``pad`` kernel standard deviations of the widest kernel, so (almost) no mass
+    falls outside it; each density is then divided by its grid integral (area normalisation).
+    """
+    from scipy.stats import gaussian_kde
+
+    Z = _points(Z)
+    if Z.shape[1] != 2:
+        raise ValueError(f"KDE overlap works on 2-D points (an embedding), got dimension {Z.shape[1]}")
+    labels = _labels(labels, len(Z))
+    if int(grid_size) < 8:
+        raise ValueError(f"grid_size must be at least 8 (got {grid_size})")
+    kdes, counts = {}, {}
+    for c in np.unique(labels).tolist():
+        pts = Z[_member(labels, c, 3)]
+        try:
+            kdes[c] = gaussian_kde(pts.T)
+        except (np.linalg.LinAlgError, ValueError):
+            raise ValueError(f"class {c!r}: its {len(pts)} points lie on a line or a point; no 2-D density")
+        counts[c] = len(pts)
+    widest = max(float(np.sqrt(np.diag(k.covariance).max())) for k in kdes.values())
+    lo, hi = Z.min(0) - pad * widest, Z.max(0) + pad * widest
+    xs, ys = np.linspace(lo[0], hi[0], int(grid_size)), np.linspace(lo[1], hi[1], int(grid_size))
+    gx, gy = np.meshgrid(xs, ys)
+    pos = np.vstack([gx.ravel(), gy.ravel()])
+    cell = float((xs[1] - xs[0]) * (ys[1] - ys[0]))
+    dens = {}
+    for c, k in kdes.items():
+        d = k(pos).reshape(gx.shape)
+        dens[c] = d / (d.sum() * cell)
+    return DensityGrid(xs, ys, cell, dens, counts)
+
+
+def rest_density(grid: DensityGrid, cls) -> np.ndarray:
+    """Density of every class except ``cls``: the count-weighted mixture of their KDEs."""
+    others = [c for c in grid.densities if c != cls]
+    if cls not in grid.densities:
+        raise ValueError(f"class {cls!r} is not among the classes {sorted(grid.densities)}")
+    if not others:
+        raise ValueError(f"only class {cls!r} is present: no rest to overlap with")
+    total = sum(grid.counts[c] for c in others)
+    return sum(grid.counts[c] / total * grid.densities[c] for c in others)
+
+
+def overlap_from_grid(grid: DensityGrid, cls) -> float:
+    p_rest = rest_density(grid, cls)
+    return float(np.clip(grid.integral(np.minimum(grid.densities[cls], p_rest)), 0.0, 1.0))
+
+
+def multiclass_overlap_from_grid(grid: DensityGrid) -> float:
+    k = len(grid.densities)
+    if k < 2:
+        raise ValueError("multi-class overlap needs at least two classes")
+    top = np.max(np.stack(list(grid.densities.values())), axis=0)
+    return float(np.clip((k - grid.integral(top)) / (k - 1), 0.0, 1.0))
+
+
+def pairwise_overlap(grid: DensityGrid):
+    """(classes, matrix) with matrix[i, j] = ∫ min(p_i, p_j); the diagonal is 1."""
+    classes = sorted(grid.densities)
+    m = np.ones((len(classes), len(classes)))
+    for i, a in enumerate(classes):
+        for j in range(i + 1, len(classes)):
+            m[i, j] = m[j, i] = grid.integral(np.minimum(grid.densities[a], grid.densities[classes[j]]))
+    return classes, m
+
+
+def overlap_score(Z, labels, cls, grid_size: int = 128) -> float:
+    """∫ min(p_cls, p_rest) of 2-D points, in [0, 1] (see the module docstring)."""
+    return overlap_from_grid(class_densities(Z, labels, grid_size), cls)
+
+
+def multiclass_overlap(Z, labels, grid_size: int = 128) -> float:
+    """(K − ∫ max_k p_k) / (K − 1) of 2-D points, in [0, 1]."""
+    return multiclass_overlap_from_grid(class_densities(Z, labels, grid_size))
+
+
+def embedding_metrics(Z, labels, cls, grid_size: int = 128) -> dict:
+    """Every metric of one embedding, the KDEs computed once. Returns the numbers and the density grid."""
+    Z = _points(Z)
+    labels = _labels(labels, len(Z))
+    _member(labels, cls, 3)
+    sil, other = silhouette_vs_nearest(Z, labels, cls)
+    grid = class_densities(Z, labels, grid_size)
+    classes, pair = pairwise_overlap(grid)
+    return {
+        "variance": intra_class_variance(Z, labels, cls),
+        "silhouette": sil,
+        "nearest_class": other,
+        "overlap": overlap_from_grid(grid, cls),
+        "multiclass_overlap": multiclass_overlap_from_grid(grid),
+        "pairwise_overlap": {"classes": classes, "matrix": pair.tolist()},
+        "variance_by_class": {c: intra_class_variance(Z, labels, c) for c in classes},
+        "grid": grid,
+    }
+
+
+# ----------------------------------------------------------------------------- plots (PNG, Agg)
+def _save_png(fig, path):
+    from .experiment import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+
+
+def plot_tsne(Z, labels, cls, path, title="", names=None) -> str:
+    """Scatter of the embedding coloured by class; the forget class drawn last, larger, black-edged."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    Z, labels = _points(Z), np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    cmap = plt.get_cmap("tab10")
+    for i, c in enumerate(sorted(np.unique(labels).tolist())):
+        if c == cls:
+            continue
+        pts = Z[labels == c]
+        ax.scatter(pts[:, 0], pts[:, 1], s=6, alpha=0.45, color=cmap(i % 10), label=str(names.get(c, c) if names else c))
+    pts = Z[labels == cls]
+    ax.scatter(pts[:, 0], pts[:, 1], s=22, color="red", edgecolors="black", linewidths=0.5,
+               label=f"{names.get(cls, cls) if names else cls} (forget)")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.legend(fontsize=7, markerscale=1.5, loc="best", framealpha=0.7)
+    _save_png(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_overlap_map(grid: DensityGrid, cls, path, title="") -> str:
+    """Left: min(p_f, p_rest) (the overlap mass) with contours of p_f (red) and p_rest (blue).
+    Right: the pairwise ∫ min(p_i, p_j) matrix."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p_f, p_rest = grid.densities[cls], rest_density(grid, cls)
+    classes, pair = pairwise_overlap(grid)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.8))
+    ext = (grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1])
+    # colour scale of the densities themselves, so a near-empty overlap looks empty
+    im = a.imshow(np.minimum(p_f, p_rest), origin="lower", extent=ext, cmap="Greys", aspect="auto",
+                  vmin=0, vmax=max(min(p_f.max(), p_rest.max()), 1e-300))
+    fig.colorbar(im, ax=a, fraction=0.046, label="min(p_f, p_rest)")
+    for d, colour in ((p_f, "red"), (p_rest, "tab:blue")):
+        if d.max() > 0:
+            a.contour(grid.xs, grid.ys, d, levels=np.linspace(d.max() * 0.1, d.max(), 5), colors=colour, linewidths=0.7)
+    a.set_title(f"overlap = {overlap_from_grid(grid, cls):.3f}  (red: forget {cls}, blue: rest)", fontsize=9)
+    a.set_xticks([]), a.set_yticks([])
+    im = b.imshow(pair, vmin=0, vmax=1, cmap="viridis")
+    fig.colorbar(im, ax=b, fraction=0.046, label="∫ min(p_i, p_j)")
+    b.set_xticks(range(len(classes)), [str(c) for c in classes])
+    b.set_yticks(range(len(classes)), [str(c) for c in classes])
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            b.text(j, i, f"{pair[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                   color="white" if pair[i, j] < 0.6 else "black")
+    b.set_title(f"pairwise KDE overlap; multi-class = {multiclass_overlap_from_grid(grid):.3f}", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    _save_png(fig, path)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- model → metrics
+def representation_features(model, exp, kind: str = "penultimate", max_points: Optional[int] = 2000, seed: int = 0):
+    """(features n×d float64, original class ids, indices into exp.train) of a seeded subsample of D_r ∪ D_f."""
+    import torch
+
+    from .evaluation import predict
+
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"unknown feature kind {kind!r}; choose one of {FEATURE_KINDS}")
+    split = exp.split
+    if split.forget_class is None:
+        raise ValueError("the experiment has no forget class")
+    idx_all = torch.sort(torch.cat([split.retain_train, split.forget_train]))[0]
+    idx = idx_all[torch.as_tensor(subsample_indices(len(idx_all), max_points, seed))]
+    feats = predict(model, exp.train, idx, features=(kind == "penultimate"))
+    if split.forget_fine is not None:
+        raise ValueError("the sub-class setting is not supported by the distribution metrics yet")
+    labels = exp.train.y[idx.to(exp.train.y.device)]
+    return feats.double().cpu().numpy(), labels.cpu().numpy(), idx.cpu().numpy()
+
+
+def distribution_metrics(model, exp, kind="penultimate", max_points=2000, seed=0, grid_size=128,
+                         perplexity=30.0, plot_dir=None, title="") -> dict:
+    """Features → t-SNE → metrics (+ PNGs in ``plot_dir``). Returns a JSON-ready dict with per-stage seconds."""
+    t0 = time.perf_counter()
+    X, labels, idx = representation_features(model, exp, kind, max_points, seed)
+    forget = exp.split.forget_class
+    t1 = time.perf_counter()
+    Z = tsne_embedding(X, seed, perplexity)
+    t2 = time.perf_counter()
+    m = embedding_metrics(Z, labels, forget, grid_size)
+    t3 = time.perf_counter()
+    grid = m.pop("grid")
+    files = {}
+    if plot_dir:
+        files["tsne"] = plot_tsne(Z, labels, forget, os.path.join(plot_dir, "tsne.png"), title)
+        files["overlap_map"] = plot_overlap_map(grid, forget, os.path.join(plot_dir, "overlap_map.png"), title)
+    t4 = time.perf_counter()
+    return dict(m, features=kind, feature_dim=int(X.shape[1]), n_points=int(len(X)),
+                n_forget=int((labels == forget).sum()), forget_label=forget, max_points=max_points,
+                perplexity=perplexity, grid_size=grid_size, space="2-D t-SNE embedding", files=files,
+                seconds={"features": t1 - t0, "tsne": t2 - t1, "metrics": t3 - t2, "plots": t4 - t3, "total": t4 - t0})
+
+
+# ----------------------------------------------------------------------------- entry point (distribution_metric.py)
+def parser():
+    from .experiment import add_run_identity_args, base_parser
+
+    p = base_parser("Representation distribution metrics (t-SNE variance, silhouette, KDE overlap) of an "
+                    "unlearned model, found by its identity arguments, or of any checkpoint (--model_path).")
+    add_run_identity_args(p)
+    p.add_argument("--features", choices=FEATURE_KINDS, default="penultimate",
+                   help="penultimate layer (model.features) or logits (what the paper plotted)")
+    p.add_argument("--max_points", type=int, default=2000, help="seeded subsample of D_r ∪ D_f for t-SNE")
+    p.add_argument("--perplexity", type=float, default=30.0)
+    p.add_argument("--grid_size", type=int, default=128, help="KDE grid is grid_size × grid_size")
+    p.add_argument("--checkpoint", default="last.pt", help="file inside the run folder to analyse")
+    p.add_argument("--model_path", default=None, help="analyse this checkpoint instead (e.g. the pretrained model)")
+    p.add_argument("--out_dir", default=None,
+                   help="default: <run_dir>/distribution[_logits], or <model dir>/distribution_forget<c>[_logits]")
+    return p
+
+
+def resolve_paths(args):
+    """(checkpoint, out_dir) from the arguments."""
+    from .experiment import run_dir_from_args
+
+    suffix = "" if args.features == "penultimate" else f"_{args.features}"
+    if args.model_path:
+        out = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.model_path)),
+                                           f"distribution_forget{args.forget_class}{suffix}")
+        return args.model_path, out
+    run_dir = run_dir_from_args(args)
+    ckpt = os.path.join(run_dir, args.checkpoint)
+    if not os.path.isfile(ckpt):
+        raise FileNotFoundError(f"no checkpoint {ckpt}: run the unlearning method with the same arguments first, "
+                                f"or pass --model_path")
+    return ckpt, args.out_dir or os.path.join(run_dir, f"distribution{suffix}")
+
+
+def run(args) -> dict:
+    import config
+    from .experiment import Experiment, load_model, seed_everything, write_json
+
+    if args.forget_class is None:
+        args.forget_class = config.preset(args.dataset)["forget_class"]
+    if args.max_points is not None and args.max_points < 10:
+        raise ValueError(f"--max_points must be at least 10 (got {args.max_points})")
+    seed_everything(args.seed)
+    ckpt, out_dir = resolve_paths(args)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
+    model, meta = load_model(ckpt, exp, net=args.net)
+    res = distribution_metrics(model, exp, args.features, args.max_points, args.seed, args.grid_size,
+                               args.perplexity, plot_dir=out_dir,
+                               title=f"{args.dataset}/{args.net} {os.path.relpath(ckpt)} [{args.features}]")
+    res = dict(status="done", stage="distribution", checkpoint=ckpt, args=vars(args), **res)
+    write_json(os.path.join(out_dir, "results.json"), res)
+    print(f"{ckpt} [{args.features}, {res['n_points']} points]: variance {res['variance']:.1f} | silhouette "
+          f"{res['silhouette']:.3f} (vs class {res['nearest_class']}) | overlap {res['overlap']:.3f} | multi-class "
+          f"overlap {res['multiclass_overlap']:.3f} | {res['seconds']['total']:.1f}s → {out_dir}")
+    return res
+
+
+def main(argv=None) -> dict:
+    from .experiment import CheckpointError, finish_args
+
+    args = finish_args(parser().parse_args(argv))
+    try:
+        return run(args)
+    except (CheckpointError, FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
