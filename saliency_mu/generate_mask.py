@@ -1,0 +1,10 @@
+"""SalUn saliency masks, one file per ratio (see `python saliency_mu/generate_mask.py -h`)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
+
+from unlearning.saliency import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""SalUn weight saliency masks (SPEC §8).
+
+The saliency of a weight is |g|, g the gradient of the forget loss (cross-entropy of D_f against the forget class's
+output index) accumulated over D_f. All parameters are ranked jointly; the mask of ratio t keeps exactly
+k = round_half_up(t·P) of the P entries (1 = may be updated, 0 = frozen). Ties are broken by the flat position in
+``named_parameters()`` order (a stable sort of −|g|), so equal saliencies keep the earlier weight; the masks of
+increasing ratios are therefore nested.
+
+A mask file is a plain ``{param_name: float32 0/1 tensor}`` dict (``torch.load(weights_only=True)`` gives it back),
+named ``mask_<t>.pt``; it is what ``Regulariser(model, mask=...)`` in unlearning/training.py takes. A ``masks.json``
+next to the files records the network, dataset, forget class and kept counts.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Dict, Iterable, List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DEFAULT_RATIOS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+
+
+class MaskError(ValueError):
+    """A mask file that is unreadable, malformed, or made for another network."""
+
+
+# ----------------------------------------------------------------------------- saliency
+def forget_gradient(model: nn.Module, batches: Iterable) -> Dict[str, torch.Tensor]:
+    """Gradient of the mean cross-entropy over all samples of ``batches`` ((x, y) pairs), per parameter.
+
+    The model is put in eval mode meanwhile (BatchNorm uses its running statistics and does not update them) and
+    its gradients are left as they were.
+    """
+    params = dict(model.named_parameters())
+    saved = {k: (None if p.grad is None else p.grad.clone()) for k, p in params.items()}
+    was_training = model.training
+    model.eval()
+    total = {k: torch.zeros_like(p) for k, p in params.items()}
+    n = 0
+    try:
+        for x, y in batches:
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y, reduction="sum").backward()
+            for k, p in params.items():
+                if p.grad is not None:
+                    total[k] += p.grad
+            n += len(y)
+    finally:
+        model.train(was_training)
+        for k, p in params.items():
+            p.grad = saved[k]
+    if n == 0:
+        raise ValueError("the forget set is empty: no gradient to rank")
+    for k, g in total.items():
+        if not torch.isfinite(g).all():
+            raise ValueError(f"the forget-loss gradient of {k} is NaN/inf")
+    return {k: g / n for k, g in total.items()}
+
+
+def kept_count(ratio: float, total: int) -> int:
+    """round(ratio·total), halves rounded up (Python's round() would round half to even)."""
+    return int(math.floor(float(ratio) * total + 0.5))
+
+
+def _check_ratios(ratios) -> List[float]:
+    ratios = [float(r) for r in ratios]
+    if not ratios:
+        raise ValueError("no mask ratios given")
+    for r in ratios:
+        if not 0.0 < r <= 1.0 or not math.isfinite(r):
+            raise ValueError(f"mask ratio {r} is outside (0, 1]")
+    return ratios
+
+
+def saliency_masks(grads: Dict[str, torch.Tensor], ratios=DEFAULT_RATIOS) -> Dict[float, Dict[str, torch.Tensor]]:
+    """{ratio: {param_name: 0/1 float32 tensor}} keeping the top-k |g| over all parameters jointly."""
+    ratios = _check_ratios(ratios)
+    if not grads:
+        raise ValueError("no gradients given")
+    names = list(grads)
+    flat = torch.cat([grads[k].detach().reshape(-1).abs().float().cpu() for k in names])
+    if not torch.isfinite(flat).all():
+        raise ValueError("gradients contain NaN/inf")
+    order = torch.sort(-flat, stable=True).indices  # descending |g|; ties keep the lower flat index first
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order))
+    sizes = [grads[k].numel() for k in names]
+    out = {}
+    for r in ratios:
+        keep = (rank < kept_count(r, len(flat))).float()
+        out[r] = {k: part.reshape(grads[k].shape).clone() for k, part in zip(names, torch.split(keep, sizes))}
+    return out
+
+
+# ----------------------------------------------------------------------------- files
+def mask_filename(ratio: float) -> str:
+    """``mask_0.5.pt``, ``mask_1.0.pt``, ``mask_0.25.pt``."""
+    return f"mask_{round(float(ratio), 6)!r}.pt"
+
+
+def save_masks(masks: Dict[float, Dict[str, torch.Tensor]], out_dir: str, meta: Optional[dict] = None) -> List[str]:
+    """One ``mask_<t>.pt`` per ratio (atomic writes) plus ``masks.json``; returns the mask paths."""
+    from .experiment import atomic_write, write_json
+
+    paths, summary = [], {}
+    for r, mask in masks.items():
+        path = os.path.join(out_dir, mask_filename(r))
+        state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in mask.items()}
+        atomic_write(path, lambda tmp, s=state: torch.save(s, tmp))
+        total = sum(v.numel() for v in state.values())
+        summary[os.path.basename(path)] = {"ratio": r, "kept": int(sum(v.sum().item() for v in state.values())),
+                                           "total": total}
+        paths.append(path)
+    write_json(os.path.join(out_dir, "masks.json"), dict(meta or {}, files=summary))
+    return paths
+
+
+def load_mask(path: str, model: nn.Module) -> Dict[str, torch.Tensor]:
+    """A mask file checked against ``model``: one 0/1 tensor per parameter, same names and shapes.
+
+    Returns float tensors on the parameters' devices and dtypes (ready for ``Regulariser(model, mask=...)``).
+    """
+    if not os.path.isfile(path):
+        raise MaskError(f"mask file {path} does not exist (make it with saliency_mu/generate_mask.py)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise MaskError(f"mask file {path} is truncated or not a mask ({type(err).__name__})")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise MaskError(f"mask file {path} is not a {{param_name: tensor}} dict")
+    params = dict(model.named_parameters())
+    missing, extra = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+    if missing or extra:
+        raise MaskError(f"mask {path} was made for another network: "
+                        + (f"no entry for {missing[:3]}" if missing else f"unknown parameters {extra[:3]}"))
+    out = {}
+    for k, p in params.items():
+        m = state[k]
+        if m.shape != p.shape:
+            raise MaskError(f"mask {path} was made for another network: {k} has shape {tuple(m.shape)}, "
+                            f"the model's weight has {tuple(p.shape)}")
+        if not ((m == 0) | (m == 1)).all():
+            raise MaskError(f"mask {path}: entries of {k} are not all 0 or 1")
+        out[k] = m.to(p.device, p.dtype)
+    return out
+
+
+def default_mask_dir(log_root: str, dataset: str, net: str, forget_class: int, seed: int) -> str:
+    """log_files/<dataset>/<net>/masks/forget_<c>/seed<s>"""
+    from models import canonical_name
+
+    return os.path.join(log_root, dataset, canonical_name(net), "masks", f"forget_{forget_class}", f"seed{seed}")
+
+
+# ----------------------------------------------------------------------------- entry point (saliency_mu/generate_mask.py)
+def parser():
+    from .experiment import base_parser
+
+    p = base_parser("SalUn saliency masks: rank |∇ forget loss| over all weights; one mask file per ratio.")
+    p.add_argument("--forget_class", "-forget_class", type=int, default=None, help="default: the preset's")
+    p.add_argument("-weight_path", "--weight_path", default=None,
+                   help="model whose saliency is ranked (default: log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
+    p.add_argument("--ratios", type=float, nargs="+", default=list(DEFAULT_RATIOS), help="fractions of weights kept")
+    p.add_argument("--batch_size", type=int, default=256, help="batch size of the gradient accumulation")
+    p.add_argument("--out_dir", default=None, help="default: log_files/<dataset>/<net>/masks/forget_<c>/seed<s>")
+    return p
+
+
+def generate(args) -> List[str]:
+    import config
+    from .experiment import Experiment, default_weight_path, load_model, seed_everything
+    from .training import Loader
+
+    ratios = _check_ratios(args.ratios)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size must be positive (got {args.batch_size})")
+    if args.forget_class is None:
+        args.forget_class = config.preset(args.dataset)["forget_class"]
+    seed_everything(args.seed)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
+    weight_path = args.weight_path or default_weight_path(args)
+    model, meta = load_model(weight_path, exp, net=args.net)
+    split = exp.split
+    f_idx = split.forget_train
+    loader = Loader(exp.train, f_idx, split.targets(exp.train.y[f_idx.to(exp.train.y.device)]), args.batch_size,
+                    shuffle=False)
+    grads = forget_gradient(model, loader)
+    masks = saliency_masks(grads, ratios)
+    out_dir = args.out_dir or default_mask_dir(args.log_root, args.dataset, args.net, args.forget_class, args.seed)
+    paths = save_masks(masks, out_dir, {"dataset": args.dataset, "net": meta["arch"], "forget_class": args.forget_class,
+                                        "weight_path": weight_path, "seed": args.seed, "n_forget": len(f_idx),
+                                        "parameters": [[k, list(p.shape)] for k, p in model.named_parameters()]})
+    total = sum(p.numel() for p in model.parameters())
+    print(f"{len(paths)} masks over {total} weights (forget class {args.forget_class}, {len(f_idx)} samples) → {out_dir}")
+    return paths
+
+
+def main(argv=None) -> List[str]:
+    from .experiment import CheckpointError, finish_args
+
+    args = finish_args(parser().parse_args(argv))
+    try:
+        return generate(args)
+    except (CheckpointError, FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
