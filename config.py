@@ -98,37 +98,3 @@ DFME = {
 }
 DFME["cifar100"] = dict(DFME["cifar20"])
 DFME["imagenet64"] = dict(DFME["cifar20"])
-
-
-# Data-free model extraction (black-box ReA, SPEC §6). Keys are DFMEConfig fields (unlearning/extraction.py).
-# (paper) DFME on CIFAR-10: 20M queries, batch 256, SGD lr 0.1 student, Adam lr 1e-4 generator, m=1, ε=1e-3,
-# 5 student steps per generator step, ×0.3 at 10/30/50% of the budget. The digits values are ours (see docs/blackbox.md).
-DFME = {
-    "digits": {"query_budget": 1_000_000, "batch_size": 128, "lr_student": 0.1, "lr_generator": 1e-3, "grad_m": 1,
-               "grad_epsilon": 1e-3, "student_steps": 5, "generator_steps": 1, "milestones": (0.1, 0.3, 0.5),
-               "gamma": 0.3, "nz": 64, "generator": "conv_small", "victim_output": "probs"},
-    "cifar20": {"query_budget": 20_000_000, "batch_size": 256, "lr_student": 0.1, "lr_generator": 1e-4, "grad_m": 1,
-                "grad_epsilon": 1e-3, "student_steps": 5, "generator_steps": 1, "milestones": (0.1, 0.3, 0.5),
-                "gamma": 0.3, "nz": 256, "generator": "conv", "victim_output": "probs"},
-}
-DFME["cifar100"] = dict(DFME["cifar20"])
-DFME["imagenet64"] = dict(DFME["cifar20"])
-
-
-# Reminiscence Attack (SPEC §6), per dataset; keys are the flags of mia_on_mu_main_<dataset>_*.py.
-# (paper) attacker data 3–5% of D_f on CIFAR-20, 20–30% on CIFAR-100; m = 14 (CIFAR-20) / 4 (CIFAR-100) retain
-# samples per step; T ≈ 75; τ = 0.9; about 40 repetitions per side; lr 0.001–0.012 (later version), 0.05/0.10
-# (earlier). The lr picks and the digits values are ours: p = 0.1 gives 12 of the 123 forget-train images.
-# batch_models = relearning runs trained together in one vmapped network (0 = one at a time).
-REA = {
-    "digits": {"unlearn_data_percent": 0.1, "num_ood_dataset": 3, "relearning_lr": [0.01, 0.05], "repeats": 20,
-               "steps": 75, "mix_batch": 14, "threshold": 0.9, "batch_models": 80},
-    "cifar20": {"unlearn_data_percent": 0.03, "num_ood_dataset": 5, "relearning_lr": [0.01], "repeats": 40,
-                "steps": 75, "mix_batch": 14, "threshold": 0.9, "batch_models": 8,
-                # sub-class setting: one held-out sibling fine class is the only OOD control
-                "subclass": {"num_ood_dataset": 1}},
-    "cifar100": {"unlearn_data_percent": 0.25, "num_ood_dataset": 5, "relearning_lr": [0.01], "repeats": 40,
-                 "steps": 75, "mix_batch": 4, "threshold": 0.9, "batch_models": 8},
-    "imagenet64": {"unlearn_data_percent": 0.25, "num_ood_dataset": 6, "relearning_lr": [0.01], "repeats": 40,
-                   "steps": 75, "mix_batch": 4, "threshold": 0.9, "batch_models": 8},
-}
