@@ -25,6 +25,7 @@ class ImageData:
     mean: Sequence[float] = (0.5,)
     std: Sequence[float] = (0.5,)
     class_names: Optional[list] = None
+    group: Optional[torch.Tensor] = None  # source-image id of augmented copies (held out together)
 
     def __post_init__(self):
         if self.x.ndim != 4:
@@ -46,7 +47,7 @@ class ImageData:
         """A copy on ``device`` (labels move too, so indexing stays on one device)."""
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return ImageData(x=move(self.x), y=move(self.y), fine=move(self.fine), scale=self.scale,
-                         mean=self.mean, std=self.std, class_names=self.class_names)
+                         mean=self.mean, std=self.std, class_names=self.class_names, group=move(self.group))
 
     def normalize(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw pixels (any device) → float, normalised per channel."""

@@ -35,3 +35,44 @@ def load_digits_data(data_root=None, download=False, test_fraction=DIGITS_TEST_F
         )
 
     return make(idx_train), make(idx_test)
+
+
+DIGITS_X10_SEED = 0  # the augmentation is part of the dataset: fixed, whatever the run's --seed
+
+
+def _upsample(images: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def _random_affine(images: torch.Tensor, gen: torch.Generator, max_shift: float, max_degrees: float) -> torch.Tensor:
+    """Per-image seeded rotation (±max_degrees) and shift (±max_shift, as a fraction of the half-width)."""
+    n = len(images)
+    angle = (torch.rand(n, generator=gen) * 2 - 1) * max_degrees * torch.pi / 180
+    shift = (torch.rand(n, 2, generator=gen) * 2 - 1) * max_shift
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(images, grid, padding_mode="zeros", align_corners=False)
+
+
+def load_digits_x10(data_root=None, download=False, copies=10, size=16):
+    """Digits enlarged ×``copies`` with seeded shifts and small rotations, upsampled to ``size``×``size``.
+
+    Train: every image in ``copies`` versions (the first unaugmented), tagged with its source image in
+    ``group`` so the validation split holds out whole groups. Test: the original test images, upsampled.
+    """
+    train, test = load_digits_data()
+    gen = torch.Generator().manual_seed(DIGITS_X10_SEED)
+    base = _upsample(train.x.float() / train.scale, size)
+    versions = [base] + [_random_affine(base, gen, max_shift=0.25, max_degrees=12) for _ in range(copies - 1)]
+
+    def to_uint8(t):
+        return (t.clamp(0, 1) * 255).round().to(torch.uint8)
+
+    n = len(train)
+    return (
+        ImageData(x=to_uint8(torch.cat(versions)), y=train.y.repeat(copies), scale=255.0, mean=train.mean,
+                  std=train.std, class_names=train.class_names, group=torch.arange(n).repeat(copies)),
+        ImageData(x=to_uint8(_upsample(test.x.float() / test.scale, size)), y=test.y, scale=255.0,
+                  mean=test.mean, std=test.std, class_names=test.class_names),
+    )

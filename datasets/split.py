@@ -17,15 +17,24 @@ class SplitError(ValueError):
     """Bad class arguments (forget class out of range or held out, bad OOD list)."""
 
 
-def _stratified_holdout(labels: torch.Tensor, candidates: torch.Tensor, fraction: float, seed: int):
-    """Per class, a seeded random ``fraction`` of ``candidates`` (indices) → (kept, held_out)."""
+def _stratified_holdout(labels: torch.Tensor, candidates: torch.Tensor, fraction: float, seed: int, groups=None):
+    """Per class, a seeded random ``fraction`` of ``candidates`` (indices) → (kept, held_out).
+
+    With ``groups`` (augmented copies of one source image share a group), whole groups are held out, so no
+    copy of a validation image is trained on.
+    """
     gen = torch.Generator().manual_seed(seed)
     held = []
     for c in torch.unique(labels[candidates]).tolist():
         members = candidates[labels[candidates] == c]
-        n_out = int(round(fraction * len(members)))
-        perm = members[torch.randperm(len(members), generator=gen)]
-        held.append(perm[:n_out])
+        if groups is None:
+            n_out = int(round(fraction * len(members)))
+            perm = members[torch.randperm(len(members), generator=gen)]
+            held.append(perm[:n_out])
+        else:
+            ids = torch.unique(groups[members])
+            chosen = ids[torch.randperm(len(ids), generator=gen)[: int(round(fraction * len(ids)))]]
+            held.append(members[torch.isin(groups[members], chosen)])
     held = torch.sort(torch.cat(held))[0] if held else candidates[:0]
     keep = candidates[~torch.isin(candidates, held)]
     return keep, held
@@ -159,7 +168,7 @@ def build_split(
     in_train = torch.isin(train.y, trained_t) & ~excluded_fine(train)
     in_test = torch.isin(test.y, trained_t) & ~excluded_fine(test)
     candidates = torch.nonzero(in_train).flatten()
-    train_idx, val_idx = _stratified_holdout(train.y, candidates, val_fraction, split_seed)
+    train_idx, val_idx = _stratified_holdout(train.y, candidates, val_fraction, split_seed, train.group)
 
     def is_forget(data, idx):
         if forget_fine is not None:
