@@ -5,7 +5,7 @@ from functools import partial
 
 from .base import DatasetInfo, DatasetNotFoundError, ImageData
 from .cifar import load_cifar20, load_cifar100
-from .digits import load_digits_data, load_digits_x10
+from .digits import load_digits_data, load_digits_shadow, load_digits_x10
 from .imagenet64 import load_imagenet64
 from .split import ClassSplit, SplitError, build_split
 
@@ -13,6 +13,8 @@ DATASETS = {
     "digits": DatasetInfo("digits", 10, 1, 8, load_digits_data, description="scikit-learn 8x8 digits (embedded)"),
     "digits_x10": DatasetInfo("digits_x10", 10, 1, 16, load_digits_x10,
                               description="digits x10 (seeded shifts/rotations), upsampled to 16x16"),
+    "digits_shadow": DatasetInfo("digits_shadow", 10, 1, 8, load_digits_shadow,
+                                 description="the attacker's shadow data: digits' test split, re-split"),
     "cifar100": DatasetInfo("cifar100", 100, 3, 32, load_cifar100, has_fine=True, description="CIFAR-100, fine labels"),
     "cifar20": DatasetInfo("cifar20", 20, 3, 32, load_cifar20, has_fine=True, description="CIFAR-100, 20 superclasses"),
     "imagenet64": DatasetInfo("imagenet64", 100, 3, 64, partial(load_imagenet64, classes=range(100)),

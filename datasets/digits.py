@@ -76,3 +76,20 @@ def load_digits_x10(data_root=None, download=False, copies=10, size=16):
         ImageData(x=to_uint8(_upsample(test.x.float() / test.scale, size)), y=test.y, scale=255.0,
                   mean=test.mean, std=test.std, class_names=test.class_names),
     )
+
+
+def load_digits_shadow(data_root=None, download=False, test_fraction=1 / 3):
+    """The attacker's own data for shadow models: the target's *test* split (never trained on by the target),
+    re-split (seeded, stratified) into shadow-train and shadow-test. Disjoint from the target's training data."""
+    from sklearn.model_selection import train_test_split
+
+    _, pool = load_digits_data()
+    idx_train, idx_test = train_test_split(np.arange(len(pool)), test_size=test_fraction, stratify=pool.y.numpy(),
+                                           random_state=DIGITS_SPLIT_SEED)
+
+    def make(idx):
+        idx = torch.from_numpy(np.sort(idx))
+        return ImageData(x=pool.x[idx], y=pool.y[idx], scale=pool.scale, mean=pool.mean, std=pool.std,
+                         class_names=pool.class_names)
+
+    return make(idx_train), make(idx_test)
