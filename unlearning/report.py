@@ -1,0 +1,268 @@
+"""The paper's tables and figures rebuilt from log_files/ (every stage's results.json).
+
+Efficacy (paper Tables 14/15), distribution attributes (16/17), ReA balanced accuracy and TPR@5%FPR (18/19),
+white-box and black-box. Rows group runs that differ only in seed (mean ± sd over seeds); a missing cell is "—".
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections import defaultdict
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .experiment import atomic_write, atomic_write_text, read_json
+
+MISSING = "—"
+
+
+# ----------------------------------------------------------------------------- collecting
+def _find_results(log_root: str):
+    for dirpath, _, files in os.walk(log_root):
+        if "results.json" in files and os.sep + "report" not in dirpath[len(log_root):]:
+            yield os.path.join(dirpath, "results.json")
+
+
+def _run_dir_of(path: str) -> Optional[str]:
+    """The unlearning run folder that an attack/metric result lives under (None for a free-standing one)."""
+    parts = path.split(os.sep)
+    for marker in ("dfme", "rea", "distribution"):
+        if marker in parts:
+            return os.sep.join(parts[: parts.index(marker)])
+    return None
+
+
+def _identity(res: dict) -> dict:
+    a = res.get("args", {})
+    return {"dataset": a.get("dataset"), "net": a.get("net"), "forget": a.get("forget_fine", a.get("forget_class")),
+            "method": res.get("method", a.get("method")), "para1": a.get("para1"), "para2": a.get("para2"),
+            "mask": os.path.basename(a["mask_path"]) if a.get("mask_path") else None, "l1": a.get("l1") or 0.0,
+            "l2": a.get("l2") or 0.0, "seed": a.get("seed")}
+
+
+def collect(log_root: str) -> Dict[str, List[dict]]:
+    """Rows per table kind: 'unlearn', 'rea', 'blackbox', 'distribution'. Each row = identity + figures."""
+    unlearn_by_dir, rows = {}, defaultdict(list)
+    paths = sorted(_find_results(log_root))
+    for path in paths:
+        try:
+            res = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if res.get("stage") == "unlearn" and _run_dir_of(path) is None:
+            unlearn_by_dir[os.path.dirname(path)] = res
+            if res.get("status") == "done":
+                m = res.get("metrics", {})
+                rows["unlearn"].append(dict(_identity(res), TA=m.get("TA"), UA=m.get("UA"), RA=m.get("RA"),
+                                            MIA=m.get("MIA"), RTE=m.get("RTE"), forget_test=m.get("forget_test_acc")))
+    for path in paths:
+        run_dir = _run_dir_of(path)
+        if run_dir is None or run_dir not in unlearn_by_dir:
+            continue
+        res = read_json(path)
+        ident = _identity(unlearn_by_dir[run_dir])
+        parts = path.split(os.sep)
+        if "rea" in parts and "per_lr" in res:
+            kind = "blackbox" if "dfme" in parts else "rea"
+            prior = res.get("prior_attack", {}).get("scores", {})
+            for lr_key, r in res["per_lr"].items():
+                rows[kind].append(dict(ident, lr=float(r.get("lr", lr_key)), AUC=r.get("roc_auc"),
+                                       BA=r.get("balanced_accuracy"), TPR5=r.get("tpr_at_fpr"),
+                                       steps_forget=r.get("mean_steps_forget"), steps_ood=r.get("mean_steps_ood"),
+                                       prior_BA=prior.get("balanced_accuracy"),
+                                       ratio=r.get("rea_over_prior_balanced_accuracy"),
+                                       seconds=res.get("relearn_seconds")))
+        elif "distribution" in parts and isinstance(res.get("metrics"), dict):
+            for space, m in _metric_spaces(res["metrics"]):
+                rows["distribution"].append(dict(ident, features=space, variance=m.get("variance"),
+                                                 silhouette=m.get("silhouette"), overlap=m.get("overlap"),
+                                                 multiclass_overlap=m.get("multiclass_overlap")))
+    return rows
+
+
+def _metric_spaces(metrics: dict):
+    """Distribution results hold one metric dict, or one per feature space."""
+    if "variance" in metrics:
+        yield metrics.get("features", "features"), metrics
+    else:
+        for space, m in metrics.items():
+            if isinstance(m, dict) and "variance" in m:
+                yield space, m
+
+
+# ----------------------------------------------------------------------------- aggregating
+def _method_order(name: str):
+    head = {"baseline": 0, "retrain": 1}
+    for suffix, rank in (("_our", 1), ("_orth", 2)):
+        if name.endswith(suffix):
+            return (2, name[: -len(suffix)], rank)
+    return (head.get(name, 2), name, 0)
+
+
+def _fmt(values: List[float], scale: float = 1.0, digits: int = 3) -> str:
+    vals = [v * scale for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not vals:
+        return MISSING
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{np.mean(vals):.{digits}f} ± {np.std(vals, ddof=1):.{digits}f}"
+
+
+def aggregate(rows: List[dict], keys: List[str], fields: Dict[str, tuple]) -> List[dict]:
+    """Group ``rows`` by ``keys`` (seed excluded) and format ``fields`` {column: (row key, scale, digits)}."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[tuple(r.get(k) for k in keys)].append(r)
+    out = []
+    for key in sorted(groups, key=lambda k: tuple(_method_order(str(v)) if keys[i] == "method" else str(v)
+                                                   for i, v in enumerate(k))):
+        rs = groups[key]
+        row = dict(zip(keys, key))
+        row["seeds"] = len({r.get("seed") for r in rs})
+        for col, (field, scale, digits) in fields.items():
+            row[col] = _fmt([r.get(field) for r in rs], scale, digits)
+        out.append(row)
+    return out
+
+
+def _params(row) -> str:
+    bits = [f"{row['para1']:g}" if isinstance(row.get("para1"), (int, float)) else None,
+            f"{row['para2']:g}" if isinstance(row.get("para2"), (int, float)) else None]
+    s = ", ".join(b for b in bits if b is not None)
+    if row.get("mask"):
+        s += f", mask {row['mask']}"
+    return s or MISSING
+
+
+# ----------------------------------------------------------------------------- tables
+GROUP = ["dataset", "net", "forget"]
+IDENT = GROUP + ["method", "para1", "para2", "mask", "l1", "l2"]
+
+
+def efficacy_table(rows):
+    agg = aggregate(rows, IDENT, {"d_t (TA %)": ("TA", 100, 1), "d_f (UA %)": ("UA", 100, 1),
+                                  "d_r (RA %)": ("RA", 100, 1), "MIA %": ("MIA", 100, 1), "RTE s": ("RTE", 1, 2)})
+    retrain_rte = defaultdict(list)
+    for r in rows:
+        if r["method"] == "retrain":
+            retrain_rte[tuple(r[k] for k in GROUP)].append(r["RTE"])
+    for row in agg:
+        base = retrain_rte.get(tuple(row[k] for k in GROUP))
+        mine = [r["RTE"] for r in rows if all(r.get(k) == row[k] for k in IDENT)]
+        row["RTE % of retrain"] = f"{100 * np.mean(mine) / np.mean(base):.1f}" if base else MISSING
+    return agg
+
+
+def rea_table(rows):
+    return aggregate(rows, IDENT + ["lr"], {
+        "ReA AUC": ("AUC", 1, 3), "ReA bal. acc %": ("BA", 100, 1), "TPR@5%FPR %": ("TPR5", 100, 1),
+        "steps forget": ("steps_forget", 1, 1), "steps OOD": ("steps_ood", 1, 1),
+        "prior bal. acc %": ("prior_BA", 100, 1), "ReA / prior": ("ratio", 1, 2), "ReA s": ("seconds", 1, 1)})
+
+
+def distribution_table(rows):
+    return aggregate(rows, IDENT + ["features"], {"variance": ("variance", 1, 2), "silhouette": ("silhouette", 1, 3),
+                                                  "overlap": ("overlap", 1, 3),
+                                                  "multi-class overlap": ("multiclass_overlap", 1, 3)})
+
+
+def _columns(table):
+    drop = {"para1", "para2", "mask", "l1", "l2"}
+    cols = [c for c in table[0] if c not in drop]
+    return cols[: cols.index("method") + 1] + ["params"] + cols[cols.index("method") + 1:]
+
+
+def to_markdown(table: List[dict]) -> str:
+    if not table:
+        return "_no results yet_\n"
+    cols = _columns(table)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in table:
+        row = dict(row, params=_params(row))
+        lines.append("| " + " | ".join(str(row.get(c, MISSING)) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(table: List[dict]) -> str:
+    buf = io.StringIO()
+    if table:
+        cols = _columns(table)
+        w = csv.writer(buf)
+        w.writerow(cols)
+        for row in table:
+            row = dict(row, params=_params(row))
+            w.writerow([row.get(c, MISSING) for c in cols])
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- figures
+def plot_rea(rows: List[dict], path: str, title: str) -> Optional[str]:
+    if not rows:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lrs = sorted({r["lr"] for r in rows})
+    methods = sorted({r["method"] for r in rows}, key=_method_order)
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(methods) * len(lrs)), 4))
+    width = 0.8 / len(lrs)
+    for j, lr in enumerate(lrs):
+        means, sds = [], []
+        for m in methods:
+            v = [r["BA"] for r in rows if r["method"] == m and r["lr"] == lr and r["BA"] is not None]
+            means.append(100 * np.mean(v) if v else np.nan)
+            sds.append(100 * np.std(v) if len(v) > 1 else 0)
+        ax.bar(np.arange(len(methods)) + j * width, means, width, yerr=sds, label=f"lr {lr:g}")
+    ax.axhline(50, color="k", lw=0.8, ls="--")
+    ax.set_xticks(np.arange(len(methods)) + 0.4 - width / 2, methods, rotation=45, ha="right")
+    ax.set_ylabel("ReA balanced accuracy (%)")
+    ax.set_ylim(40, 101)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- entry
+def build_report(log_root: str, out_dir: Optional[str] = None) -> dict:
+    out_dir = out_dir or os.path.join(log_root, "report")
+    rows = collect(log_root)
+    tables = {
+        "efficacy": ("Unlearning efficacy (paper Tables 14/15)", efficacy_table(rows["unlearn"])),
+        "distribution": ("Representation distribution of the forget class (Tables 16/17)",
+                         distribution_table(rows["distribution"])),
+        "rea": ("White-box Reminiscence Attack (Tables 18/19)", rea_table(rows["rea"])),
+        "rea_blackbox": ("Black-box Reminiscence Attack on the DFME copy", rea_table(rows["blackbox"])),
+    }
+    md = ["# Report rebuilt from log_files\n"]
+    for name, (title, table) in tables.items():
+        md += [f"## {title}\n", to_markdown(table)]
+        atomic_write_text(os.path.join(out_dir, f"{name}.csv"), to_csv(table))
+    figures = [plot_rea(rows["rea"], os.path.join(out_dir, "rea_balanced_accuracy.png"), "White-box ReA"),
+               plot_rea(rows["blackbox"], os.path.join(out_dir, "rea_blackbox_balanced_accuracy.png"), "Black-box ReA")]
+    md += ["## Figures\n"] + [f"![]({os.path.basename(f)})\n" for f in figures if f]
+    atomic_write_text(os.path.join(out_dir, "report.md"), "\n".join(md))
+    return {"out_dir": out_dir, "tables": {k: v[1] for k, v in tables.items()}, "markdown": "\n".join(md)}
+
+
+def main(argv=None):
+    import argparse
+
+    p = argparse.ArgumentParser(description="Rebuild the paper-style tables and figures from log_files/.")
+    p.add_argument("--log_root", default="log_files")
+    p.add_argument("--out_dir", default=None, help="default: <log_root>/report")
+    p.add_argument("--quiet", action="store_true", help="do not print the tables")
+    args = p.parse_args(argv)
+    if not os.path.isdir(args.log_root):
+        raise SystemExit(f"error: {args.log_root} does not exist: run python run.py first")
+    rep = build_report(args.log_root, args.out_dir)
+    if not args.quiet:
+        print(rep["markdown"])
+    print(f"report written to {rep['out_dir']}/ (report.md, *.csv, *.png)")
+    return rep
