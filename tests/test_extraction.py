@@ -270,7 +270,6 @@ def test_short_extraction_beats_chance_on_digits(digits_pretrained, exp):
     student = exp.new_model("resnet8")
     gen = build_generator(cfg.generator, cfg.nz, 1, 8, (0.3,), (0.4,))
     hist = extract(box, student, gen, cfg, eval_set)["history"]
-    print([(r["queries"], round(r["fidelity"], 3)) for r in hist])
     chance = 1 / 6  # six retain classes
     assert hist[0]["queries"] == 0 and hist[-1]["queries"] == box.queries_used <= 12_000
     assert hist[-1]["fidelity"] > max(0.5, 2 * chance), hist
@@ -303,3 +302,43 @@ def test_entry_point_bad_flags(argv, msg, digits_pretrained, tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         main("digits", base + argv)
     assert msg in str(err.value)
+
+
+# ----------------------------------------------------------------------------- the run folder and the black-box ReA
+def test_copy_goes_to_the_unlearning_run_folder(digits_pretrained, tmp_path):
+    pytest.importorskip("unlearning.unlearn")
+    import shutil
+    from unlearning.experiment import unlearn_dir
+
+    run_dir = unlearn_dir(str(tmp_path), "digits", "resnet8", "3", "baseline", seed=0)
+    os.makedirs(run_dir)
+    shutil.copy(digits_pretrained, os.path.join(run_dir, "last.pt"))
+    res = main(None, ["-dataset", "digits", "-method", "baseline", "--log_root", str(tmp_path), "--query_budget", "700",
+                      "--batch_size", "16", "--eval_points", "1", "--quiet", "--device", "cpu"])
+    assert res["checkpoint"] == os.path.join(run_dir, "dfme", "budget-700_student-resnet8_seed-0", "student.pt")
+    assert res["victim"]["run_dir"] == run_dir and res["queries_used"] == 7 * 16 * 6
+    assert {"fidelity_forget", "fidelity_ood"} <= set(res)  # how the copy treats the images ReA relearns
+
+
+def test_blackbox_rea_extracts_once_then_runs_the_white_box_attack(digits_pretrained, tmp_path, capsys):
+    pytest.importorskip("unlearning.reminiscence")
+    import shutil
+    from unlearning.extraction import blackbox_rea_main
+
+    victim = str(tmp_path / "victim.pt")
+    shutil.copy(digits_pretrained, victim)
+    argv = ["--victim_path", victim, "--query_budget", "700", "--batch_size", "16", "--eval_points", "1",
+            "--repeats", "2", "--steps", "3", "--relearning_lr", "0.01", "--no_plot", "--quiet", "--device", "cpu"]
+    with pytest.raises(SystemExit, match="--repeats must be at least 1"):  # attack flags checked before extracting
+        blackbox_rea_main("digits", argv + ["--repeats", "0"])
+    assert not os.path.exists(tmp_path / "dfme")
+    r1 = blackbox_rea_main("digits", argv)
+    copy_dir = tmp_path / "dfme" / "budget-700_student-resnet8_seed-0"
+    assert r1["target"]["checkpoint"] == str(copy_dir / "student.pt") and r1["target"]["kind"] == "dfme"
+    assert r1["out_dir"].startswith(str(copy_dir / "rea_blackbox"))
+    assert os.path.isfile(os.path.join(r1["out_dir"], "results.json"))
+    stamp = os.path.getmtime(copy_dir / "student.pt")
+    capsys.readouterr()
+    r2 = blackbox_rea_main("digits", argv)
+    assert "using the extracted copy" in capsys.readouterr().out and os.path.getmtime(copy_dir / "student.pt") == stamp
+    assert r2["per_lr"] == r1["per_lr"]  # same copy, same attack seed → same numbers

@@ -46,6 +46,7 @@ class QueryBudgetExceeded(RuntimeError):
 
 # ----------------------------------------------------------------------------- the black box
 _OUTPUTS = ("probs", "logits")
+VICTIM_FILE = "last.pt"  # the unlearned model in its run folder (unlearning/unlearn.py)
 
 
 class BlackBoxVictim:
@@ -240,19 +241,29 @@ def forward_difference_grad(loss_fn, pre: torch.Tensor, m: int, eps: float, gen:
 @dataclass
 class EvalSet:
     """Held-out data to *report* extraction quality (never used for training or selection): normalised images,
-    their true output indices, and the victim's argmax computed by the experimenter before the victim was wrapped."""
+    their true output indices, and the victim's argmax computed by the experimenter before the victim was wrapped.
+    ``extra``: further named sets (images, victim argmax), e.g. forget or OOD images, scored for agreement only."""
 
     x: torch.Tensor
     labels: torch.Tensor
     victim_labels: torch.Tensor
+    extra: dict = field(default_factory=dict)
 
-    def score(self, student: nn.Module, batch_size: int = 1024) -> tuple:
+    @staticmethod
+    def _predict(student, x, batch_size):
+        return torch.cat([student(x[b:b + batch_size]).argmax(1) for b in range(0, len(x), batch_size)])
+
+    def score(self, student: nn.Module, batch_size: int = 1024) -> dict:
         was = student.training
         student.eval()
         with torch.no_grad():
-            pred = torch.cat([student(self.x[b:b + batch_size]).argmax(1) for b in range(0, len(self.x), batch_size)])
+            pred = self._predict(student, self.x, batch_size)
+            out = {"student_acc": (pred == self.labels).float().mean().item(),
+                   "fidelity": (pred == self.victim_labels).float().mean().item()}
+            for name, (x, victim_labels) in self.extra.items():
+                out[f"fidelity_{name}"] = (self._predict(student, x, batch_size) == victim_labels).float().mean().item()
         student.train(was)
-        return (pred == self.labels).float().mean().item(), (pred == self.victim_labels).float().mean().item()
+        return out
 
 
 def lr_factor(fraction: float, milestones: Sequence[float], gamma: float) -> float:
@@ -290,7 +301,7 @@ def extract(victim: BlackBoxVictim, student: nn.Module, gen_model: nn.Module, cf
                "lr_student": opt_s.param_groups[0]["lr"], "lr_generator": opt_g.param_groups[0]["lr"],
                "loss_student": loss_s, "disagreement_generator": loss_g}
         if eval_set is not None:
-            row["student_acc"], row["fidelity"] = eval_set.score(student)
+            row.update(eval_set.score(student))
         history.append(row)
         if log_path:
             write_tsv(log_path, history, list(row))
@@ -347,7 +358,7 @@ def extract(victim: BlackBoxVictim, student: nn.Module, gen_model: nn.Module, cf
     summary = {"queries_used": used(), "iterations": n_iter, "seconds": time.perf_counter() - t0,
                "queries_per_iteration": per_iter}
     if eval_set is not None:
-        summary["student_acc"], summary["fidelity"] = history[-1]["student_acc"], history[-1]["fidelity"]
+        summary.update({k: v for k, v in history[-1].items() if k == "student_acc" or k.startswith("fidelity")})
     return {"history": history, "summary": summary}
 
 
@@ -358,8 +369,9 @@ def dfme_defaults(dataset: str) -> dict:
     return defaults
 
 
-def add_dfme_args(p: argparse.ArgumentParser, dataset: str) -> argparse.ArgumentParser:
-    """DFME flags; defaults from ``config.DFME[dataset]``."""
+def add_dfme_args(p: argparse.ArgumentParser, dataset: str, target_args: bool = True) -> argparse.ArgumentParser:
+    """DFME flags; defaults from ``config.DFME[dataset]``. ``target_args``: also --model_path/--out_dir/--quiet
+    (left out where the host parser, e.g. the black-box ReA's, defines them with its own meaning)."""
     d = dfme_defaults(dataset)
     g = p.add_argument_group("DFME (data-free model extraction)")
     g.add_argument("--query_budget", type=int, default=d["query_budget"], help="queries (images) the attacker may send")
@@ -380,11 +392,14 @@ def add_dfme_args(p: argparse.ArgumentParser, dataset: str) -> argparse.Argument
                    help="what the black box returns")
     g.add_argument("--eval_points", type=int, default=d["eval_points"], help="evaluations logged over the run")
     g.add_argument("--dfme_seed", type=int, default=None, help="seed of the extraction (default: -seed)")
-    g.add_argument("--model_path", default=None,
-                   help="victim checkpoint (default: the unlearning run's model.pt named by the identity arguments)")
-    g.add_argument("--out_dir", default=None,
-                   help="folder under which dfme/<tag>/ is written (default: the victim checkpoint's folder)")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    if target_args:
+        g.add_argument("--model_path", default=None,
+                       help=f"victim checkpoint (default: <unlearning run folder>/{VICTIM_FILE}, named by the identity "
+                            "arguments)")
+        g.add_argument("--out_dir", default=None,
+                       help="folder under which dfme/<tag>/ is written (default: the run folder, or the --model_path "
+                            "checkpoint's folder)")
+        g.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -422,7 +437,14 @@ def dfme_tag(args) -> str:
     return tag
 
 
-VICTIM_FILE = "model.pt"
+
+
+def resolve_identity(args) -> None:
+    """Without --model_path the victim is an unlearning run: fill the method's default para1/para2 exactly as the
+    unlearning driver does, so the run folder name matches the one it wrote."""
+    if not args.model_path:
+        from .unlearn import resolve
+        resolve(args)
 
 
 def victim_path(args) -> str:
@@ -430,7 +452,8 @@ def victim_path(args) -> str:
 
 
 def dfme_dir(args) -> str:
-    """<out_dir or the victim checkpoint's folder>/dfme/<tag>: one folder per (target, parameters, seed, budget)."""
+    """<out_dir | the --model_path checkpoint's folder | the run folder>/dfme/<tag>: one copy per target (method,
+    parameters, seed) and per extraction (budget, student, DFME seed), so no target overwrites another's copy."""
     if args.out_dir:
         base = args.out_dir
     elif args.model_path:
@@ -453,8 +476,10 @@ def plot_curve(path: str, history: list, title: str) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.plot(q, [r["fidelity"] for r in history], "o-", label="fidelity (agreement with victim)")
     ax.plot(q, [r["student_acc"] for r in history], "s--", label="student accuracy (true labels)")
+    for key in sorted(k for k in history[-1] if k.startswith("fidelity_")):
+        ax.plot(q, [r[key] for r in history], ":", label=f"fidelity on {key[9:]} test images")
     ax.set_xlabel("queries used")
-    ax.set_ylabel("retain test")
+    ax.set_ylabel("retain test (unless noted)")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
@@ -467,6 +492,7 @@ def plot_curve(path: str, history: list, title: str) -> None:
 def run_dfme(args) -> dict:
     """Load the victim, wrap it, extract, save ``<dfme_dir>/student.pt`` + log.tsv + curve.png + results.json."""
     cfg = config_from_args(args)
+    resolve_identity(args)
     seed_everything(cfg.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
     split = exp.split
@@ -478,7 +504,12 @@ def run_dfme(args) -> dict:
     x_eval = exp.test.normalize(exp.test.x[idx.to(exp.device)])
     labels = split.targets(exp.test.y[idx.to(exp.device)])
     victim_labels = predict(victim, exp.test, idx).argmax(1)
-    eval_set = EvalSet(x_eval, labels, victim_labels)
+    extra = {}
+    ood_idx = torch.cat([split.ood_test[k] for k in sorted(split.ood_test)]) if split.ood_test else idx[:0]
+    for name, sel in (("forget", split.forget_test), ("ood", ood_idx)):
+        if len(sel):  # how the copy treats the images ReA relearns (agreement with the victim only)
+            extra[name] = (exp.test.normalize(exp.test.x[sel.to(exp.device)]), predict(victim, exp.test, sel).argmax(1))
+    eval_set = EvalSet(x_eval, labels, victim_labels, extra)
     victim_test_acc = (victim_labels == labels).float().mean().item()
 
     box = BlackBoxVictim(victim, cfg.query_budget, output=args.victim_output,
@@ -497,29 +528,85 @@ def run_dfme(args) -> dict:
                      log_path=os.path.join(out, "log.tsv"))
     summ = result["summary"]
     victim_id = {"path": os.path.abspath(vpath), "arch": vmeta.get("arch"), "kind": vmeta.get("kind"),
-                 "method": None if args.model_path else args.method,
-                 "run_dir": None if args.model_path else run_dir_from_args(args),
-                 "seed": vmeta.get("seed"), "retain_test_acc": victim_test_acc}
+                 "method": vmeta.get("method"), "para1": vmeta.get("para1"), "para2": vmeta.get("para2"),
+                 "seed": vmeta.get("seed"), "run_dir": None if args.model_path else run_dir_from_args(args),
+                 "retain_test_acc": victim_test_acc}
     meta = exp.model_meta(args.student_net, kind="dfme", seed=cfg.seed, forget_class=split.forget_class,
                           class_to_index={str(k): v for k, v in split.class_to_index.items()}, victim=victim_id,
                           query_budget=cfg.query_budget, queries_used=summ["queries_used"], victim_output=args.victim_output,
-                          dfme=asdict(cfg), fidelity=summ["fidelity"], student_acc=summ["student_acc"])
+                          dfme=asdict(cfg), student_acc=summ["student_acc"],
+                          **{k: v for k, v in summ.items() if k.startswith("fidelity")})
     ckpt = save_checkpoint(os.path.join(out, "student.pt"), student, meta)
     plot_curve(os.path.join(out, "curve.png"), result["history"],
                f"DFME {args.dataset}: {vmeta.get('arch')} victim → {args.student_net}, budget {cfg.query_budget}")
     results = {"status": "done", "stage": "dfme", "args": vars(args), "checkpoint": ckpt, "victim": victim_id,
                "config": asdict(cfg), **summ, "history": result["history"], "device": str(exp.device)}
     write_json(os.path.join(out, "results.json"), results)
-    print(f"fidelity {summ['fidelity']:.4f} | student acc {summ['student_acc']:.4f} (victim {victim_test_acc:.4f}) | "
+    others = "".join(f" ({k[9:]} {v:.3f})" for k, v in summ.items() if k.startswith("fidelity_"))
+    print(f"fidelity {summ['fidelity']:.4f}{others} | student acc {summ['student_acc']:.4f} (victim {victim_test_acc:.4f}) | "
           f"{summ['queries_used']} queries | {summ['seconds']:.1f}s | {ckpt}")
     return results
 
 
-def main(dataset: str, argv=None) -> dict:
+def dataset_from_argv(argv=None, default: str = "digits") -> str:
+    """The -dataset value before full parsing: it picks the preset whose DFME defaults the parser shows."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("-dataset", "--dataset", default=default)
+    return pre.parse_known_args(argv)[0].dataset
+
+
+def main(dataset: Optional[str] = None, argv=None) -> dict:
+    """Entry point of dfme_attack.py (``dataset`` None: read from the command line)."""
+    if dataset is None:
+        dataset = dataset_from_argv(argv)
+        try:
+            from datasets import get_dataset_info
+            dataset = get_dataset_info(dataset).name
+        except ValueError as err:
+            sys.exit(f"error: {err}")
     args = finish_dfme_args(dfme_parser(dataset).parse_args(argv))
     try:
         return run_dfme(args)
     except Diverged as err:
         sys.exit(f"error: DFME diverged: {err}")
     except (CheckpointError, ValueError, FileNotFoundError) as err:
+        sys.exit(f"error: {err}")
+
+
+# ----------------------------------------------------------------------------- black-box ReA
+def blackbox_rea_main(dataset: str, argv=None) -> dict:
+    """mia_on_mu_main_<dataset>_fullclass_blackbox.py: find (or make) the extracted copy, then run the white-box
+    attack of ``unlearning.reminiscence`` on it, unchanged.
+
+    The copy is ``--model_path`` if given; otherwise ``<run folder | --victim_path folder>/dfme/<tag>/student.pt``
+    for the DFME flags given, extracted first when missing (or with ``--reextract``).
+    """
+    from .reminiscence import ReAError, rea_from_args, rea_parser
+    from .reminiscence import config_from_args as rea_config_from_args
+
+    p = rea_parser(dataset, blackbox=True)
+    add_dfme_args(p, dataset, target_args=False)
+    g = p.add_argument_group("black-box target")
+    g.add_argument("--victim_path", default=None,
+                   help=f"victim to extract when no copy exists (default: <run folder>/{VICTIM_FILE})")
+    g.add_argument("--reextract", action="store_true", help="extract again even if the copy exists")
+    args = finish_dfme_args(p.parse_args(argv))
+    try:
+        rea_config_from_args(args, args.dataset)  # bad attack flags fail before a long extraction
+        if args.model_path is None:
+            dargs = argparse.Namespace(**vars(args))
+            dargs.model_path, dargs.out_dir = args.victim_path, None
+            resolve_identity(dargs)
+            for key in ("para1", "para2", "weight_path"):  # the resolved identity names the ReA outputs too
+                setattr(args, key, getattr(dargs, key))
+            copy_path = student_path(dargs)
+            if args.reextract or not os.path.isfile(copy_path):
+                run_dfme(dargs)
+            else:
+                print(f"using the extracted copy {copy_path}")
+            args.model_path = copy_path
+        return rea_from_args(args, blackbox=True)
+    except Diverged as err:
+        sys.exit(f"error: DFME diverged: {err}")
+    except (ReAError, CheckpointError, ValueError, FileNotFoundError) as err:
         sys.exit(f"error: {err}")
