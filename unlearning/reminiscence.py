@@ -1,0 +1,606 @@
+"""Reminiscence Attack (ReA, SPEC §6): a forgotten class is relearned faster than a class the model never saw.
+
+For one target model, every repetition r draws an attacker sample of the forget class (a fraction p of D_f) and,
+for each OOD class, an equally large sample relabelled to the forget output; every sample is relearned in its
+own run — a fresh copy of the target's weights and buffers, a fresh SGD(momentum 0.9) — for T steps of
+1 attacker image + m retain images, with the accuracy on the whole attacker sample measured (eval mode, no
+grad) after every step. Forget runs are the members, OOD runs the non-members; steps-to-τ (fewer = member) and
+the area under the accuracy curve are scored with ROC AUC, best-threshold balanced accuracy and TPR at ≤5% FPR.
+The entropy MIA, turned into the same class-level decision on the same samples, is the prior attack.
+
+The runs of one target are independent, so they are trained together: parameters, buffers and momenta of B
+copies are stacked and one ``torch.func.vmap`` over ``functional_call`` trains them all (BatchNorm running
+statistics are per-copy buffers updated in place inside vmap). ``relearn_loop`` is the plain reference.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import config
+from .evaluation import EntropyMIA, split_accuracy
+from .experiment import (CheckpointError, Experiment, Timer, add_run_identity_args, base_parser, finish_args,
+                         fmt_param, generator, load_model, run_dir_from_args, write_json, write_tsv)
+from .scoring import membership_scores
+
+MOMENTUM = 0.9
+
+
+class ReAError(ValueError):
+    """Bad attack settings (sizes, fractions, learning rates) for the split at hand."""
+
+
+# ----------------------------------------------------------------------------- settings
+@dataclass
+class ReAConfig:
+    unlearn_data_percent: float = 0.1  # fraction p of D_f given to the attacker, in (0, 1]
+    num_ood_dataset: int = 3  # OOD classes used as non-members (the first k of the split's sorted OOD list)
+    relearning_lr: Sequence[float] = (0.01,)
+    repeats: int = 20
+    steps: int = 75  # T
+    mix_batch: int = 14  # m retain samples per step
+    threshold: float = 0.9  # τ
+    seed: int = 0  # attack seed: attacker samples and mixing batches of every repetition
+    batch_models: int = 80  # runs trained together in one vmapped network; 0 = one at a time
+    max_fpr: float = 0.05
+
+    def __post_init__(self):
+        self.relearning_lr = [float(lr) for lr in np.atleast_1d(self.relearning_lr)]
+
+    def validate(self) -> "ReAConfig":
+        p = self.unlearn_data_percent
+        if not (isinstance(p, (int, float)) and 0.0 < p <= 1.0):
+            raise ReAError(f"--unlearn_data_percent is a fraction of D_f in (0, 1] (0.03 = 3%), got {p}")
+        for name in ("num_ood_dataset", "repeats", "steps"):
+            if int(getattr(self, name)) < 1:
+                raise ReAError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if int(self.mix_batch) < 0:
+            raise ReAError(f"--mix_batch must be ≥ 0, got {self.mix_batch}")
+        if int(self.batch_models) < 0:
+            raise ReAError(f"--batch_models must be ≥ 0 (0 = one run at a time), got {self.batch_models}")
+        if not self.relearning_lr:
+            raise ReAError("--relearning_lr needs at least one learning rate")
+        for lr in self.relearning_lr:
+            if not (math.isfinite(lr) and lr > 0):
+                raise ReAError(f"--relearning_lr values must be positive, got {lr}")
+        if len(set(self.relearning_lr)) != len(self.relearning_lr):
+            raise ReAError(f"--relearning_lr lists a learning rate twice: {self.relearning_lr}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ReAError(f"--threshold τ is an accuracy in (0, 1], got {self.threshold}")
+        return self
+
+    def tag(self) -> str:
+        """Folder name: every setting that changes the numbers (batching does not)."""
+        lrs = "-".join(fmt_param(lr) for lr in self.relearning_lr)
+        return (f"p{fmt_param(float(self.unlearn_data_percent))}_ood{self.num_ood_dataset}_m{self.mix_batch}"
+                f"_T{self.steps}_tau{fmt_param(float(self.threshold))}_r{self.repeats}_lr{lrs}_s{self.seed}")
+
+
+def attacker_size(split, cfg: ReAConfig) -> int:
+    """Images per attacker sample: round(p·|D_f|), at least 1; OOD classes must have as many."""
+    n_f = len(split.forget_train)
+    if n_f == 0:
+        raise ReAError("the split has no forget-train data: ReA needs a forget class")
+    n = max(1, int(round(cfg.unlearn_data_percent * n_f)))
+    for k in ood_classes_used(split, cfg):
+        if len(split.ood_train[k]) < n:
+            raise ReAError(f"OOD class {k} has {len(split.ood_train[k])} train images, fewer than the attacker sample "
+                           f"size {n} (p={cfg.unlearn_data_percent} of {n_f}): lower --unlearn_data_percent")
+    return n
+
+
+def ood_classes_used(split, cfg: ReAConfig) -> List[int]:
+    available = sorted(split.ood_train)
+    if cfg.num_ood_dataset > len(available):
+        raise ReAError(f"--num_ood_dataset {cfg.num_ood_dataset}: the split has only {len(available)} OOD "
+                       f"class(es) {available}")
+    return available[:cfg.num_ood_dataset]
+
+
+def repeat_seed(seed: int, repeat: int) -> int:
+    """An independent, reproducible seed per repetition (no overlap between (seed, r) pairs)."""
+    return int(np.random.SeedSequence([int(seed), int(repeat)]).generate_state(1)[0])
+
+
+# ----------------------------------------------------------------------------- attacker samples and runs
+@dataclass
+class AttackerSamples:
+    """One repetition's data; every index points into the experiment's train ImageData."""
+    repeat: int
+    forget: torch.Tensor  # n indices of D_f
+    ood: Dict[int, torch.Tensor]  # OOD class → n indices of D_ood[k]
+    pool: torch.Tensor  # retain indices available for mixing (disjoint from every attacker sample)
+    mix: torch.Tensor  # T×m retain indices drawn from the pool: step t's mixing batch
+
+
+def draw_samples(split, cfg: ReAConfig, repeat: int) -> AttackerSamples:
+    gen = generator(repeat_seed(cfg.seed, repeat))
+    n = attacker_size(split, cfg)
+    forget = split.forget_train[torch.randperm(len(split.forget_train), generator=gen)[:n]]
+    ood = {}
+    for k in ood_classes_used(split, cfg):
+        pool_k = split.ood_train[k]
+        ood[k] = pool_k[torch.randperm(len(pool_k), generator=gen)[:n]]
+    attacker = torch.cat([forget, *ood.values()])
+    pool = split.retain_train[~torch.isin(split.retain_train, attacker)]
+    T, m = int(cfg.steps), int(cfg.mix_batch)
+    if m and len(pool) == 0:
+        raise ReAError("no retain data left for mixing (--mix_batch > 0 needs a retain set)")
+    need = T * m
+    # Sampling without replacement inside each pass over the pool, reshuffled per pass.
+    passes = [pool[torch.randperm(len(pool), generator=gen)] for _ in range(math.ceil(need / max(len(pool), 1)))]
+    mix = (torch.cat(passes)[:need] if passes else pool[:0]).view(T, m)
+    return AttackerSamples(repeat, forget, ood, pool, mix)
+
+
+@dataclass
+class Run:
+    run_id: int
+    lr: float
+    side: str  # "forget" (member) or "ood" (non-member)
+    ood_class: int  # -1 for forget runs
+    repeat: int
+    attack: torch.Tensor  # n indices, all labelled as the forget output
+    mix: torch.Tensor  # T×m retain indices
+
+
+def build_runs(samples: Sequence[AttackerSamples], lrs: Sequence[float]) -> List[Run]:
+    """Per lr, per repetition: the forget run, then one run per OOD class. Same samples for every lr."""
+    runs = []
+    for lr in lrs:
+        for s in samples:
+            runs.append(Run(len(runs), float(lr), "forget", -1, s.repeat, s.forget, s.mix))
+            for k, idx in s.ood.items():
+                runs.append(Run(len(runs), float(lr), "ood", int(k), s.repeat, idx, s.mix))
+    return runs
+
+
+class RunData:
+    """Gathers the images and targets of runs' training steps and attacker samples (on the data's device)."""
+
+    def __init__(self, data, split):
+        self.data = data
+        self.split = split
+        self.forget_index = split.forget_index
+        self.device = data.x.device
+
+    def eval_batch(self, runs: Sequence[Run]) -> torch.Tensor:
+        idx = torch.stack([r.attack for r in runs]).to(self.device)  # B×n
+        return self.data.normalize(self.data.x[idx.flatten()]).view(*idx.shape, *self.data.x.shape[1:])
+
+    def train_indices(self, runs: Sequence[Run], steps: int) -> torch.Tensor:
+        """B×T×(1+m): step t trains on attacker image t mod n (cycling) followed by the mixing batch."""
+        rows = []
+        for r in runs:
+            n = len(r.attack)
+            att = r.attack[torch.arange(steps) % n].view(steps, 1)
+            rows.append(torch.cat([att, r.mix[:steps]], 1))
+        return torch.stack(rows).to(self.device)
+
+    def train_batch(self, idx_t: torch.Tensor):
+        """Images and targets of one step for every run: idx_t is B×(1+m)."""
+        x = self.data.normalize(self.data.x[idx_t.flatten()]).view(*idx_t.shape, *self.data.x.shape[1:])
+        y = self.split.targets(self.data.y[idx_t])
+        y[:, 0] = self.forget_index  # the attacker image carries the forget label (OOD images are relabelled)
+        return x, y
+
+
+def _correct(logits: torch.Tensor, target: int) -> torch.Tensor:
+    """Correct predictions, counting non-finite outputs (a diverged run) as wrong."""
+    return (logits.argmax(-1) == target) & torch.isfinite(logits).all(-1)
+
+
+# ----------------------------------------------------------------------------- relearning engines
+def relearn_loop(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, progress=None,
+                 states: Optional[list] = None) -> np.ndarray:
+    """Reference engine: one deep copy and one torch SGD per run. Returns correct counts, runs×(T+1).
+
+    ``states``: a list that receives each run's final parameters and buffers (for tests)."""
+    counts = np.zeros((len(runs), steps + 1), dtype=np.int64)
+    was_training = model.training
+    for i, run in enumerate(runs):
+        net = copy.deepcopy(model)
+        for p in net.parameters():
+            p.requires_grad_(True)
+        opt = torch.optim.SGD(net.parameters(), lr=run.lr, momentum=MOMENTUM)
+        idx = rd.train_indices([run], steps)[0]
+        x_eval = rd.eval_batch([run])[0]
+        net.eval()
+        with torch.no_grad():
+            counts[i, 0] = _correct(net(x_eval), rd.forget_index).sum().item()
+        for t in range(steps):
+            x, y = rd.train_batch(idx[t:t + 1])
+            net.train()
+            loss = F.cross_entropy(net(x[0]), y[0])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            net.eval()
+            with torch.no_grad():
+                counts[i, t + 1] = _correct(net(x_eval), rd.forget_index).sum().item()
+        if states is not None:
+            states.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+        if progress:
+            progress(1)
+    model.train(was_training)
+    return counts
+
+
+class StackedModels:
+    """B independent copies of one module's parameters, buffers and momentum buffers, as stacked tensors.
+
+    Slot i of every tensor belongs to copy i only; nothing is shared (each stack is a fresh clone).
+    """
+
+    def __init__(self, model: nn.Module, b: int):
+        def stack(t):
+            return t.detach().unsqueeze(0).expand(b, *t.shape).clone()
+        self.params = {k: stack(p) for k, p in model.named_parameters()}
+        self.buffers = {k: stack(v) for k, v in model.named_buffers()}
+        self.momentum = {k: torch.zeros_like(v) for k, v in self.params.items()}
+        self.b = b
+
+
+def relearn_batched(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, chunk: int,
+                    progress=None, states: Optional[list] = None) -> np.ndarray:
+    """All runs, ``chunk`` at a time, each chunk one vmapped network. Returns correct counts, runs×(T+1)."""
+    from torch.func import functional_call, grad, vmap
+
+    was_training = model.training
+    target = rd.forget_index
+
+    def loss_fn(params, buffers, x, y):
+        return F.cross_entropy(functional_call(model, (params, buffers), (x,)), y)
+
+    def logits_fn(params, buffers, x):
+        return functional_call(model, (params, buffers), (x,))
+
+    # randomness="different": a model with dropout gets independent masks per copy instead of an error
+    grad_fn = vmap(grad(loss_fn), randomness="different")
+    eval_fn = vmap(logits_fn, randomness="different")
+    counts = np.zeros((len(runs), steps + 1), dtype=np.int64)
+    for start in range(0, len(runs), chunk):
+        part = runs[start:start + chunk]
+        st = StackedModels(model, len(part))
+        lr = torch.tensor([r.lr for r in part], dtype=torch.float32, device=rd.device)
+        idx = rd.train_indices(part, steps)
+        x_eval = rd.eval_batch(part)
+        model.eval()
+        with torch.no_grad():
+            c = [_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1)]
+        for t in range(steps):
+            x, y = rd.train_batch(idx[:, t])
+            model.train()
+            g = grad_fn(st.params, st.buffers, x, y)
+            with torch.no_grad():
+                # torch.optim.SGD with momentum, no dampening/nesterov/decay: buf ← μ·buf + g; θ ← θ − lr·buf
+                keys = list(st.params)
+                bufs = [st.momentum[k] for k in keys]
+                torch._foreach_mul_(bufs, MOMENTUM)
+                torch._foreach_add_(bufs, [g[k] for k in keys])
+                steps_ = [b_ * lr.view(-1, *[1] * (b_.ndim - 1)) for b_ in bufs]
+                torch._foreach_sub_([st.params[k] for k in keys], steps_)
+                model.eval()
+                c.append(_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1))
+        counts[start:start + len(part)] = torch.stack(c, 1).cpu().numpy()
+        if states is not None:
+            for i in range(len(part)):
+                states.append({k: v[i].clone() for k, v in {**st.params, **st.buffers}.items()})
+        if progress:
+            progress(len(part))
+    model.train(was_training)
+    return counts
+
+
+def relearn(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, batch_models: int, progress=None,
+            states: Optional[list] = None) -> np.ndarray:
+    """Correct counts on the attacker sample, runs×(T+1) (column 0: before any step); batched or loop."""
+    if batch_models and batch_models > 0:
+        return relearn_batched(model, runs, rd, steps, batch_models, progress, states)
+    return relearn_loop(model, runs, rd, steps, progress, states)
+
+
+# ----------------------------------------------------------------------------- statistics
+def steps_to_threshold(acc: np.ndarray, tau: float) -> np.ndarray:
+    """Per run (rows of acc, columns = steps 0..T): the first step with accuracy ≥ τ; T+1 if never.
+
+    Step 0 is the untouched target, so a model that never forgot scores 0.
+    """
+    acc = np.atleast_2d(acc)
+    T = acc.shape[1] - 1
+    hit = acc >= tau - 1e-12
+    return np.where(hit.any(1), hit.argmax(1), T + 1)
+
+
+def curve_area(acc: np.ndarray) -> np.ndarray:
+    """Area under the accuracy curve over steps 0..T (trapezoid), divided by T: in [0, 1]."""
+    acc = np.atleast_2d(acc)
+    T = acc.shape[1] - 1
+    return (acc[:, 1:] + acc[:, :-1]).sum(1) / (2.0 * max(T, 1))
+
+
+# ----------------------------------------------------------------------------- the attack on one target
+def prior_attack(model: nn.Module, exp, samples: Sequence[AttackerSamples], seed: int = 0, mia=None) -> dict:
+    """Entropy MIA (fitted once on the target) as a class-level decision: the score of an attacker sample is the
+    fraction of its images predicted 'member'; forget samples are members, OOD samples non-members."""
+    mia = mia or EntropyMIA(model, exp, seed)
+    member = [mia.member_rate(model, exp.train, s.forget) for s in samples]
+    non_member, classes = [], []
+    for s in samples:
+        for k, idx in s.ood.items():
+            non_member.append(mia.member_rate(model, exp.train, idx))
+            classes.append(k)
+    return {"member_rates": member, "non_member_rates": non_member, "non_member_ood_class": classes,
+            "scores": membership_scores(member, non_member, higher_is_member=True)}
+
+
+def score_lr(acc: np.ndarray, runs: Sequence[Run], cfg: ReAConfig) -> dict:
+    """Member/non-member statistics and scores of the runs of one learning rate."""
+    steps = steps_to_threshold(acc, cfg.threshold)
+    area = curve_area(acc)
+    fm = np.array([r.side == "forget" for r in runs])
+    ood_cls = np.array([r.ood_class for r in runs])
+    out = {
+        "member_steps": steps[fm].tolist(), "non_member_steps": steps[~fm].tolist(),
+        "member_area": area[fm].tolist(), "non_member_area": area[~fm].tolist(),
+        "non_member_ood_class": ood_cls[~fm].tolist(),
+        "steps_scores": membership_scores(steps[fm], steps[~fm], higher_is_member=False, max_fpr=cfg.max_fpr),
+        "area_scores": membership_scores(area[fm], area[~fm], higher_is_member=True, max_fpr=cfg.max_fpr),
+        "mean_steps_forget": float(steps[fm].mean()), "mean_steps_ood": float(steps[~fm].mean()),
+        "mean_steps_per_ood_class": {int(k): float(steps[ood_cls == k].mean()) for k in sorted(set(ood_cls[~fm]))},
+        "forget_reached_tau": float((steps[fm] <= cfg.steps).mean()),
+        "ood_reached_tau": float((steps[~fm] <= cfg.steps).mean()),
+        "mean_acc_at_step0_forget": float(acc[fm, 0].mean()), "mean_acc_at_step0_ood": float(acc[~fm, 0].mean()),
+    }
+    # headline figures (steps-to-τ, as in the paper)
+    s = out["steps_scores"]
+    out.update(roc_auc=s["roc_auc"], balanced_accuracy=s["balanced_accuracy"], threshold_steps=s["threshold"],
+               tpr_at_fpr=s["tpr_at_fpr"])
+    return out
+
+
+def run_rea(model: nn.Module, exp, cfg: ReAConfig, prior_model: Optional[nn.Module] = None,
+            progress: bool = False) -> dict:
+    """The whole attack on one target (no files written). ``prior_model``: where the entropy MIA is measured
+    (default: the target itself). Returns settings, per-lr results with the raw curves, the prior attack."""
+    cfg.validate()
+    split = exp.split
+    if split.forget_index is None:
+        raise ReAError("the experiment has no forget class")
+    n = attacker_size(split, cfg)
+    samples = [draw_samples(split, cfg, r) for r in range(cfg.repeats)]
+    runs = build_runs(samples, cfg.relearning_lr)
+    rd = RunData(exp.train, split)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(runs), desc="ReA runs", leave=False)
+    with Timer() as tm:
+        counts = relearn(model, runs, rd, int(cfg.steps), int(cfg.batch_models), bar.update if bar else None)
+    if bar:
+        bar.close()
+    acc = counts / float(n)
+    per_lr = {}
+    for lr in cfg.relearning_lr:
+        sel = [i for i, r in enumerate(runs) if r.lr == lr]
+        per_lr[fmt_param(lr)] = dict(score_lr(acc[sel], [runs[i] for i in sel], cfg), lr=lr)
+    with Timer() as tp:
+        prior = prior_attack(prior_model or model, exp, samples, cfg.seed)
+    for res in per_lr.values():
+        pb = prior["scores"]["balanced_accuracy"]
+        res["rea_over_prior_balanced_accuracy"] = res["balanced_accuracy"] / pb if pb > 0 else float("nan")
+    return {
+        "settings": dict(asdict(cfg), attacker_sample_size=n, ood_classes=ood_classes_used(split, cfg),
+                         forget_train_size=len(split.forget_train), forget_index=split.forget_index,
+                         retain_pool_size=int(len(samples[0].pool)), engine="vmap" if cfg.batch_models else "loop",
+                         momentum=MOMENTUM),
+        "per_lr": per_lr,
+        "prior_attack": prior,
+        "runs": runs,
+        "acc": acc,
+        "relearn_seconds": tm.seconds,
+        "model_steps": len(runs) * int(cfg.steps),
+        "ms_per_model_step": 1000.0 * tm.seconds / (len(runs) * int(cfg.steps)),
+        "prior_seconds": tp.seconds,
+    }
+
+
+# ----------------------------------------------------------------------------- outputs
+def write_curves(path: str, runs: Sequence[Run], acc: np.ndarray) -> str:
+    cols = ["run_id", "side", "ood_class", "repeat"] + [f"acc_{t}" for t in range(acc.shape[1])]
+    rows = []
+    for r, a in zip(runs, acc):
+        row = {"run_id": r.run_id, "side": r.side, "ood_class": r.ood_class, "repeat": r.repeat}
+        row.update({f"acc_{t}": float(v) for t, v in enumerate(a)})
+        rows.append(row)
+    return write_tsv(path, rows, cols)
+
+
+def plot_curves(path: str, result: dict, title: str) -> str:
+    """One panel per lr: forget vs OOD (pooled, and per class) mean accuracy with a ±1 std band over repeats."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .experiment import atomic_write
+
+    cfg = result["settings"]
+    lrs = cfg["relearning_lr"]
+    runs, acc = result["runs"], result["acc"]
+    fig, axes = plt.subplots(1, len(lrs), figsize=(5 * len(lrs), 3.8), squeeze=False)
+    steps = np.arange(acc.shape[1])
+    for ax, lr in zip(axes[0], lrs):
+        res = result["per_lr"][fmt_param(lr)]
+        sel = np.array([r.lr == lr for r in runs])
+        side = np.array([r.side for r in runs])
+        k = np.array([r.ood_class for r in runs])
+        for name, mask, color in (("forget (member)", sel & (side == "forget"), "tab:red"),
+                                  ("OOD (non-member)", sel & (side == "ood"), "tab:blue")):
+            mu, sd = acc[mask].mean(0), acc[mask].std(0)
+            ax.plot(steps, mu, color=color, label=f"{name}, n={mask.sum()}")
+            ax.fill_between(steps, np.clip(mu - sd, 0, 1), np.clip(mu + sd, 0, 1), color=color, alpha=0.2)
+        for c in sorted(set(k[sel & (side == "ood")])):
+            ax.plot(steps, acc[sel & (k == c)].mean(0), color="tab:blue", lw=0.7, ls=":", alpha=0.8)
+        ax.axhline(cfg["threshold"], color="gray", lw=0.8, ls="--")
+        ax.set_title(f"lr {lr:g}: AUC {res['roc_auc']:.2f}, bal. acc {res['balanced_accuracy']:.2f}", fontsize=9)
+        ax.set_xlabel("relearning step")
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][0].set_ylabel("accuracy on attacker sample")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+
+    def write(tmp):
+        fig.savefig(tmp, format="png", dpi=110)
+    atomic_write(path, write)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(out_dir: str, result: dict, extra: dict, plot: bool = True, title: str = "") -> str:
+    """results.json, curves_lr<lr>.tsv, relearning_curves.png under ``out_dir``."""
+    runs, acc = result["runs"], result["acc"]
+    files = {}
+    for lr in result["settings"]["relearning_lr"]:
+        sel = [i for i, r in enumerate(runs) if r.lr == lr]
+        name = f"curves_lr{fmt_param(lr)}.tsv"
+        write_curves(os.path.join(out_dir, name), [runs[i] for i in sel], acc[sel])
+        files[f"curves_lr{fmt_param(lr)}"] = name
+    if plot:
+        plot_curves(os.path.join(out_dir, "relearning_curves.png"), result, title)
+        files["plot"] = "relearning_curves.png"
+    payload = dict(extra)
+    payload.update({k: v for k, v in result.items() if k not in ("runs", "acc")})
+    payload["files"] = files
+    return write_json(os.path.join(out_dir, "results.json"), payload)
+
+
+# ----------------------------------------------------------------------------- command line
+def rea_defaults(dataset: str, subclass: bool = False) -> dict:
+    d = dict(config.REA.get(dataset, {}))
+    if subclass:
+        d.update(d.pop("subclass", {}))
+    d.pop("subclass", None)
+    return d
+
+
+def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False):
+    kind = "black-box (on an extracted copy)" if blackbox else "white-box"
+    p = base_parser(f"Reminiscence Attack, {kind}, on a {'sub-class' if subclass else 'full-class'} unlearned "
+                    f"{dataset} model (SPEC §6).", dataset)
+    add_run_identity_args(p, subclass=subclass)
+    p.add_argument("--model_path", default=None,
+                   help="attack this checkpoint instead of <run folder>/last.pt (e.g. a pretrained or extracted model)")
+    p.add_argument("--out_dir", default=None,
+                   help="folder under which rea/<tag>/ is written (default: the run folder, or the --model_path folder)")
+    p.add_argument("--unlearn_data_percent", type=float, default=None,
+                   help="fraction p of D_f given to the attacker, in (0, 1] (0.03 = 3%%)")
+    p.add_argument("--num_ood_dataset", type=int, default=None, help="OOD classes used as non-members")
+    p.add_argument("--relearning_lr", type=float, nargs="+", default=None, help="one or several relearning lrs")
+    p.add_argument("--repeats", type=int, default=None, help="repetitions (fresh attacker samples) per side")
+    p.add_argument("--steps", type=int, default=None, help="relearning steps T")
+    p.add_argument("--mix_batch", type=int, default=None, help="retain samples m per relearning step")
+    p.add_argument("--threshold", type=float, default=None, help="accuracy τ that counts as relearned")
+    p.add_argument("--attack_seed", type=int, default=0, help="seed of attacker samples and mixing batches")
+    p.add_argument("--batch_models", type=int, default=None,
+                   help="runs trained together in one vmapped network (0 = one at a time)")
+    p.add_argument("--no-batch", "--no_batch", dest="no_batch", action="store_true",
+                   help="one run at a time (the reference loop), same as --batch_models 0")
+    p.add_argument("--no_plot", action="store_true", help="skip the PNG")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args, dataset: str, subclass: bool = False) -> ReAConfig:
+    defaults = rea_defaults(dataset, subclass)
+    keys = ("unlearn_data_percent", "num_ood_dataset", "relearning_lr", "repeats", "steps", "mix_batch", "threshold",
+            "batch_models")
+    values = {}
+    for key in keys:
+        v = getattr(args, key)
+        if v is None:
+            if key not in defaults:
+                raise ReAError(f"no default for --{key} on {dataset} (config.REA has none): pass it")
+            v = defaults[key]
+        values[key] = v
+    if args.no_batch:
+        values["batch_models"] = 0
+    return ReAConfig(seed=args.attack_seed, **values).validate()
+
+
+def resolve_target(args, subclass: bool, blackbox: bool) -> tuple:
+    """(checkpoint path, output root). Fills the preset's forget class into ``args`` first."""
+    pre = config.preset(args.dataset)
+    if subclass:
+        if args.forget_fine is None:
+            args.forget_fine = pre.get("subclass", {}).get("forget_fine")
+    elif args.forget_class is None:
+        args.forget_class = pre["forget_class"]
+    if args.model_path:
+        path = args.model_path
+        root = args.out_dir or os.path.dirname(os.path.abspath(path))
+    elif blackbox:
+        raise ReAError("the black-box attack needs --model_path (the extracted copy, e.g. <run>/dfme/<tag>/student.pt)")
+    else:
+        run_dir = run_dir_from_args(args)
+        path = os.path.join(run_dir, "last.pt")
+        root = args.out_dir or run_dir
+        if not os.path.isfile(path):
+            raise ReAError(f"{path} does not exist: run the unlearning script with the same arguments first "
+                           f"(or pass --model_path)")
+    return path, root
+
+
+def rea_from_args(args, subclass: bool = False, blackbox: bool = False, prior_model: Optional[nn.Module] = None) -> dict:
+    """Load the target named by ``args``, attack it, write <root>/rea/<tag>/."""
+    cfg = config_from_args(args, args.dataset, subclass)
+    path, root = resolve_target(args, subclass, blackbox)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=subclass,
+                     forget_class=None if subclass else args.forget_class,
+                     forget_fine=args.forget_fine if subclass else None)
+    model, meta = load_model(path, exp)
+    ua = split_accuracy(model, exp, "forget_train")
+    ta = split_accuracy(model, exp, "retain_test")
+    with Timer() as total:
+        result = run_rea(model, exp, cfg, prior_model=prior_model, progress=not args.quiet)
+    # black-box: root is the extracted copy's folder (<run>/dfme/<tag>), so "rea" never collides with white-box
+    out_dir = os.path.join(root, "rea", cfg.tag())
+    extra = {"status": "done", "stage": "rea_blackbox" if blackbox else "rea", "args": vars(args),
+             "target": {"checkpoint": path, "method": meta.get("method", args.method), "kind": meta.get("kind"),
+                        "UA": ua, "TA": ta, "forget_test_acc": split_accuracy(model, exp, "forget_test")},
+             "device": str(exp.device), "seconds": total.seconds, "torch_threads": torch.get_num_threads()}
+    title = f"{args.dataset} {os.path.relpath(path)} | UA {ua:.2f} TA {ta:.2f}"
+    write_outputs(out_dir, result, extra, plot=not args.no_plot, title=title)
+    lines = [f"ReA on {path}: UA {ua:.3f} TA {ta:.3f} | attacker sample {result['settings']['attacker_sample_size']} "
+             f"images, {cfg.repeats} repeats × (1 forget + {cfg.num_ood_dataset} OOD), T={cfg.steps}, m={cfg.mix_batch}"]
+    prior = result["prior_attack"]["scores"]
+    for key, res in result["per_lr"].items():
+        lines.append(f"  lr {key}: AUC {res['roc_auc']:.3f} | balanced acc {res['balanced_accuracy']:.3f} "
+                     f"(member iff steps ≤ {res['threshold_steps']:g}) | TPR@{cfg.max_fpr:g}FPR {res['tpr_at_fpr']:.3f} "
+                     f"| mean steps forget {res['mean_steps_forget']:.1f} / OOD {res['mean_steps_ood']:.1f} "
+                     f"| ReA/prior {res['rea_over_prior_balanced_accuracy']:.2f}")
+    lines.append(f"  prior attack (entropy MIA): balanced acc {prior['balanced_accuracy']:.3f}, AUC {prior['roc_auc']:.3f}")
+    lines.append(f"  relearning {result['relearn_seconds']:.1f}s ({result['ms_per_model_step']:.2f} ms per model-step, "
+                 f"{result['settings']['engine']}) | total {total.seconds:.1f}s | {out_dir}")
+    print("\n".join(lines))
+    return dict(extra, out_dir=out_dir, per_lr=result["per_lr"], prior_attack=prior, settings=result["settings"],
+                relearn_seconds=result["relearn_seconds"])
+
+
+def rea_main(dataset: str, subclass: bool = False, blackbox: bool = False, argv=None) -> dict:
+    """Entry point of mia_on_mu_main_<dataset>_<fullclass|subclass>[_blackbox].py."""
+    args = finish_args(rea_parser(dataset, subclass, blackbox).parse_args(argv))
+    try:
+        return rea_from_args(args, subclass, blackbox)
+    except (ReAError, CheckpointError, FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
