@@ -27,7 +27,8 @@ max_points = 2000
 mu_method_list = [
     ["pretrained", None, None],
     ["retrain", None, None],
-    ["finetune", None, None], ["finetune_our", None, None],
+    ["badteacher", None, None], ["badteacher_our", None, None],
+    ["ssd_tuning", None, None], ["ssd_tuning_our", None, None],
     ["negative_grad", None, None], ["negative_grad_our", None, None],
     ["amnesiac", None, None], ["amnesiac_our", None, None],
 ]

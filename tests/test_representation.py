@@ -162,21 +162,30 @@ def test_distribution_metric_entry_point_writes_results_and_pngs(digits_pretrain
     assert res["overlap"] == saved["overlap"]
 
 
-def test_distribution_metric_finds_the_run_folder_and_reports_a_missing_one(digits_pretrained, tmp_path, capsys):
-    from unlearning.experiment import run_dir_from_args
+def test_distribution_metric_finds_the_run_folder_and_reports_a_missing_one(digits_pretrained, tmp_path):
     import shutil
 
+    from unlearning.experiment import finish_args, run_dir_from_args
+    from unlearning.unlearn import resolve
+
     log_root = str(tmp_path / "logs")
-    args = rep.parser().parse_args(["--log_root", log_root, "-method", "retrain", "--forget_class", "3"])
-    args.net = "resnet8"
+    args = finish_args(rep.parser().parse_args(["--log_root", log_root, "-method", "badteacher"]))
+    resolve(args)  # the unlearning driver's defaults name the folder
     run_dir = run_dir_from_args(args)
+    assert "p1-none" not in run_dir
     with pytest.raises(SystemExit, match="error: no checkpoint .*last.pt: run the unlearning method"):
-        rep.main(["--log_root", log_root, "-method", "retrain", "--device", "cpu"])
+        rep.main(["--log_root", log_root, "-method", "badteacher", "--device", "cpu"])
     os.makedirs(run_dir)
-    shutil.copy(digits_pretrained, os.path.join(run_dir, "last.pt"))
-    res = rep.main(["--log_root", log_root, "-method", "retrain", "--device", "cpu", "--features", "logits",
+    for name in ("last.pt", "mid.pt"):
+        shutil.copy(digits_pretrained, os.path.join(run_dir, name))
+    res = rep.main(["--log_root", log_root, "-method", "badteacher", "--device", "cpu", "--features", "logits",
                     "--max_points", "200", "--grid_size", "32"])
     assert res["feature_dim"] == 7 and os.path.isfile(os.path.join(run_dir, "distribution_logits", "results.json"))
+    res = rep.main(["--log_root", log_root, "-method", "badteacher", "--device", "cpu", "--checkpoint", "mid.pt",
+                    "--max_points", "200", "--grid_size", "32"])
+    assert res["checkpoint"].endswith("mid.pt") and os.path.isfile(os.path.join(run_dir, "distribution_mid", "tsne.png"))
+    with pytest.raises(SystemExit, match="error: unknown method 'nope'"):
+        rep.main(["--log_root", log_root, "-method", "nope"])
 
 
 def test_distribution_metric_bad_arguments(tmp_path):

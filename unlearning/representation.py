@@ -363,7 +363,8 @@ def parser():
     p.add_argument("--checkpoint", default="last.pt", help="file inside the run folder to analyse")
     p.add_argument("--model_path", default=None, help="analyse this checkpoint instead (e.g. the pretrained model)")
     p.add_argument("--out_dir", default=None,
-                   help="default: <run_dir>/distribution[_logits], or <model dir>/distribution_forget<c>[_logits]")
+                   help="default: <run_dir>/distribution[_<checkpoint stem unless last>][_logits], or "
+                        "<model dir>/distribution_forget<c>[_logits] with --model_path")
     return p
 
 
@@ -371,11 +372,17 @@ def resolve_paths(args):
     """(checkpoint, out_dir) from the arguments."""
     from .experiment import run_dir_from_args
 
-    suffix = "" if args.features == "penultimate" else f"_{args.features}"
+    # one folder per (checkpoint, feature kind), so mid.pt or logits never overwrite the default results
+    stem = os.path.splitext(os.path.basename(args.checkpoint))[0]
+    suffix = ("" if stem == "last" or args.model_path else f"_{stem}") + \
+        ("" if args.features == "penultimate" else f"_{args.features}")
     if args.model_path:
         out = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.model_path)),
                                            f"distribution_forget{args.forget_class}{suffix}")
         return args.model_path, out
+    from .unlearn import resolve
+
+    resolve(args)  # the unlearning driver's defaults (para1/para2 of the method), so the folder name matches
     run_dir = run_dir_from_args(args)
     ckpt = os.path.join(run_dir, args.checkpoint)
     if not os.path.isfile(ckpt):

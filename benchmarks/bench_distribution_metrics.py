@@ -1,0 +1,90 @@
+"""Wall time of the representation distribution metrics (SPEC §7), stage by stage.
+
+    python benchmarks/bench_distribution_metrics.py            # digits (pretrained model) + 20,000 synthetic points
+    python benchmarks/bench_distribution_metrics.py --n 5000   # a smaller synthetic set
+
+Digits: features of D_r ∪ D_f of the pretrained ResNet-8 (pretrain it first: python pretrain_model_digits.py),
+both feature kinds, full pipeline including the two PNGs. Synthetic: n points of 512-d features in 7 Gaussian
+clusters (one is the "forget" class), t-SNE + metrics + PNGs on all n points (no subsampling).
+"""
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from unlearning import representation as rep  # noqa: E402
+
+
+def digits(log_root):
+    from unlearning.experiment import Experiment, load_model, pretrain_dir
+
+    path = os.path.join(pretrain_dir(log_root, "digits", "resnet8", 0), "model.pt")
+    if not os.path.isfile(path):
+        print(f"digits: skipped, no {path} (run python pretrain_model_digits.py)")
+        return
+    exp = Experiment("digits", device="cpu", forget_class=3)
+    model, _ = load_model(path, exp, net="resnet8")
+    with tempfile.TemporaryDirectory() as out:
+        for kind in rep.FEATURE_KINDS:
+            res = rep.distribution_metrics(model, exp, kind, max_points=2000, seed=0, plot_dir=out)
+            s = res["seconds"]
+            print(f"digits {kind:<11} n={res['n_points']:>6} d={res['feature_dim']:>3} | features {s['features']:6.2f}s"
+                  f" | t-SNE {s['tsne']:6.2f}s | metrics {s['metrics']:5.2f}s | plots {s['plots']:5.2f}s"
+                  f" | total {s['total']:6.2f}s")
+
+
+def synthetic(n, dim=512, classes=7, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1.0, size=(classes, dim))
+    centres[3] = centres[2] + rng.normal(0, 0.03, size=dim)  # the "forget" class half-merged with class 2
+    labels = np.sort(rng.integers(0, classes, size=n))
+    X = centres[labels] + rng.normal(0, 0.6, size=(n, dim))
+    t0 = time.perf_counter()
+    Z = rep.tsne_embedding(X, seed=0)
+    t1 = time.perf_counter()
+    m = rep.embedding_metrics(Z, labels, 3)
+    t2 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        rep.plot_tsne(Z, labels, 3, os.path.join(out, "tsne.png"))
+        rep.plot_overlap_map(m["grid"], 3, os.path.join(out, "overlap_map.png"))
+    t3 = time.perf_counter()
+    parts = {}
+    t = time.perf_counter()
+    rep.silhouette_vs_nearest(Z, labels, 3)
+    parts["silhouette"] = time.perf_counter() - t
+    t = time.perf_counter()
+    grid = rep.class_densities(Z, labels)
+    parts["KDE grid"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rep.overlap_from_grid(grid, 3), rep.multiclass_overlap_from_grid(grid), rep.pairwise_overlap(grid)
+    parts["overlaps"] = time.perf_counter() - t
+    print(f"synthetic   n={n:>6} d={dim:>3} | t-SNE {t1 - t0:6.2f}s | metrics {t2 - t1:5.2f}s "
+          f"({', '.join(f'{k} {v:.2f}s' for k, v in parts.items())}) | plots {t3 - t2:5.2f}s | total {t3 - t0:6.2f}s"
+          f" | overlap {m['overlap']:.3f} silhouette {m['silhouette']:.3f}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, nargs="+", default=[20000], help="synthetic set sizes")
+    p.add_argument("--log_root", default="log_files")
+    p.add_argument("--skip_digits", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, torch threads 1, "
+          f"grid 128x128, perplexity 30, load average at start {os.getloadavg()[0]:.1f}")
+    if not args.skip_digits:
+        digits(args.log_root)
+    for n in args.n:
+        synthetic(n)
+    print(f"load average at end {os.getloadavg()[0]:.1f} (a shared machine: > {os.cpu_count()} means contention)")
+
+
+if __name__ == "__main__":
+    main()
