@@ -167,7 +167,7 @@ RUN_PRESETS["imagenet64"] = dict(RUN_PRESETS["cifar20"], dataset="imagenet64", n
 # (paper) DFME on CIFAR-10: 20M queries, batch 256, SGD lr 0.1 student, Adam lr 1e-4 generator, m=1, ε=1e-3,
 # 5 student steps per generator step, ×0.3 at 10/30/50% of the budget. The digits values are ours (see docs/blackbox.md).
 DFME = {
-    "digits": {"query_budget": 1_000_000, "batch_size": 128, "lr_student": 0.1, "lr_generator": 1e-3, "grad_m": 1,
+    "digits": {"query_budget": 400_000, "batch_size": 128, "lr_student": 0.1, "lr_generator": 1e-3, "grad_m": 1,
                "grad_epsilon": 1e-3, "student_steps": 5, "generator_steps": 1, "milestones": (0.1, 0.3, 0.5),
                "gamma": 0.3, "nz": 64, "generator": "conv_small", "victim_output": "probs"},
     "cifar20": {"query_budget": 20_000_000, "batch_size": 256, "lr_student": 0.1, "lr_generator": 1e-4, "grad_m": 1,
@@ -176,6 +176,8 @@ DFME = {
 }
 DFME["cifar100"] = dict(DFME["cifar20"])
 DFME["imagenet64"] = dict(DFME["cifar20"])
+DFME["digits_x10"] = dict(DFME["digits"])  # same images, upsampled: the digits settings
+DFME["digits_shadow"] = dict(DFME["digits"])
 
 
 # Reminiscence Attack (SPEC §6), per dataset; keys are the flags of mia_on_mu_main_<dataset>_*.py.
