@@ -14,6 +14,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 torch.set_num_threads(1)  # deterministic and fair to a 2-core CI box
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the same for the scripts the tests start as subprocesses
 
 
 def fixture_coarse_of(fine: int) -> int:

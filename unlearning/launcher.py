@@ -147,6 +147,7 @@ class Launcher:
     def run(self, stages: List[str]) -> List[Step]:
         """Run the steps of ``stages`` in stage order; within a stage, up to ``jobs`` at once."""
         signal.signal(signal.SIGTERM, self._terminate_children)
+        self.steps = [s for s in self.steps if s.stage in stages]
         by_name = {s.name: s for s in self.steps}
         total_start = time.perf_counter()
         try:
