@@ -74,3 +74,15 @@ class EntropyMIA:
 def entropy_mia(model: nn.Module, exp, seed: int = 0) -> float:
     """MIA of SPEC §5: fraction of D_f predicted member."""
     return EntropyMIA(model, exp, seed).member_rate(model, exp.train, exp.split.forget_train)
+
+
+# ----------------------------------------------------------------------------- efficacy metrics (SPEC §5)
+def efficacy_metrics(model: nn.Module, exp, seed: int = 0) -> dict:
+    """TA (retain test), UA (D_f), RA (D_r), forget-test accuracy and the entropy MIA on D_f, as named floats."""
+    return {
+        "TA": split_accuracy(model, exp, "retain_test"),
+        "UA": split_accuracy(model, exp, "forget_train"),
+        "RA": split_accuracy(model, exp, "retain_train"),
+        "forget_test_acc": split_accuracy(model, exp, "forget_test"),
+        "MIA": entropy_mia(model, exp, seed),
+    }

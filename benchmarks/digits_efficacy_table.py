@@ -1,0 +1,112 @@
+"""Efficacy table on the digits preset: TA / UA / RA / MIA / RTE for every method and every `_our` variant.
+
+Runs the project's own entry point (forget_full_class_main_digits.py) once per method, each in its own process,
+then reads the run folders' results.json. Retrain runs first, so every `_our` RTE is compared with a retrain RTE
+measured in the same run. Pretrains the normal and the sparse (--l1 5e-4) model first if they are missing or stale.
+
+    python benchmarks/digits_efficacy_table.py [--methods m1 m2 ...] [--seed 0] [--log_root log_files]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import config  # noqa: E402
+from unlearning.experiment import atomic_write_text, finish_args, pretrain_dir, read_json, write_json  # noqa: E402
+from unlearning.strategies import method_names  # noqa: E402
+from unlearning.unlearn import parser as unlearn_parser, resolve  # noqa: E402
+from unlearning.experiment import run_dir_from_args  # noqa: E402
+
+SPARSE_L1 = 5e-4
+
+
+def ensure_pretrained(log_root, env):
+    """(Re)pretrain the digits models whose checkpoint is missing or was made with another epoch count."""
+    epochs = config.PRESETS["digits"]["pretrain"]["epochs"]
+    for l1 in (0.0, SPARSE_L1):
+        folder = pretrain_dir(log_root, "digits", "resnet8", 0, l1)
+        res = os.path.join(folder, "results.json")
+        if os.path.exists(os.path.join(folder, "model.pt")) and os.path.exists(res) and \
+                read_json(res).get("recipe", {}).get("epochs") == epochs:
+            continue
+        cmd = [sys.executable, "pretrain_model_digits.py", "--quiet", "--log_root", log_root] + (["--l1", str(l1)] if l1 else [])
+        print("+", " ".join(cmd), flush=True)
+        subprocess.run(cmd, cwd=ROOT, env=env, check=True)
+
+
+def run_method(method, seed, log_root, device, env):
+    argv = ["-method", method, "-seed", str(seed), "--log_root", log_root, "--device", device]
+    proc = subprocess.run([sys.executable, "forget_full_class_main_digits.py"] + argv, cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    args = finish_args(unlearn_parser("digits").parse_args(argv))
+    resolve(args)
+    path = os.path.join(run_dir_from_args(args), "results.json")
+    res = read_json(path) if os.path.exists(path) else {"status": "missing", "error": proc.stderr.strip()[-300:]}
+    if proc.returncode != 0 or res.get("status") != "done":
+        print(f"{method}: exit {proc.returncode}, status {res.get('status')}: {res.get('error') or proc.stderr[-300:]}",
+              flush=True)
+    else:
+        print(proc.stdout.strip().splitlines()[-1], flush=True)
+    return res, path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--methods", nargs="*", default=None, help="default: every registry name")
+    p.add_argument("-seed", "--seed", type=int, default=0)
+    p.add_argument("--log_root", default=config.LOG_ROOT)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (OMP_NUM_THREADS)")
+    p.add_argument("--out", default=None, help="markdown table (default: <log_root>/digits/resnet8/efficacy_table.md)")
+    args = p.parse_args(argv)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=ROOT)
+    ensure_pretrained(args.log_root, env)
+    methods = args.methods or method_names()
+    methods = ["retrain"] + [m for m in methods if m != "retrain"]  # retrain first: the RTE reference
+    start = time.perf_counter()
+    rows = {}
+    for m in methods:
+        rows[m] = run_method(m, args.seed, args.log_root, args.device, env)
+    total = time.perf_counter() - start
+
+    ref = rows["retrain"][0].get("metrics") or {}
+    ref_rte, ref_ta = ref.get("RTE"), ref.get("TA")
+    lines = [f"digits, resnet8, forget class {config.PRESETS['digits']['forget_class']}, seed {args.seed}, "
+             f"device {args.device}, {args.threads} thread(s); retrain RTE {ref_rte:.2f} s (same run)", "",
+             "| method | TA | UA | RA | MIA | RTE (s) | RTE % of retrain | `_our` checks (UA≤5%, ΔTA≤5, RTE≤15%) |",
+             "|---|---|---|---|---|---|---|---|"]
+    failures = []
+    for m in methods:
+        res, _ = rows[m]
+        met = res.get("metrics")
+        if res.get("status") != "done" or not met:
+            lines.append(f"| {m} | {res.get('status')} | | | | | | {res.get('error')} |")
+            failures.append(m)
+            continue
+        pct = 100 * met["RTE"] / ref_rte if ref_rte else float("nan")
+        check = ""
+        if m.endswith("_our"):
+            ok = [met["UA"] <= 0.05, abs(met["TA"] - ref_ta) <= 0.05, pct <= 15.0]
+            check = " ".join("ok" if c else "FAIL" for c in ok)
+            if not all(ok):
+                failures.append(m)
+        lines.append(f"| {m} | {met['TA']:.3f} | {met['UA']:.3f} | {met['RA']:.3f} | {met['MIA']:.3f} | "
+                     f"{met['RTE']:.2f} | {pct:.1f} | {check} |")
+    lines += ["", f"{len(methods)} runs in {total:.0f} s wall; failing: {', '.join(failures) or 'none'}"]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    out = args.out or os.path.join(args.log_root, "digits", "resnet8", "efficacy_table.md")
+    atomic_write_text(out, text)
+    write_json(os.path.splitext(out)[0] + ".json",
+               {m: {"status": r.get("status"), "metrics": r.get("metrics"), "results": path} for m, (r, path) in rows.items()})
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Per-sample gradients of the cross-entropy, one row per sample, flattened over the trainable parameters.
+
+Two implementations that must agree (tests/test_per_sample.py; timed in benchmarks/bench_wfisher_per_sample.py):
+- ``per_sample_grads``: ``torch.func`` (functional_call + vmap + grad), chunked so memory stays bounded;
+- ``per_sample_grads_loop``: the plain batch-size-1 backward loop.
+
+Both run the model in eval mode: BatchNorm uses its running statistics, so a sample's gradient does not depend on
+the other samples of its chunk (in train mode a per-sample BatchNorm would normalise a single image by itself).
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterator, List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call, grad, vmap
+
+
+def trainable(model: nn.Module) -> Dict[str, nn.Parameter]:
+    """The parameters a gradient is taken for, in ``named_parameters`` order (the flattening order)."""
+    return {k: p for k, p in model.named_parameters() if p.requires_grad}
+
+
+def num_trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in trainable(model).values())
+
+
+def unflatten(vector: torch.Tensor, model: nn.Module) -> Dict[str, torch.Tensor]:
+    """The inverse of ``flatten`` for one vector: name → tensor shaped like the parameter."""
+    out, start = {}, 0
+    for k, p in trainable(model).items():
+        out[k] = vector[start:start + p.numel()].view_as(p)
+        start += p.numel()
+    if start != vector.numel():
+        raise ValueError(f"vector has {vector.numel()} entries, the model {start} trainable parameters")
+    return out
+
+
+def iter_per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_size: int = 64
+                          ) -> Iterator[torch.Tensor]:
+    """Yield (chunk × d) blocks of per-sample gradients, vectorised with vmap (model in eval mode)."""
+    was_training = model.training
+    model.eval()
+    params = {k: p.detach() for k, p in trainable(model).items()}
+    frozen = {k: p.detach() for k, p in model.named_parameters() if not p.requires_grad}
+    buffers = {k: b.detach() for k, b in model.named_buffers()}
+
+    def loss_one(p, xi, yi):
+        out = functional_call(model, ({**p, **frozen}, buffers), (xi.unsqueeze(0),))
+        return F.cross_entropy(out, yi.unsqueeze(0))
+
+    grads_of = vmap(grad(loss_one), in_dims=(None, 0, 0))
+    try:
+        for start in range(0, len(x), chunk_size):
+            block = grads_of(params, x[start:start + chunk_size], y[start:start + chunk_size])
+            yield torch.cat([block[k].reshape(block[k].shape[0], -1) for k in params], 1)
+    finally:
+        model.train(was_training)
+
+
+def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_size: int = 64) -> torch.Tensor:
+    """N × d per-sample gradients (torch.func, chunks of ``chunk_size`` samples)."""
+    blocks = list(iter_per_sample_grads(model, x, y, chunk_size))
+    if not blocks:
+        return torch.empty(0, num_trainable(model), device=x.device)
+    return torch.cat(blocks)
+
+
+def per_sample_grads_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """N × d per-sample gradients by one backward pass per sample (the reference)."""
+    was_training = model.training
+    model.eval()
+    params = list(trainable(model).values())
+    rows: List[torch.Tensor] = []
+    try:
+        for i in range(len(x)):
+            loss = F.cross_entropy(model(x[i:i + 1]), y[i:i + 1])
+            rows.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)]))
+    finally:
+        model.train(was_training)
+    if not rows:
+        return torch.empty(0, sum(p.numel() for p in params), device=x.device)
+    return torch.stack(rows)
+
+
+def warm_up(device="cpu") -> None:
+    """Run torch.func once on a tiny model: its one-off initialisation (seconds on a CPU) is library start-up, not
+    the cost of a method, so the unlearning driver calls this before it starts timing."""
+    tiny = nn.Linear(3, 2).to(device)
+    per_sample_grads(tiny, torch.zeros(2, 3, device=device), torch.zeros(2, dtype=torch.long, device=device))

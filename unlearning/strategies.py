@@ -1,0 +1,507 @@
+"""The unlearning-method registry (SPEC §3): one signature ``fn(ctx, para1, para2) -> model`` for every method.
+
+``ctx`` (a ``Context``) carries the model to unlearn (a copy of the pretrained one, changed in place), the pretrained
+model (teacher), the Experiment (data + split), a ``Regulariser`` (--l1/--l2/--mask_path: every gradient update goes
+through ``ctx.reg.step``, every direct weight perturbation through ``ctx.reg.apply_to_delta``), the seed and the
+method's settings (config.UNLEARN[dataset][method], overridden for the phase 1 of ``<method>_our``).
+
+``<method>_our`` (Over-Unlearning & Replay, unlearning/over_unlearning.py) exists for every method except baseline and
+retrain; ``get_method`` resolves it. ``python forget_full_class_strategies.py`` prints the table of methods.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import config
+from .evaluation import accuracy
+from .per_sample import iter_per_sample_grads, num_trainable, per_sample_grads, trainable, unflatten
+from .training import Loader, Regulariser, check_finite, check_finite_model, cycle, train_supervised
+
+
+class UnknownMethodError(ValueError):
+    """A method name that is not in the registry (the message lists the registry)."""
+
+
+# ----------------------------------------------------------------------------- context
+@dataclass
+class Context:
+    model: nn.Module  # the model being unlearned (a copy of the pretrained one); methods change it in place
+    teacher: nn.Module  # the pretrained model, never changed
+    exp: object  # unlearning.experiment.Experiment
+    net: str
+    reg: Regulariser  # built on ``model`` while it still holds the pretrained weights (the ℓ2 anchor)
+    seed: int = 0
+    settings: dict = field(default_factory=dict)
+    mask: Optional[Dict[str, torch.Tensor]] = None  # the --mask_path mask (already inside ``reg``)
+    on_phase: Optional[Callable] = None  # on_phase(name, model, seconds): a multi-phase method reports a phase
+
+    @property
+    def split(self):
+        return self.exp.split
+
+    @property
+    def device(self):
+        return self.exp.device
+
+    def setting(self, key, default):
+        value = self.settings.get(key)
+        return default if value is None else value
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.setting("batch_size", self.exp.preset["pretrain"]["batch_size"]))
+
+    def targets(self, idx, data=None) -> torch.Tensor:
+        """Output indices of ``data[idx]`` (the split's one class mapping)."""
+        data = self.exp.train if data is None else data
+        return self.split.targets(data.y[torch.as_tensor(idx).to(data.y.device)])
+
+    def loader(self, idx, targets=None, batch_size=None, shuffle=True, stream=0, data=None) -> Loader:
+        """A seeded loader; ``stream`` separates the shuffles of a method's different loaders."""
+        data = self.exp.train if data is None else data
+        targets = self.targets(idx, data) if targets is None else targets
+        return Loader(data, idx, targets, batch_size or self.batch_size, shuffle=shuffle,
+                      seed=self.seed * 1000 + stream)
+
+    def generator(self, stream=0) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1000 + 500 + stream)
+
+    def fresh_model(self, stream=0) -> nn.Module:
+        """A randomly initialised model of the same architecture, seeded (init on the CPU generator)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed * 1000 + 700 + stream)
+            return self.exp.new_model(self.net)
+
+    def random_other_labels(self, n: int, stream=0) -> torch.Tensor:
+        """Uniformly random labels among the trained outputs other than the forget class's."""
+        k, f = self.split.num_outputs, self.split.forget_index
+        return ((f + torch.randint(1, k, (n,), generator=self.generator(stream))) % k).to(self.device)
+
+
+@dataclass
+class Method:
+    name: str
+    fn: Callable
+    para1: str  # what --para1 means
+    para2: str  # what --para2 means
+    gradient: bool  # makes gradient updates (so --l1/--l2 apply; a mask applies to every method that changes weights)
+    approximate: bool = True  # False for baseline and retrain: no ``_our`` variant
+    per_sample: bool = False  # uses torch.func per-sample gradients (the driver warms torch.func up before timing)
+    doc: str = ""
+    base: Optional[str] = None  # for ``<method>_our``: the wrapped method
+
+
+# ----------------------------------------------------------------------------- small shared pieces
+def _sgd(model, lr, ctx, momentum=0.9, weight_decay=5e-4):
+    return torch.optim.SGD(model.parameters(), lr=float(lr), momentum=ctx.setting("momentum", momentum),
+                           weight_decay=ctx.setting("weight_decay", weight_decay))
+
+
+def _train_ce(ctx, model, loader, opt, epochs, loss_extra=None):
+    """Plain cross-entropy epochs through the regulariser; ``loss_extra(epoch)`` adds a term (FT_prune's ℓ1)."""
+    model.train()
+    for epoch in range(int(epochs)):
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            if loss_extra is not None:
+                loss = loss + loss_extra(epoch)
+            ctx.reg.step(opt, loss)
+    return model
+
+
+def _kl(student_logits, teacher_logits, temperature=1.0):
+    """KL(teacher ‖ student) on temperature-softened outputs, batch mean."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student_logits / t, 1), F.softmax(teacher_logits / t, 1), reduction="batchmean")
+
+
+def _apply_delta(ctx, model, delta: Dict[str, torch.Tensor]):
+    """θ ← θ + delta for a direct perturbation, masked like every update."""
+    delta = ctx.reg.apply_to_delta(delta)
+    with torch.no_grad():
+        for k, p in trainable(model).items():
+            p.add_(delta[k])
+    check_finite_model(model)
+    return model
+
+
+def _subset(idx, fraction, gen):
+    n = int(round(float(fraction) * len(idx)))
+    return idx[torch.randperm(len(idx), generator=gen)[:n]]
+
+
+def mean_squared_grads(model, loader) -> Dict[str, torch.Tensor]:
+    """Mean over batches of the squared minibatch gradient of the CE (SSD's importance), in eval mode."""
+    was_training = model.training
+    model.eval()
+    params = trainable(model)
+    acc = {k: torch.zeros_like(p) for k, p in params.items()}
+    n = 0
+    for x, y in loader:
+        grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(params.values()))
+        for k, g in zip(params, grads):
+            acc[k] += g.detach() ** 2
+        n += 1
+    model.train(was_training)
+    return {k: v / max(n, 1) for k, v in acc.items()}
+
+
+def mean_grad(model, loader) -> torch.Tensor:
+    """Flat mean per-sample gradient of the CE over a loader's samples (eval mode)."""
+    was_training = model.training
+    model.eval()
+    params = list(trainable(model).values())
+    total, n = torch.zeros(num_trainable(model), device=params[0].device), 0
+    for x, y in loader:
+        grads = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), params)
+        total += torch.cat([g.reshape(-1) for g in grads])
+        n += len(y)
+    model.train(was_training)
+    return total / max(n, 1)
+
+
+def retain_val_idx(exp) -> torch.Tensor:
+    """The validation split without the forget class (or forget fine class): retrain selects on it."""
+    split, v = exp.split, exp.split.val_idx
+    if split.subclass:
+        keep = exp.train.fine[v.to(exp.train.fine.device)].cpu() != split.forget_fine
+    else:
+        keep = exp.train.y[v.to(exp.train.y.device)].cpu() != split.forget_class
+    return v[keep]
+
+
+# ----------------------------------------------------------------------------- methods
+def baseline(ctx, para1=None, para2=None):
+    """The pretrained model, unchanged."""
+    return ctx.model
+
+
+def retrain(ctx, para1=None, para2=None):
+    """A fresh model trained on D_r only with the pretraining recipe; best on the validation split minus the
+    forget class."""
+    exp, split = ctx.exp, ctx.split
+    recipe = dict(exp.preset["pretrain"])
+    model = ctx.fresh_model()
+    loader = Loader(exp.train, split.retain_train, ctx.targets(split.retain_train), recipe["batch_size"], shuffle=True,
+                    seed=ctx.seed, augment=recipe.get("augment", False))
+    val = retain_val_idx(exp)
+    val_targets = ctx.targets(val)
+    train_supervised(model, loader, recipe, lambda m: accuracy(m, exp.train, val, val_targets), progress=False)
+    return model
+
+
+def finetune(ctx, para1, para2):
+    """SGD on D_r only (catastrophic forgetting of D_f)."""
+    opt = _sgd(ctx.model, para1, ctx)
+    return _train_ce(ctx, ctx.model, ctx.loader(ctx.split.retain_train), opt, int(para2))
+
+
+def negative_grad(ctx, para1, para2):
+    """Joint steps: α·CE(D_r batch) − (1−α)·CE(D_f batch, cycled); α = 0 is gradient ascent on D_f alone."""
+    model, alpha, epochs = ctx.model, float(para2), int(ctx.setting("epochs", 1))
+    opt = _sgd(model, para1, ctx)
+    forget = ctx.loader(ctx.split.forget_train, stream=1)
+    model.train()
+    if alpha <= 0:
+        for _ in range(epochs):
+            for x, y in forget:
+                ctx.reg.step(opt, -F.cross_entropy(model(x), y))
+        return model
+    forget_stream = cycle(forget)
+    for _ in range(epochs):
+        for xr, yr in ctx.loader(ctx.split.retain_train, stream=2):
+            xf, yf = next(forget_stream)
+            loss = alpha * F.cross_entropy(model(xr), yr) - (1 - alpha) * F.cross_entropy(model(xf), yf)
+            ctx.reg.step(opt, loss)
+    return model
+
+
+def amnesiac(ctx, para1, para2):
+    """D_f relabelled uniformly at random (never the forget class), trained together with D_r (Adam);
+    setting use_retain=False trains on the relabelled D_f alone."""
+    split, model = ctx.split, ctx.model
+    idx = split.forget_train
+    targets = ctx.random_other_labels(len(idx))
+    if ctx.setting("use_retain", True):
+        idx = torch.cat([idx, split.retain_train])
+        targets = torch.cat([targets, ctx.targets(split.retain_train)])
+    opt = torch.optim.Adam(model.parameters(), lr=float(para1))
+    return _train_ce(ctx, model, ctx.loader(idx, targets), opt, int(para2))
+
+
+def badteacher(ctx, para1, para2):
+    """Student (the model) distils the competent teacher (pretrained) on a fraction para2 of D_r and an incompetent
+    teacher (random init) on D_f; KL at a temperature (1), Adam."""
+    split, model = ctx.split, ctx.model
+    temperature = float(ctx.setting("temperature", 1.0))
+    bad = ctx.fresh_model(stream=1).eval()
+    good = ctx.teacher.eval()
+    retain = _subset(split.retain_train, para2, ctx.generator(1))
+    idx = torch.cat([split.forget_train, retain])
+    is_forget = torch.cat([torch.ones(len(split.forget_train)), torch.zeros(len(retain))]).long().to(ctx.device)
+    loader = ctx.loader(idx, is_forget)  # the "target" of a sample says which teacher it learns from
+    opt = torch.optim.Adam(model.parameters(), lr=float(para1))
+    model.train()
+    for _ in range(int(ctx.setting("epochs", 1))):
+        for x, which in loader:
+            with torch.no_grad():
+                t = torch.where(which[:, None] == 1, bad(x), good(x))
+            ctx.reg.step(opt, _kl(model(x), t, temperature))
+    return model
+
+
+def ssd_tuning(ctx, para1, para2):
+    """Selective Synaptic Dampening: I_D, I_f = mean squared minibatch gradients on the full train set and on D_f;
+    where I_f > α·I_D, θ ← θ·min(λ·I_D/I_f, 1)."""
+    model, split = ctx.model, ctx.split
+    alpha, lam = float(para1), float(para2)
+    i_d = mean_squared_grads(model, ctx.loader(split.train_idx, shuffle=False))
+    i_f = mean_squared_grads(model, ctx.loader(split.forget_train, shuffle=False))
+    delta = {}
+    with torch.no_grad():
+        for k, p in trainable(model).items():
+            selected = i_f[k] > alpha * i_d[k]
+            beta = torch.clamp(lam * i_d[k] / i_f[k].clamp_min(1e-30), max=1.0)
+            delta[k] = torch.where(selected, p * beta - p, torch.zeros_like(p))
+    return _apply_delta(ctx, model, delta)
+
+
+def woodfisher_inverse_apply(G: torch.Tensor, v: torch.Tensor, damping: float = 1.0, n: Optional[int] = None
+                             ) -> torch.Tensor:
+    """F⁻¹v for F = damping·I + (1/n)·Σᵢ gᵢgᵢᵀ (rows of G), by the Woodbury rank-one recursion.
+
+    Adding the gᵢ one at a time (Sherman–Morrison), F_i⁻¹ = F_{i-1}⁻¹ − k_i k_iᵀ/(n + g_iᵀk_i) with k_i = F_{i-1}⁻¹g_i.
+    Every k_i is a combination of g_1..g_i (k_i = Σ_j A_ij g_j, A lower-triangular), so the recursion runs on the
+    N×N Gram matrix and never forms a d×d matrix: O(N²d) for the Gram matrix, O(N³) for the recursion.
+    """
+    N = G.shape[0]
+    n = N if n is None else n
+    if N == 0:
+        return v / damping
+    Gd = G.double()
+    M = (G @ G.T).double()  # Gram matrix gᵢᵀgⱼ (the O(N²d) product in the gradients' precision)
+    A = torch.zeros(N, N, dtype=torch.float64, device=G.device)
+    P = torch.zeros(N, N, dtype=torch.float64, device=G.device)  # P = A·M: P[i, j] = k_iᵀ g_j
+    c = torch.zeros(N, dtype=torch.float64, device=G.device)
+    for i in range(N):
+        A[i, i] = 1.0 / damping
+        if i:
+            A[i, :i] -= (c[:i] * P[:i, i]) @ A[:i, :i]
+        P[i] = A[i, :i + 1] @ M[:i + 1]
+        c[i] = 1.0 / (n + P[i, i])
+    u = A @ (Gd @ v.double())  # k_iᵀ v
+    return (v.double() / damping - Gd.T @ (A.T @ (c * u))).to(v.dtype)
+
+
+def Wfisher(ctx, para1, para2):
+    """WoodFisher influence step θ ← θ + α·F⁻¹v, v = (n_f/n)·ḡ_f − (n_r/n)·ḡ_r (mean CE gradients), F the
+    empirical Fisher of N random retain samples (per-sample gradients, vectorised) with damping."""
+    model, split = ctx.model, ctx.split
+    alpha, N = float(para1), int(para2)
+    n_f, n_r = len(split.forget_train), len(split.retain_train)
+    big = int(ctx.setting("grad_batch_size", 512))  # a sum of gradients: the batch size only sets the speed
+    g_f = mean_grad(model, ctx.loader(split.forget_train, batch_size=big, shuffle=False))
+    g_r = mean_grad(model, ctx.loader(split.retain_train, batch_size=big, shuffle=False))
+    v = (n_f * g_f - n_r * g_r) / (n_f + n_r)
+    chosen = _subset(split.retain_train, min(1.0, N / max(n_r, 1)), ctx.generator(2))
+    x = ctx.exp.train.normalize(ctx.exp.train.x[chosen.to(ctx.device)])
+    G = per_sample_grads(model, x, ctx.targets(chosen), int(ctx.setting("chunk_size", 64)))
+    step = woodfisher_inverse_apply(G, v, float(ctx.setting("damping", 1.0)))
+    check_finite(step, "Wfisher perturbation")
+    return _apply_delta(ctx, model, unflatten(alpha * step, model))
+
+
+def FisherForgetting(ctx, para1, para2=None):
+    """Fisher forgetting: Gaussian noise with variance α/(F_r + ε) per weight (F_r the diagonal empirical Fisher of
+    D_r, or of fisher_samples random retain samples, from per-sample gradients), capped at α·max_var; the forget
+    class's classifier row is set to zero."""
+    model, split = ctx.model, ctx.split
+    alpha, max_var = float(para1), float(ctx.setting("max_var", 1e3))
+    idx = split.retain_train
+    n = ctx.setting("fisher_samples", None)
+    if n is not None and int(n) < len(idx):
+        idx = _subset(idx, int(n) / len(idx), ctx.generator(6))
+    x_all = ctx.exp.train.normalize(ctx.exp.train.x[idx.to(ctx.device)])
+    fisher = torch.zeros(num_trainable(model), device=ctx.device)
+    for block in iter_per_sample_grads(model, x_all, ctx.targets(idx), int(ctx.setting("chunk_size", 64))):
+        fisher += (block ** 2).sum(0)
+    fisher /= max(len(idx), 1)
+    var = (1.0 / (fisher + 1e-8)).clamp(max=max_var) * alpha
+    noise = torch.randn(var.shape, generator=ctx.generator(3)).to(ctx.device)
+    delta = unflatten(var.sqrt() * noise, model)
+    head = _classifier(model)
+    if head is not None:
+        f = split.forget_index
+        for name in ("weight", "bias"):
+            key = f"{head[0]}.{name}"
+            if key in delta:
+                delta[key] = delta[key].clone()
+                delta[key][f] = -getattr(head[1], name).detach()[f]  # θ_f ← 0
+    return _apply_delta(ctx, model, delta)
+
+
+def _classifier(model):
+    """(name, module) of the last Linear layer (the output layer)."""
+    last = None
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.Linear):
+            last = (name, mod)
+    return last
+
+
+def FT_prune(ctx, para1, para2):
+    """ℓ1-sparse fine-tuning on D_r: CE + γ_t‖θ‖₁ with γ_t decaying linearly from para2 to 0 over the epochs."""
+    model, epochs = ctx.model, int(ctx.setting("epochs", 5))
+    gamma0 = float(para2)
+    params = list(model.parameters())
+    opt = _sgd(model, para1, ctx)
+    return _train_ce(ctx, model, ctx.loader(ctx.split.retain_train), opt, epochs,
+                     loss_extra=lambda e: gamma0 * (1 - e / epochs) * sum(p.abs().sum() for p in params))
+
+
+def UNSIR(ctx, para1, para2):
+    """UNSIR: learn error-maximising noise for the forget class (model frozen), then impair (one epoch on a retain
+    subset mixed with the noise labelled as the forget class, lr para1) and repair (one epoch on D_r, lr para2)."""
+    model, split, exp = ctx.model, ctx.split, ctx.exp
+    f = split.forget_index
+    bs = ctx.batch_size
+    noise = torch.randn((bs,) + exp.train.shape, generator=ctx.generator(4)).to(ctx.device).requires_grad_(True)
+    noise_opt = torch.optim.Adam([noise], lr=float(ctx.setting("noise_lr", 0.1)))
+    label = torch.full((bs,), f, dtype=torch.long, device=ctx.device)
+    model.eval()
+    for _ in range(int(ctx.setting("noise_steps", 8))):
+        loss = -F.cross_entropy(model(noise), label) + float(ctx.setting("noise_l2", 0.1)) * noise.pow(2).mean()
+        check_finite(loss, "UNSIR noise loss")
+        noise_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        noise_opt.step()
+    noise = noise.detach()
+    model.zero_grad(set_to_none=True)
+    retain = _subset(split.retain_train, ctx.setting("retain_fraction", 0.3), ctx.generator(5))
+    opt = _sgd(model, para1, ctx)
+    model.train()
+    for _ in range(int(ctx.setting("impair_epochs", 1))):
+        for x, y in ctx.loader(retain, stream=3):
+            ctx.reg.step(opt, F.cross_entropy(model(torch.cat([x, noise])), torch.cat([y, label])))
+    opt = _sgd(model, para2, ctx)
+    return _train_ce(ctx, model, ctx.loader(split.retain_train, stream=4), opt, int(ctx.setting("repair_epochs", 1)))
+
+
+def SCRUB(ctx, para1, para2):
+    """SCRUB: max steps (push the student's D_f outputs away from the teacher: −KL) for the first para2 epochs,
+    min steps every epoch on D_r, or a retain_fraction of it (γ·CE + α·KL to the teacher); temperature-softened KL."""
+    model, split = ctx.model, ctx.split
+    teacher = ctx.teacher.eval()
+    temp = float(ctx.setting("temperature", 4.0))
+    alpha, gamma = float(ctx.setting("alpha", 0.001)), float(ctx.setting("gamma", 0.99))
+    retain = _subset(split.retain_train, ctx.setting("retain_fraction", 1.0), ctx.generator(7))
+    opt = _sgd(model, para1, ctx)
+    model.train()
+    for epoch in range(int(ctx.setting("epochs", 3))):
+        if epoch < int(para2):
+            for x, _ in ctx.loader(split.forget_train, stream=10 + epoch):
+                with torch.no_grad():
+                    t = teacher(x)
+                ctx.reg.step(opt, -_kl(model(x), t, temp))
+        for x, y in ctx.loader(retain, stream=100 + epoch):
+            with torch.no_grad():
+                t = teacher(x)
+            out = model(x)
+            ctx.reg.step(opt, gamma * F.cross_entropy(out, y) + alpha * _kl(out, t, temp))
+    return model
+
+
+def salun(ctx, para1, para2):
+    """SalUn: random labels on D_f plus CE on D_r, updates restricted to the salient weights (top para2 fraction of
+    |∇ CE(D_f)|); a --mask_path mask replaces that saliency mask."""
+    model, split = ctx.model, ctx.split
+    reg = ctx.reg
+    if ctx.mask is None:
+        from .saliency import forget_gradient, saliency_masks  # the SalUn mask of saliency_mu/generate_mask.py
+        grads = forget_gradient(model, ctx.loader(split.forget_train, shuffle=False))
+        mask = saliency_masks(grads, [float(para2)])[float(para2)]
+        reg = Regulariser(model, l1=ctx.reg.l1, l2=ctx.reg.l2, mask=mask)
+        if ctx.reg.anchor is not None:
+            reg.anchor = ctx.reg.anchor  # ℓ2 towards the pretrained weights, whatever ran before
+    idx = torch.cat([split.forget_train, split.retain_train])
+    targets = torch.cat([ctx.random_other_labels(len(split.forget_train)), ctx.targets(split.retain_train)])
+    opt = _sgd(model, para1, ctx)
+    model.train()
+    for _ in range(int(ctx.setting("epochs", 3))):
+        for x, y in ctx.loader(idx, targets):
+            reg.step(opt, F.cross_entropy(model(x), y))
+    return model
+
+
+# ----------------------------------------------------------------------------- the registry
+_BASE = [
+    Method("baseline", baseline, "unused", "unused", gradient=False, approximate=False),
+    Method("retrain", retrain, "unused", "unused", gradient=True, approximate=False),
+    Method("finetune", finetune, "learning rate (SGD)", "epochs on D_r", gradient=True),
+    Method("negative_grad", negative_grad, "learning rate (SGD)", "α, weight of the retain loss (0 = ascent on D_f only)",
+           gradient=True),
+    Method("amnesiac", amnesiac, "learning rate (Adam)", "epochs", gradient=True),
+    Method("badteacher", badteacher, "learning rate (Adam)", "fraction of D_r used", gradient=True),
+    Method("ssd_tuning", ssd_tuning, "α, selection weighting (float)", "λ, dampening constant (float)", gradient=False),
+    Method("Wfisher", Wfisher, "α, step size of the influence update", "N, retain per-sample gradients in the Fisher",
+           gradient=False, per_sample=True),
+    Method("FisherForgetting", FisherForgetting, "α, noise scale", "unused", gradient=False, per_sample=True),
+    Method("FT_prune", FT_prune, "learning rate (SGD)", "initial ℓ1 coefficient γ₀ (decays linearly to 0)",
+           gradient=True),
+    Method("UNSIR", UNSIR, "impair learning rate", "repair learning rate", gradient=True),
+    Method("SCRUB", SCRUB, "learning rate (SGD)", "epochs with max steps on D_f", gradient=True),
+    Method("salun", salun, "learning rate (SGD)", "saliency-mask ratio (ignored with --mask_path)", gradient=True),
+]
+METHODS: Dict[str, Method] = {m.name: m for m in _BASE}
+for _m in _BASE:
+    _m.doc = (_m.fn.__doc__ or "").strip()
+
+
+def our_names():
+    return [f"{name}_our" for name, m in METHODS.items() if m.approximate]
+
+
+def method_names():
+    """Every registry name: the methods, then their ``_our`` variants."""
+    return list(METHODS) + our_names()
+
+
+def get_method(name: str) -> Method:
+    """A registry entry; ``<method>_our`` is generated by the generic wrapper. Unknown → UnknownMethodError."""
+    if name in METHODS:
+        return METHODS[name]
+    if name.endswith("_our") and name[:-4] in METHODS and METHODS[name[:-4]].approximate:
+        from .over_unlearning import our_variant
+        return our_variant(METHODS[name[:-4]])
+    raise UnknownMethodError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")
+
+
+def method_settings(dataset: str, name: str) -> dict:
+    """Settings of a method on a dataset (config.UNLEARN); for ``_our`` the phase-1 overrides and "replay" are merged
+    in (config.OVER_UNLEARN)."""
+    entry = get_method(name)
+    base = entry.base or entry.name
+    # a dataset without its own entry (a new CPU preset) takes the digits values
+    settings = dict(config.UNLEARN.get(dataset, config.UNLEARN["digits"]).get(base, {}))
+    if entry.base:
+        over = config.OVER_UNLEARN.get(dataset, config.OVER_UNLEARN["digits"])
+        settings.update(over.get(base, {}))
+        settings["replay"] = dict(over.get("replay", {}), **over.get(base, {}).get("replay", {}))
+    return settings
+
+
+def describe(dataset: str = "digits") -> str:
+    """The registry as a table: method, para1/para2 meaning and default (on ``dataset``), gradient-based."""
+    rows = [f"{'method':<22} {'para1':<58} {'para2':<62} gradient-based"]
+    for name in method_names():
+        m = get_method(name)
+        s = method_settings(dataset, name)
+        p1 = f"{m.para1} [{s.get('para1')}]" if m.para1 != "unused" else "unused"
+        p2 = f"{m.para2} [{s.get('para2')}]" if m.para2 != "unused" else "unused"
+        rows.append(f"{name:<22} {p1:<58} {p2:<62} {'yes' if m.gradient else 'no'}")
+    return "\n".join(rows)
