@@ -28,12 +28,14 @@ def num_trainable(model: nn.Module) -> int:
 
 def unflatten(vector: torch.Tensor, model: nn.Module) -> Dict[str, torch.Tensor]:
     """The inverse of ``flatten`` for one vector: name → tensor shaped like the parameter."""
+    params = trainable(model)
+    total = sum(p.numel() for p in params.values())
+    if vector.numel() != total:
+        raise ValueError(f"vector has {vector.numel()} entries, the model {total} trainable parameters")
     out, start = {}, 0
-    for k, p in trainable(model).items():
+    for k, p in params.items():
         out[k] = vector[start:start + p.numel()].view_as(p)
         start += p.numel()
-    if start != vector.numel():
-        raise ValueError(f"vector has {vector.numel()} entries, the model {start} trainable parameters")
     return out
 
 
