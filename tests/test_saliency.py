@@ -149,23 +149,28 @@ def test_generate_mask_entry_point_on_digits(digits_pretrained, tmp_path):
 
 
 def test_amnesiac_with_a_half_mask_leaves_every_unmasked_weight_unchanged(digits_pretrained, tmp_path):
-    from unlearning.experiment import Experiment, load_model
-    from unlearning.strategies import Context, amnesiac
-    from unlearning.training import Regulariser
+    """Through the unlearning entry point's --mask_path: generate_mask's file → load_mask → Regulariser."""
+    from unlearning.experiment import load_checkpoint
+    from unlearning.unlearn import main as unlearn_main
 
-    path = sal.main(["-weight_path", digits_pretrained, "--out_dir", str(tmp_path), "--device", "cpu",
+    path = sal.main(["-weight_path", digits_pretrained, "--out_dir", str(tmp_path / "masks"), "--device", "cpu",
                      "--ratios", "0.5"])[0]
-    exp = Experiment("digits", device="cpu", forget_class=3)
-    model, _ = load_model(digits_pretrained, exp, net="resnet8")
-    teacher, _ = load_model(digits_pretrained, exp, net="resnet8")
-    mask = sal.load_mask(path, model)
-    before = {k: p.detach().clone() for k, p in model.named_parameters()}
-    ctx = Context(model=model, teacher=teacher, exp=exp, net="resnet8", reg=Regulariser(model, mask=mask), seed=0,
-                  settings={"batch_size": 64}, mask=mask)
-    amnesiac(ctx, 1e-2, 1)  # Adam, one epoch of D_f (random labels) + D_r
+    res = unlearn_main("digits", argv=["-method", "amnesiac", "--para1", "0.01", "--para2", "1", "--mask_path", path,
+                                       "-weight_path", digits_pretrained, "--log_root", str(tmp_path / "logs"),
+                                       "--device", "cpu"])
+    assert "mask-mask_0.5" in res["checkpoints"]["last"]
+    before, _ = load_checkpoint(digits_pretrained)
+    after, _ = load_checkpoint(res["checkpoints"]["last"])
+    mask = torch.load(path, weights_only=True)
     changed = 0
-    for k, p in model.named_parameters():
-        frozen = mask[k] == 0
-        assert torch.equal(p.detach()[frozen], before[k][frozen]), k
-        changed += (p.detach()[~frozen] != before[k][~frozen]).sum().item()
-    assert changed > 0.9 * sum(m.sum().item() for m in mask.values())  # the salient half did move
+    for k, m in mask.items():
+        frozen = m == 0
+        assert torch.equal(after[k][frozen], before[k][frozen]), k
+        changed += (after[k][~frozen] != before[k][~frozen]).sum().item()
+    assert changed > 0.9 * sum(m.sum().item() for m in mask.values())  # Adam did move the salient half
+
+    other = tmp_path / "other.pt"
+    torch.save({"fc.weight": torch.ones(2, 2)}, other)
+    with pytest.raises(SystemExit, match=r"error: mask .*other.pt was made for another network: no entry for"):
+        unlearn_main("digits", argv=["-method", "amnesiac", "--mask_path", str(other), "-weight_path",
+                                     digits_pretrained, "--log_root", str(tmp_path / "logs"), "--device", "cpu"])
