@@ -68,8 +68,9 @@ _PAPER_UNLEARN = {
     "amnesiac": {"para1": 1e-4, "para2": 1},                                  # Adam lr, epochs
     "badteacher": {"para1": 1e-4, "para2": 0.3, "epochs": 1, "temperature": 1.0},  # Adam lr, retain fraction
     "ssd_tuning": {"para1": 10.0, "para2": 1.0},                              # (paper) α = 10, λ = 1
-    "Wfisher": {"para1": 10.0, "para2": 1000, "damping": 1.0},                # α, N retain per-sample gradients
-    "FisherForgetting": {"para1": 1e-6, "para2": None, "max_var": 1e3},       # noise scale α
+    # α, N retain per-sample gradients (held as an N×d matrix: N·d·4 bytes, 8.9 GB for ResNet18 at N = 200)
+    "Wfisher": {"para1": 10.0, "para2": 200, "damping": 1.0},
+    "FisherForgetting": {"para1": 1e-6, "para2": None, "max_var": 1e3, "fisher_samples": 5000},  # noise scale α
     "FT_prune": {"para1": 0.01, "para2": 5e-4, "epochs": 10},                 # lr, initial ℓ1 coefficient
     "UNSIR": {"para1": 0.02, "para2": 0.01, "noise_steps": 8, "noise_lr": 0.1, "noise_l2": 0.1,
               "retain_fraction": 0.3},                                        # impair lr, repair lr
@@ -86,40 +87,41 @@ _PAPER_OVER_UNLEARN = {
     "finetune": {"para1": 0.05},
     "FisherForgetting": {"para1": 1e-5},
     "FT_prune": {"para1": 0.05},
-    "UNSIR": {"para1": 0.1},
+    "UNSIR": {"para1": 0.1, "repair_epochs": 0},                              # impair only: the replay repairs
     "SCRUB": {"para2": 3},
     "salun": {"para1": 0.05},
     "replay": {"epochs": 5, "lr": 0.01, "l1": 5e-5, "momentum": 0.9, "weight_decay": 0.0},  # (paper) 3–5 ep., ~0.01
 }
-# digits: values we tuned (docs/unlearning.md): an epoch of D_f is only ~4 steps, so phase 1 runs longer than the
-# paper's epoch counts; the replay is short so that `_our` stays under 15% of retrain's time.
+# digits: values we tuned (docs/unlearning.md). An epoch of D_f is ~4 steps, so the phase-1 settings below were chosen
+# by their result after replay (UA ≤ 5%, TA within 5 points of retrain) and the replay is short (2 epochs) so that
+# `_our` stays under 15% of retrain's 30 epochs. Plain methods: chosen so that most reach UA ≈ 0 on digits.
 _DIGITS_UNLEARN = {
-    "finetune": {"para1": 0.02, "para2": 5},
+    "finetune": {"para1": 0.05, "para2": 5, "weight_decay": 0.02},
     "negative_grad": {"para1": 0.01, "para2": 0.95, "epochs": 2},
     "amnesiac": {"para1": 1e-3, "para2": 2},
     "badteacher": {"para1": 1e-3, "para2": 0.3, "epochs": 2, "temperature": 1.0},
     "ssd_tuning": {"para1": 10.0, "para2": 1.0},
-    "Wfisher": {"para1": 10.0, "para2": 256, "damping": 1.0},
-    "FisherForgetting": {"para1": 1e-6, "para2": None, "max_var": 1e3},
-    "FT_prune": {"para1": 0.01, "para2": 5e-4, "epochs": 5},
-    "UNSIR": {"para1": 0.02, "para2": 0.01, "noise_steps": 8, "noise_lr": 0.1, "noise_l2": 0.1,
+    "Wfisher": {"para1": 20.0, "para2": 64, "damping": 1.0},
+    "FisherForgetting": {"para1": 1e-6, "para2": None, "max_var": 1e3, "fisher_samples": 256},
+    "FT_prune": {"para1": 0.02, "para2": 5e-3, "epochs": 5},
+    "UNSIR": {"para1": 0.1, "para2": 0.01, "noise_steps": 8, "noise_lr": 0.1, "noise_l2": 0.1,
               "retain_fraction": 0.3},
-    "SCRUB": {"para1": 5e-3, "para2": 2, "epochs": 3, "alpha": 0.001, "gamma": 0.99, "temperature": 4.0},
+    "SCRUB": {"para1": 0.02, "para2": 3, "epochs": 4, "alpha": 0.001, "gamma": 0.99, "temperature": 4.0},
     "salun": {"para1": 0.01, "para2": 0.5, "epochs": 3},
 }
 _DIGITS_OVER_UNLEARN = {
-    "negative_grad": {"para2": 0.0, "epochs": 10},
-    "amnesiac": {"para1": 0.0025, "para2": 10, "use_retain": False},
-    "badteacher": {"para2": 0.01, "epochs": 10},
-    "ssd_tuning": {"para1": 0.005, "para2": 0.4},
-    "Wfisher": {"para1": 120.0, "pretrain_l1": 5e-4},
-    "finetune": {"para1": 0.05},
-    "FisherForgetting": {"para1": 1e-5},
-    "FT_prune": {"para1": 0.05},
-    "UNSIR": {"para1": 0.1},
-    "SCRUB": {"para2": 3},
-    "salun": {"para1": 0.05},
-    "replay": {"epochs": 3, "lr": 0.01, "l1": 5e-5, "momentum": 0.9, "weight_decay": 0.0},
+    "negative_grad": {"para2": 0.0, "epochs": 5},                   # ascent on D_f only, 5 epochs (20 steps)
+    "amnesiac": {"para1": 0.005, "para2": 3, "use_retain": False},   # D_f only, 3 epochs, Adam 0.005
+    "badteacher": {"para1": 0.005, "para2": 0.01, "epochs": 3},      # ~1% of D_r, Adam 0.005
+    "ssd_tuning": {"para1": 0.005, "para2": 0.4},                    # the paper's α, λ
+    "Wfisher": {"para1": 30.0, "para2": 64, "pretrain_l1": 5e-4},    # sparse model; α = 120 collapses beyond replay
+    "finetune": {"para1": 0.1, "para2": 1, "weight_decay": 0.3},     # 1 epoch with heavy weight decay
+    "FisherForgetting": {"para1": 1e-5, "fisher_samples": 128},
+    "FT_prune": {"para1": 0.05, "para2": 0.02, "epochs": 1},         # strong ℓ1 for one epoch
+    "UNSIR": {"repair_epochs": 0},                                   # impair only: the replay repairs
+    "SCRUB": {"para1": 0.05, "para2": 2, "epochs": 2, "retain_fraction": 0.1},
+    "salun": {"para1": 0.05, "epochs": 1},
+    "replay": {"epochs": 2, "lr": 0.01, "l1": 5e-5, "batch_size": 32, "momentum": 0.9, "weight_decay": 0.0},
 }
 UNLEARN = {"digits": _DIGITS_UNLEARN, "cifar20": _PAPER_UNLEARN, "cifar100": _PAPER_UNLEARN,
            "imagenet64": _PAPER_UNLEARN}
