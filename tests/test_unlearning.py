@@ -235,3 +235,10 @@ def test_entry_point_lists_the_registry_on_an_unknown_method():
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown method 'nope'; choose one of: baseline")
     assert "Wfisher_our" in proc.stderr
+
+
+def test_retrain_validation_drops_the_forget_fine_class():
+    from types import SimpleNamespace
+    split = SimpleNamespace(subclass=True, forget_fine=5, forget_class=1, val_idx=torch.tensor([0, 1, 2, 3]))
+    train = SimpleNamespace(fine=torch.tensor([5, 6, 5, 7]), y=torch.tensor([1, 1, 1, 2]))
+    assert retain_val_idx(SimpleNamespace(split=split, train=train)).tolist() == [1, 3]
