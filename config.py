@@ -120,7 +120,7 @@ _DIGITS_OVER_UNLEARN = {
     "FT_prune": {"para1": 0.05, "para2": 0.02, "epochs": 1},         # strong ℓ1 for one epoch
     "UNSIR": {"repair_epochs": 0},                                   # impair only: the replay repairs
     "SCRUB": {"para1": 0.05, "para2": 2, "epochs": 2, "retain_fraction": 0.1},
-    "salun": {"para1": 0.05, "epochs": 1},
+    "salun": {"para1": 0.05, "epochs": 1, "retain_fraction": 0.2},   # D_f + 20% of D_r, 1 epoch
     "replay": {"epochs": 2, "lr": 0.01, "l1": 5e-5, "batch_size": 32, "momentum": 0.9, "weight_decay": 0.0},
 }
 UNLEARN = {"digits": _DIGITS_UNLEARN, "cifar20": _PAPER_UNLEARN, "cifar100": _PAPER_UNLEARN,

@@ -417,8 +417,8 @@ def SCRUB(ctx, para1, para2):
 
 
 def salun(ctx, para1, para2):
-    """SalUn: random labels on D_f plus CE on D_r, updates restricted to the salient weights (top para2 fraction of
-    |∇ CE(D_f)|); a --mask_path mask replaces that saliency mask."""
+    """SalUn: random labels on D_f plus CE on D_r (or a retain_fraction of it), updates restricted to the salient
+    weights (top para2 fraction of |∇ CE(D_f)|); a --mask_path mask replaces that saliency mask."""
     model, split = ctx.model, ctx.split
     reg = ctx.reg
     if ctx.mask is None:
@@ -428,8 +428,9 @@ def salun(ctx, para1, para2):
         reg = Regulariser(model, l1=ctx.reg.l1, l2=ctx.reg.l2, mask=mask)
         if ctx.reg.anchor is not None:
             reg.anchor = ctx.reg.anchor  # ℓ2 towards the pretrained weights, whatever ran before
-    idx = torch.cat([split.forget_train, split.retain_train])
-    targets = torch.cat([ctx.random_other_labels(len(split.forget_train)), ctx.targets(split.retain_train)])
+    retain = _subset(split.retain_train, ctx.setting("retain_fraction", 1.0), ctx.generator(8))
+    idx = torch.cat([split.forget_train, retain])
+    targets = torch.cat([ctx.random_other_labels(len(split.forget_train)), ctx.targets(retain)])
     opt = _sgd(model, para1, ctx)
     model.train()
     for _ in range(int(ctx.setting("epochs", 3))):
