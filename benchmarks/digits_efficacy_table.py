@@ -4,7 +4,7 @@ Runs the project's own entry point (forget_full_class_main_digits.py) once per m
 then reads the run folders' results.json. Retrain runs first, so every `_our` RTE is compared with a retrain RTE
 measured in the same run. Pretrains the normal and the sparse (--l1 5e-4) model first if they are missing or stale.
 
-    python benchmarks/digits_efficacy_table.py [--methods m1 m2 ...] [--seed 0] [--log_root log_files]
+    python benchmarks/digits_efficacy_table.py [--methods m1 m2 ...] [--seed 0] [--log_root log_files] [--in_process]
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ sys.path.insert(0, ROOT)
 
 import config  # noqa: E402
 from unlearning.experiment import atomic_write_text, finish_args, pretrain_dir, read_json, write_json  # noqa: E402
-from unlearning.strategies import method_names  # noqa: E402
+from unlearning.strategies import METHODS, our_names  # noqa: E402
 from unlearning.unlearn import parser as unlearn_parser, resolve  # noqa: E402
 from unlearning.experiment import run_dir_from_args  # noqa: E402
 
@@ -40,10 +40,18 @@ def ensure_pretrained(log_root, env):
         subprocess.run(cmd, cwd=ROOT, env=env, check=True)
 
 
-def run_method(method, seed, log_root, device, env):
+def run_method(method, seed, log_root, device, env, in_process=False):
     argv = ["-method", method, "-seed", str(seed), "--log_root", log_root, "--device", device]
-    proc = subprocess.run([sys.executable, "forget_full_class_main_digits.py"] + argv, cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    if in_process:  # the entry point's own main(), without a fresh interpreter per method
+        from unlearning.unlearn import main as unlearn_main
+        try:
+            unlearn_main("digits", argv=argv)
+            proc = subprocess.CompletedProcess(argv, 0, "", "")
+        except SystemExit as err:
+            proc = subprocess.CompletedProcess(argv, 1, "", str(err))
+    else:
+        proc = subprocess.run([sys.executable, "forget_full_class_main_digits.py"] + argv, cwd=ROOT, env=env,
+                              capture_output=True, text=True)
     args = finish_args(unlearn_parser("digits").parse_args(argv))
     resolve(args)
     path = os.path.join(run_dir_from_args(args), "results.json")
@@ -51,34 +59,40 @@ def run_method(method, seed, log_root, device, env):
     if proc.returncode != 0 or res.get("status") != "done":
         print(f"{method}: exit {proc.returncode}, status {res.get('status')}: {res.get('error') or proc.stderr[-300:]}",
               flush=True)
-    else:
+    elif proc.stdout.strip():
         print(proc.stdout.strip().splitlines()[-1], flush=True)
     return res, path
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--methods", nargs="*", default=None, help="default: every registry name")
+    p.add_argument("--methods", nargs="*", default=None, help="default: every method and every `_our` variant")
     p.add_argument("-seed", "--seed", type=int, default=0)
     p.add_argument("--log_root", default=config.LOG_ROOT)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (OMP_NUM_THREADS)")
+    p.add_argument("--in_process", action="store_true",
+                   help="call the entry point's main() in this process (faster; default: one process per method)")
     p.add_argument("--out", default=None, help="markdown table (default: <log_root>/digits/resnet8/efficacy_table.md)")
     args = p.parse_args(argv)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=ROOT)
+    if args.in_process:
+        import torch
+        torch.set_num_threads(args.threads)
     ensure_pretrained(args.log_root, env)
-    methods = args.methods or method_names()
+    methods = args.methods or list(METHODS) + our_names()
     methods = ["retrain"] + [m for m in methods if m != "retrain"]  # retrain first: the RTE reference
     start = time.perf_counter()
     rows = {}
     for m in methods:
-        rows[m] = run_method(m, args.seed, args.log_root, args.device, env)
+        rows[m] = run_method(m, args.seed, args.log_root, args.device, env, args.in_process)
     total = time.perf_counter() - start
 
     ref = rows["retrain"][0].get("metrics") or {}
     ref_rte, ref_ta = ref.get("RTE"), ref.get("TA")
+    mode = "in process" if args.in_process else "one process per method"
     lines = [f"digits, resnet8, forget class {config.PRESETS['digits']['forget_class']}, seed {args.seed}, "
-             f"device {args.device}, {args.threads} thread(s); retrain RTE {ref_rte:.2f} s (same run)", "",
+             f"device {args.device}, {args.threads} thread(s), {mode}; retrain RTE {ref_rte:.2f} s (same run)", "",
              "| method | TA | UA | RA | MIA | RTE (s) | RTE % of retrain | `_our` checks (UA≤5%, ΔTA≤5, RTE≤15%) |",
              "|---|---|---|---|---|---|---|---|"]
     failures = []
