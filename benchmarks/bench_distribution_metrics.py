@@ -21,6 +21,8 @@ import torch  # noqa: E402
 
 from unlearning import representation as rep  # noqa: E402
 
+THREADS = 1  # t-SNE OpenMP threads (--tsne_threads; 0 = all cores)
+
 
 def digits(log_root):
     from unlearning.experiment import Experiment, load_model, pretrain_dir
@@ -33,7 +35,8 @@ def digits(log_root):
     model, _ = load_model(path, exp, net="resnet8")
     with tempfile.TemporaryDirectory() as out:
         for kind in rep.FEATURE_KINDS:
-            res = rep.distribution_metrics(model, exp, kind, max_points=2000, seed=0, plot_dir=out)
+            res = rep.distribution_metrics(model, exp, kind, max_points=2000, seed=0, plot_dir=out,
+                                           tsne_threads=THREADS)
             s = res["seconds"]
             print(f"digits {kind:<11} n={res['n_points']:>6} d={res['feature_dim']:>3} | features {s['features']:6.2f}s"
                   f" | t-SNE {s['tsne']:6.2f}s | metrics {s['metrics']:5.2f}s | plots {s['plots']:5.2f}s"
@@ -47,7 +50,7 @@ def synthetic(n, dim=512, classes=7, seed=0):
     labels = np.sort(rng.integers(0, classes, size=n))
     X = centres[labels] + rng.normal(0, 0.6, size=(n, dim))
     t0 = time.perf_counter()
-    Z = rep.tsne_embedding(X, seed=0)
+    Z = rep.tsne_embedding(X, seed=0, threads=THREADS)
     t1 = time.perf_counter()
     m = rep.embedding_metrics(Z, labels, 3)
     t2 = time.perf_counter()
@@ -75,10 +78,13 @@ def main():
     p.add_argument("--n", type=int, nargs="+", default=[20000], help="synthetic set sizes")
     p.add_argument("--log_root", default="log_files")
     p.add_argument("--skip_digits", action="store_true")
+    p.add_argument("--tsne_threads", type=int, default=1, help="0 = all cores")
     args = p.parse_args()
+    global THREADS
+    THREADS = args.tsne_threads or None
     torch.set_num_threads(1)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, torch threads 1, "
-          f"grid 128x128, perplexity 30, load average at start {os.getloadavg()[0]:.1f}")
+          f"t-SNE threads {THREADS or 'all'}, grid 128x128, perplexity 30, load average at start {os.getloadavg()[0]:.1f}")
     if not args.skip_digits:
         digits(args.log_root)
     for n in args.n:

@@ -193,5 +193,7 @@ def test_distribution_metric_bad_arguments(tmp_path):
         rep.main(["--model_path", str(tmp_path / "none.pt"), "--device", "cpu"])
     with pytest.raises(SystemExit, match="error: --max_points must be at least 10"):
         rep.main(["--model_path", str(tmp_path / "none.pt"), "--max_points", "5"])
+    with pytest.raises(SystemExit, match="error: --tsne_threads must be 0 .all cores. or positive"):
+        rep.main(["--model_path", str(tmp_path / "none.pt"), "--tsne_threads", "-2"])
     with pytest.raises(SystemExit, match="error: forget class 8 is an OOD class"):
         rep.main(["--model_path", str(tmp_path / "none.pt"), "--forget_class", "8", "--device", "cpu"])

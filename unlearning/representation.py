@@ -68,16 +68,23 @@ def subsample_indices(n: int, max_points: Optional[int], seed: int = 0) -> np.nd
     return np.sort(np.random.default_rng(seed).choice(n, size=int(max_points), replace=False))
 
 
-def tsne_embedding(X, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """2-D t-SNE (scikit-learn, PCA init, seeded). Perplexity is capped at (n − 1)/3 for small sets."""
+def tsne_embedding(X, seed: int = 0, perplexity: float = 30.0, threads: Optional[int] = 1) -> np.ndarray:
+    """2-D t-SNE (scikit-learn, PCA init, seeded). Perplexity is capped at (n − 1)/3 for small sets.
+
+    ``threads`` caps scikit-learn's OpenMP threads (None = all cores). One thread is the default: the result is then
+    bit-reproducible, and on a shared, busy CPU the per-iteration OpenMP barriers of the Barnes-Hut loop made the
+    multi-threaded run 5–20× slower (digits: 139 s vs 22 s at load average 7 on 2 cores).
+    """
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     X = _points(X, "features")
     if len(X) < 5:
         raise ValueError(f"t-SNE needs at least 5 points, got {len(X)}")
     perplexity = float(min(perplexity, (len(X) - 1) / 3.0 - 1e-6))
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed)
-    return tsne.fit_transform(X.astype(np.float32)).astype(np.float64)
+    with threadpool_limits(limits=threads):
+        return tsne.fit_transform(X.astype(np.float32)).astype(np.float64)
 
 
 # ----------------------------------------------------------------------------- cluster geometry
@@ -326,13 +333,13 @@ def representation_features(model, exp, kind: str = "penultimate", max_points: O
 
 
 def distribution_metrics(model, exp, kind="penultimate", max_points=2000, seed=0, grid_size=128,
-                         perplexity=30.0, plot_dir=None, title="") -> dict:
+                         perplexity=30.0, plot_dir=None, title="", tsne_threads: Optional[int] = 1) -> dict:
     """Features → t-SNE → metrics (+ PNGs in ``plot_dir``). Returns a JSON-ready dict with per-stage seconds."""
     t0 = time.perf_counter()
     X, labels, idx = representation_features(model, exp, kind, max_points, seed)
     forget = exp.split.forget_class
     t1 = time.perf_counter()
-    Z = tsne_embedding(X, seed, perplexity)
+    Z = tsne_embedding(X, seed, perplexity, tsne_threads)
     t2 = time.perf_counter()
     m = embedding_metrics(Z, labels, forget, grid_size)
     t3 = time.perf_counter()
@@ -344,7 +351,8 @@ def distribution_metrics(model, exp, kind="penultimate", max_points=2000, seed=0
     t4 = time.perf_counter()
     return dict(m, features=kind, feature_dim=int(X.shape[1]), n_points=int(len(X)),
                 n_forget=int((labels == forget).sum()), forget_label=forget, max_points=max_points,
-                perplexity=perplexity, grid_size=grid_size, space="2-D t-SNE embedding", files=files,
+                perplexity=perplexity, grid_size=grid_size, tsne_threads=tsne_threads, space="2-D t-SNE embedding",
+                files=files,
                 seconds={"features": t1 - t0, "tsne": t2 - t1, "metrics": t3 - t2, "plots": t4 - t3, "total": t4 - t0})
 
 
@@ -360,6 +368,8 @@ def parser():
     p.add_argument("--max_points", type=int, default=2000, help="seeded subsample of D_r ∪ D_f for t-SNE")
     p.add_argument("--perplexity", type=float, default=30.0)
     p.add_argument("--grid_size", type=int, default=128, help="KDE grid is grid_size × grid_size")
+    p.add_argument("--tsne_threads", type=int, default=1,
+                   help="OpenMP threads of t-SNE (0 = all cores; 1 = bit-reproducible and robust on a busy machine)")
     p.add_argument("--checkpoint", default="last.pt", help="file inside the run folder to analyse")
     p.add_argument("--model_path", default=None, help="analyse this checkpoint instead (e.g. the pretrained model)")
     p.add_argument("--out_dir", default=None,
@@ -399,12 +409,14 @@ def run(args) -> dict:
         args.forget_class = config.preset(args.dataset)["forget_class"]
     if args.max_points is not None and args.max_points < 10:
         raise ValueError(f"--max_points must be at least 10 (got {args.max_points})")
+    if args.tsne_threads < 0:
+        raise ValueError(f"--tsne_threads must be 0 (all cores) or positive (got {args.tsne_threads})")
     seed_everything(args.seed)
     ckpt, out_dir = resolve_paths(args)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
     model, meta = load_model(ckpt, exp, net=args.net)
     res = distribution_metrics(model, exp, args.features, args.max_points, args.seed, args.grid_size,
-                               args.perplexity, plot_dir=out_dir,
+                               args.perplexity, plot_dir=out_dir, tsne_threads=args.tsne_threads or None,
                                title=f"{args.dataset}/{args.net} {os.path.relpath(ckpt)} [{args.features}]")
     res = dict(status="done", stage="distribution", checkpoint=ckpt, args=vars(args), **res)
     write_json(os.path.join(out_dir, "results.json"), res)
