@@ -33,6 +33,8 @@ def parse_args(argv=None):
     p.add_argument("--methods", nargs="+", default=None, help="restrict mu_method_list to these method names")
     p.add_argument("--forget_classes", nargs="+", type=int, default=None)
     p.add_argument("--seeds", nargs="+", type=int, default=None)
+    p.add_argument("--repeats", type=int, default=None, help="ReA repetitions per side (default: the attack preset's)")
+    p.add_argument("--relearning_lr", type=float, nargs="+", default=None, help="ReA learning rate(s)")
     p.add_argument("--devices", default=None, help="comma-separated GPU ids: one job per GPU, in parallel")
     p.add_argument("--jobs", type=int, default=2, help="parallel CPU jobs (ignored with --devices)")
     p.add_argument("--device", default="auto", help="device flag passed to every step")
@@ -58,6 +60,10 @@ def settings_from(args) -> dict:
         s["forget_classes"] = args.forget_classes
     if args.seeds:
         s["seeds"] = args.seeds
+    if args.repeats:
+        s["repeats"] = args.repeats
+    if args.relearning_lr:
+        s["relearning_lrs"] = args.relearning_lr
     return s
 
 

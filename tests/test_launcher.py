@@ -90,3 +90,20 @@ def test_killed_sweep_resumes_without_redoing_or_corrupting(tmp_path):
         for f in files:
             if f == "results.json":
                 json.load(open(os.path.join(dirpath, f)))
+
+
+def test_end_to_end_reduced_digits_sweep(tmp_path):
+    """Two methods and one _our variant through run.py: pretraining, unlearning, ReA, report."""
+    log_root = str(tmp_path / "logs")
+    r = subprocess.run([sys.executable, "run.py", "--methods", "retrain", "negative_grad", "negative_grad_our",
+                        "--stages", "pretrain", "unlearn", "rea", "report", "--repeats", "4", "--relearning_lr",
+                        "0.01", "--jobs", "2", "--device", "cpu", "--log_root", log_root],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = open(os.path.join(log_root, "report", "report.md")).read()
+    for method in ("retrain", "negative_grad", "negative_grad_our"):
+        assert f"| {method} |" in report
+    rea = open(os.path.join(log_root, "report", "rea.csv")).read().splitlines()
+    assert rea[0].startswith("dataset,net,forget,method,params") and len(rea) == 4
+    eff = {line.split(",")[3]: line for line in open(os.path.join(log_root, "report", "efficacy.csv")).read().splitlines()[1:]}
+    assert set(eff) == {"retrain", "negative_grad", "negative_grad_our"}
