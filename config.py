@@ -269,3 +269,25 @@ REA = {
     "imagenet64": {"unlearn_data_percent": 0.25, "num_ood_dataset": 6, "relearning_lr": [0.01], "repeats": 40,
                    "steps": 75, "mix_batch": 4, "threshold": 0.9, "batch_models": 8},
 }
+
+
+# ----------------------------------------------------------------------------- issue 6: the defence investigation
+# (experiments/defence_investigation.py, docs/cpu_preset_findings.md)
+# The shadow data of the x10 scale test: digits_shadow ×10 with the same seeded augmentation, 16×16.
+PRESETS["digits_x10_shadow"] = dict(PRESETS["digits_x10"])
+# ReA attacker samples of 12 images on every digits-sized preset (digits: 0.1 × 123 forget-train images):
+# digits_shadow has 28 forget-train images, digits_x10 1230, digits_x10_shadow 280.
+REA["digits_shadow"] = dict(REA["digits"], unlearn_data_percent=0.43)
+REA["digits_x10"] = dict(REA["digits"], unlearn_data_percent=0.01)
+REA["digits_x10_shadow"] = dict(REA["digits"], unlearn_data_percent=0.043)
+DFME["digits_x10_shadow"] = dict(DFME["digits"])
+# <method>_orth (unlearning/over_unlearning.py): the later paper's over-unlearning = random labels on D_f + lam ×
+# orthogonality penalty (mean squared off-diagonal Gram entry of the L2-normalised, flattened outputs of the stages
+# listed), Adam, `steps` optimiser steps; `run_base`: run the method with its plain settings first. Then the replay.
+# The step count is ~3 epochs of D_f at the CIFAR-20 scale (36 steps/epoch); ours, as are lam and lr.
+_ORTH = {"run_base": True, "steps": 40, "lr": 0.0025, "lam": 1.0, "stages": [-2, -1]}
+for _over in (_DIGITS_OVER_UNLEARN, _PAPER_OVER_UNLEARN):
+    _over.setdefault("orth", dict(_ORTH))
+# Further keys read by `_our` (all optional; unlearning/over_unlearning.py "issue 6 additions"): phase 1
+# "steps" / "stop_forget_acc" / "stop_retain_acc" / "check_every" / "max_steps"; replay "steps" (overrides
+# "epochs") and "reset_forget_unit" (None | "zero" | "reinit").

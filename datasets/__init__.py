@@ -15,6 +15,8 @@ DATASETS = {
                               description="digits x10 (seeded shifts/rotations), upsampled to 16x16"),
     "digits_shadow": DatasetInfo("digits_shadow", 10, 1, 8, load_digits_shadow,
                                  description="the attacker's shadow data: digits' test split, re-split"),
+    "digits_x10_shadow": DatasetInfo("digits_x10_shadow", 10, 1, 16, partial(load_digits_x10, source="shadow"),
+                                     description="digits_shadow x10 (seeded shifts/rotations), upsampled to 16x16"),
     "cifar100": DatasetInfo("cifar100", 100, 3, 32, load_cifar100, has_fine=True, description="CIFAR-100, fine labels"),
     "cifar20": DatasetInfo("cifar20", 20, 3, 32, load_cifar20, has_fine=True, description="CIFAR-100, 20 superclasses"),
     "imagenet64": DatasetInfo("imagenet64", 100, 3, 64, partial(load_imagenet64, classes=range(100)),

@@ -55,13 +55,14 @@ def _random_affine(images: torch.Tensor, gen: torch.Generator, max_shift: float,
     return torch.nn.functional.grid_sample(images, grid, padding_mode="zeros", align_corners=False)
 
 
-def load_digits_x10(data_root=None, download=False, copies=10, size=16):
+def load_digits_x10(data_root=None, download=False, copies=10, size=16, source="digits"):
     """Digits enlarged ×``copies`` with seeded shifts and small rotations, upsampled to ``size``×``size``.
 
     Train: every image in ``copies`` versions (the first unaugmented), tagged with its source image in
     ``group`` so the validation split holds out whole groups. Test: the original test images, upsampled.
+    ``source="shadow"``: the same construction on digits_shadow (the attacker's shadow data at the x10 scale).
     """
-    train, test = load_digits_data()
+    train, test = load_digits_data() if source == "digits" else load_digits_shadow()
     gen = torch.Generator().manual_seed(DIGITS_X10_SEED)
     base = _upsample(train.x.float() / train.scale, size)
     versions = [base] + [_random_affine(base, gen, max_shift=0.25, max_degrees=12) for _ in range(copies - 1)]

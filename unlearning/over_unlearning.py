@@ -5,6 +5,10 @@ over config.UNLEARN by ``strategies.method_settings``; retain accuracy may colla
 cross-entropy + λ‖θ‖₁ under a cosine-decaying learning rate. Every update of both phases goes through the context's
 regulariser, so --l1/--l2/--mask_path apply to the replay too. After each phase the wrapper reports
 (name, model, seconds) through ``ctx.on_phase``: the driver saves ``mid.pt`` and evaluates there, outside the timing.
+
+Issue 6 added (settings documented at "issue 6 additions" below): phase lengths in optimiser steps or by a stopping
+rule, a reset of the forgotten class's output unit before the replay, and ``<method>_orth`` (random labels +
+orthogonality penalty on normalised intermediate features as the over-unlearning, then the same replay).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .training import check_finite_model, l1_norm
+from .training import check_finite_model, cycle, l1_norm
 
 PHASE1, PHASE2 = "over_unlearn", "replay"
 
@@ -45,15 +49,15 @@ def replay(ctx, model, settings: dict):
 def over_unlearn_and_replay(entry, ctx, para1, para2):
     """Phase 1: ``entry`` in its over-unlearning setting (``ctx.settings``); phase 2: ``replay``."""
     start = time.perf_counter()
-    model = entry.fn(ctx, para1, para2)
-    if model is not ctx.model:
-        raise RuntimeError(f"{entry.name} must change ctx.model in place to be wrapped by Over-Unlearning & Replay")
+    info = run_phase1(entry, ctx, para1, para2)  # the method once, or by steps / a stopping rule (see below)
+    model = ctx.model
     check_finite_model(model)
     seconds = time.perf_counter() - start
     if ctx.on_phase:
         ctx.on_phase(PHASE1, model, seconds)
     start = time.perf_counter()
-    replay(ctx, model, ctx.settings.get("replay", {}))
+    info.update(run_replay(ctx, model, ctx.settings.get("replay", {})))
+    _log(ctx, info)
     seconds = time.perf_counter() - start
     if ctx.on_phase:
         ctx.on_phase(PHASE2, model, seconds)
@@ -72,4 +76,258 @@ def our_variant(entry):
         para1=_phase1(entry.para1), para2=_phase1(entry.para2),
         doc=f"Over-Unlearning & Replay around {entry.name}: phase 1 = {entry.name} with config.OVER_UNLEARN settings, "
             "phase 2 = replay on D_r (CE + λ‖θ‖₁, cosine-decaying lr).",
+    )
+
+
+# ============================================================================= issue 6 additions
+# Phase lengths in optimiser steps and stopping rules, a reset of the forgotten output unit before replay, and the
+# `<method>_orth` variant (the later paper's over-unlearning: random labels + an orthogonality penalty on
+# normalised intermediate features). Settings (config.OVER_UNLEARN[dataset]; every key optional):
+#
+#   phase 1 of <method>_our, in OVER_UNLEARN[dataset][<method>]:
+#     "steps"            exactly this many optimiser steps of the method (the method is re-run from the current
+#                        weights, same seed, until the count is reached; it stops mid-epoch). Overrides whatever
+#                        epoch count the method reads. One-shot methods (ssd_tuning, Wfisher, FisherForgetting)
+#                        make no optimiser step: for them "steps" is ignored (recorded as 0 steps).
+#     "stop_forget_acc"  stop phase 1 as soon as forget-train accuracy ≤ this value (checked before each step)
+#     "stop_retain_acc"  stop phase 1 as soon as retain-train accuracy < this value
+#     "check_every"      evaluate the stopping rules every this many steps (default 1)
+#     "max_steps"        cap of a stopping rule without "steps" (default 2000)
+#   phase 2 (replay), in OVER_UNLEARN[dataset]["replay"] or OVER_UNLEARN[dataset][<method>]["replay"]:
+#     "steps"              replay length in optimiser steps (cycling D_r); overrides "epochs"
+#     "reset_forget_unit"  None | "zero" | "reinit": before the replay, set the forget class's output row and bias
+#                          to zero, or re-draw them as a fresh nn.Linear row (seeded)
+#   <method>_orth, in OVER_UNLEARN[dataset]["orth"] (and per method OVER_UNLEARN[dataset][<method>]["orth"]):
+#     "run_base"   run <method> with its plain settings (config.UNLEARN) first (default True)
+#     "steps"      optimiser steps of the orthogonal over-unlearning (default 40)
+#     "lr"         its Adam learning rate (default 0.0025, the paper's amnesiac over-unlearning lr)
+#     "lam"        weight of the orthogonality penalty (default 1.0)
+#     "stages"     which stage outputs are penalised (default [-2, -1]: the last two)
+#     "batch_size" D_f batch size (default: the preset's)
+# What happened is recorded in the run's results.json under settings["_log"] (steps taken, why phase 1 stopped).
+
+
+class StopPhase(Exception):
+    """Raised from an optimiser pre-step hook: the phase has used its step budget or met its stopping rule."""
+
+
+class StepBudget:
+    """Counts the optimiser steps that update ``model`` inside a ``with`` block (a global pre-step hook) and raises
+    ``StopPhase`` *before* step N+1, so no weight moves after the budget; optionally stops earlier when a stopping
+    rule on forget / retain accuracy holds (checked every ``check_every`` steps, before the step)."""
+
+    def __init__(self, model, max_steps=None, stop_forget_acc=None, stop_retain_acc=None, check_every=1,
+                 accuracies=None):
+        self.model, self.max_steps = model, None if max_steps is None else int(max_steps)
+        self.stop_forget_acc, self.stop_retain_acc = stop_forget_acc, stop_retain_acc
+        self.check_every, self.accuracies = max(1, int(check_every)), accuracies
+        self.steps, self.stopped_by, self._handle = 0, None, None
+        self._ids = {id(p) for p in model.parameters()}
+
+    def _rule_met(self):
+        if self.stop_forget_acc is None and self.stop_retain_acc is None:
+            return None
+        ua, ra = self.accuracies(self.model)
+        if self.stop_forget_acc is not None and ua <= float(self.stop_forget_acc):
+            return f"forget accuracy {ua:.3f} ≤ {self.stop_forget_acc}"
+        if self.stop_retain_acc is not None and ra < float(self.stop_retain_acc):
+            return f"retain accuracy {ra:.3f} < {self.stop_retain_acc}"
+        return None
+
+    def _hook(self, opt, args, kwargs):
+        if not any(id(p) in self._ids for g in opt.param_groups for p in g["params"]):
+            return None  # another optimiser (e.g. UNSIR's noise): not a step of the model
+        if self.max_steps is not None and self.steps >= self.max_steps:
+            self.stopped_by = self.stopped_by or f"{self.max_steps} steps"
+            raise StopPhase(self.stopped_by)
+        if self.steps % self.check_every == 0:
+            why = self._rule_met()
+            if why:
+                self.stopped_by = why
+                raise StopPhase(why)
+        self.steps += 1
+        return None
+
+    def __enter__(self):
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+        self._handle = register_optimizer_step_pre_hook(self._hook)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._handle.remove()
+        return exc_type is StopPhase  # the phase ended where it should: not an error
+
+
+def _forget_retain_accuracy(ctx):
+    """(forget-train accuracy, retain-train accuracy) of a model: the stopping rules' measurements."""
+    from .evaluation import accuracy
+    split, data = ctx.split, ctx.exp.train
+
+    def measure(model):
+        return (accuracy(model, data, split.forget_train, ctx.targets(split.forget_train)),
+                accuracy(model, data, split.retain_train, ctx.targets(split.retain_train)))
+    return measure
+
+
+def run_phase1(entry, ctx, para1, para2) -> dict:
+    """Phase 1 of ``_our``: ``entry`` once (epoch-based, the default), or for an exact number of optimiser steps
+    and/or until a stopping rule holds (settings "steps", "stop_forget_acc", "stop_retain_acc"). Returns a log."""
+    s = ctx.settings
+    rules = {k: s.get(k) for k in ("stop_forget_acc", "stop_retain_acc") if s.get(k) is not None}
+    if s.get("steps") is None and not rules:
+        model = entry.fn(ctx, para1, para2)
+        if model is not ctx.model:
+            raise RuntimeError(f"{entry.name} must change ctx.model in place to be wrapped by Over-Unlearning & Replay")
+        return {"phase1": "epochs"}
+    cap = s.get("steps") if s.get("steps") is not None else s.get("max_steps", 2000)
+    budget = StepBudget(ctx.model, cap, check_every=s.get("check_every", 1), accuracies=_forget_retain_accuracy(ctx),
+                        **rules)
+    rounds = 0
+    with budget:
+        while True:
+            before = budget.steps
+            model = entry.fn(ctx, para1, para2)
+            rounds += 1
+            if model is not ctx.model:
+                raise RuntimeError(f"{entry.name} must change ctx.model in place to be wrapped by Over-Unlearning "
+                                   "& Replay")
+            if budget.steps == before:  # a one-shot method: no optimiser step to count
+                budget.stopped_by = "one-shot method (no optimiser steps)"
+                break
+    return {"phase1": "steps", "phase1_steps": budget.steps, "phase1_rounds": rounds,
+            "phase1_stopped_by": budget.stopped_by}
+
+
+def reset_forget_unit(ctx, model, how) -> None:
+    """Zero or re-draw (as a fresh nn.Linear row, seeded) the forget class's output row and bias."""
+    if how in (None, "", "none", False):
+        return
+    from .strategies import _classifier
+    head = _classifier(model)
+    if head is None:
+        raise ValueError(f"reset_forget_unit={how!r}: the model has no nn.Linear output layer")
+    fc, f = head[1], ctx.split.forget_index
+    with torch.no_grad():
+        if how == "zero":
+            fc.weight[f].zero_()
+            if fc.bias is not None:
+                fc.bias[f].zero_()
+        elif how == "reinit":
+            bound = 1.0 / math.sqrt(fc.weight.shape[1])  # nn.Linear's default init: U(−1/√fan_in, 1/√fan_in)
+            gen = ctx.generator(stream=40)
+            fc.weight[f].copy_((torch.rand(fc.weight.shape[1], generator=gen) * 2 - 1) * bound)
+            if fc.bias is not None:
+                fc.bias[f] = float((torch.rand(1, generator=gen) * 2 - 1) * bound)
+        else:
+            raise ValueError(f"reset_forget_unit must be None, 'zero' or 'reinit', got {how!r}")
+
+
+def replay_steps(ctx, model, settings: dict) -> int:
+    """The replay (``replay``) with its length in optimiser steps when settings["steps"] is set: cycling D_r,
+    cosine-decaying lr over exactly that many steps. Returns the number of steps."""
+    steps, lr, lam = int(settings["steps"]), float(settings.get("lr", 0.01)), float(settings.get("l1", 0.0))
+    loader = cycle(ctx.loader(ctx.split.retain_train, batch_size=settings.get("batch_size"), stream=900))
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=float(settings.get("momentum", 0.9)),
+                          weight_decay=float(settings.get("weight_decay", 0.0)))
+    model.train()
+    for step in range(steps):
+        x, y = next(loader)
+        for group in opt.param_groups:
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        loss = F.cross_entropy(model(x), y)
+        if lam:
+            loss = loss + lam * l1_norm(model)
+        ctx.reg.step(opt, loss)
+    check_finite_model(model)
+    return steps
+
+
+def run_replay(ctx, model, settings: dict) -> dict:
+    """Phase 2 with the issue-6 options: reset the forget unit first, length in epochs or in steps."""
+    reset_forget_unit(ctx, model, settings.get("reset_forget_unit"))
+    if settings.get("steps") is not None:
+        return {"replay": "steps", "replay_steps": replay_steps(ctx, model, settings),
+                "reset_forget_unit": settings.get("reset_forget_unit")}
+    replay(ctx, model, settings)
+    return {"replay": "epochs", "reset_forget_unit": settings.get("reset_forget_unit")}
+
+
+def _log(ctx, info: dict) -> None:
+    ctx.settings.setdefault("_log", {}).update(info)  # the driver writes ctx.settings into results.json
+
+
+# ----------------------------------------------------------------------------- <method>_orth
+def orthogonality_penalty(features) -> torch.Tensor:
+    """Σ over feature maps of the mean squared off-diagonal entry of the Gram matrix of the L2-normalised,
+    flattened per-sample features (0 when the batch's features are mutually orthogonal, or for a single sample)."""
+    total = None
+    for h in features:
+        z = F.normalize(h.flatten(1), dim=1)
+        b = z.shape[0]
+        gram = z @ z.T
+        off = gram - torch.diag(torch.diagonal(gram))
+        term = (off ** 2).sum() / max(b * (b - 1), 1)
+        total = term if total is None else total + term
+    return total
+
+
+def _stage_features(model, x, stages):
+    if not hasattr(model, "stage_outputs"):
+        raise ValueError(f"the _orth variants need a model with stage_outputs(x) (the ResNets); "
+                         f"{type(model).__name__} has none")
+    outs = model.stage_outputs(x)
+    return [outs[i] for i in stages]
+
+
+def orthogonal_over_unlearn(ctx, model, settings: dict) -> dict:
+    """Random labels on D_f (never the forget class) + lam · orthogonality penalty on the chosen stage outputs,
+    Adam, exactly ``steps`` optimiser steps (cycling D_f). Retain accuracy may collapse (the replay repairs it)."""
+    steps, lam = int(settings.get("steps", 40)), float(settings.get("lam", 1.0))
+    stages = [int(i) for i in settings.get("stages", [-2, -1])]
+    idx = ctx.split.forget_train
+    loader = cycle(ctx.loader(idx, ctx.random_other_labels(len(idx), stream=41),
+                              batch_size=settings.get("batch_size"), stream=41))
+    opt = torch.optim.Adam(model.parameters(), lr=float(settings.get("lr", 0.0025)))
+    model.train()
+    for _ in range(steps):
+        x, y = next(loader)
+        feats = _stage_features(model, x, stages)
+        ctx.reg.step(opt, F.cross_entropy(model(x), y) + lam * orthogonality_penalty(feats))
+    check_finite_model(model)
+    return {"orth_steps": steps, "orth_lam": lam, "orth_stages": stages}
+
+
+def orth_over_unlearn_and_replay(entry, ctx, para1, para2):
+    """``<method>_orth``: the method with its plain settings (unless orth.run_base is False), then the orthogonal
+    over-unlearning (phase 1 ends), then the same replay as ``_our`` (phase 2)."""
+    settings = ctx.settings.get("orth", {})
+    if not hasattr(ctx.model, "stage_outputs"):
+        raise ValueError(f"{entry.name}_orth needs a model with stage_outputs(x) (the ResNets); "
+                         f"{type(ctx.model).__name__} has none")
+    start = time.perf_counter()
+    if settings.get("run_base", True):
+        model = entry.fn(ctx, para1, para2)
+        if model is not ctx.model:
+            raise RuntimeError(f"{entry.name} must change ctx.model in place to be wrapped by _orth")
+    _log(ctx, orthogonal_over_unlearn(ctx, ctx.model, settings))
+    check_finite_model(ctx.model)
+    seconds = time.perf_counter() - start
+    if ctx.on_phase:
+        ctx.on_phase(PHASE1, ctx.model, seconds)
+    start = time.perf_counter()
+    _log(ctx, run_replay(ctx, ctx.model, ctx.settings.get("replay", {})))
+    seconds = time.perf_counter() - start
+    if ctx.on_phase:
+        ctx.on_phase(PHASE2, ctx.model, seconds)
+    return ctx.model
+
+
+def orth_variant(entry):
+    """The registry entry ``<name>_orth`` for a method entry (generated, like ``our_variant``)."""
+    return dataclasses.replace(
+        entry, name=f"{entry.name}_orth", fn=functools.partial(orth_over_unlearn_and_replay, entry), gradient=True,
+        base=entry.name,
+        doc=f"Orthogonal over-unlearning & replay around {entry.name}: {entry.name} (config.UNLEARN settings), then "
+            "random labels on D_f + an orthogonality penalty on the normalised features of the last two stages "
+            "(config.OVER_UNLEARN[...]['orth']), then the replay of _our.",
     )

@@ -5,8 +5,9 @@ model (teacher), the Experiment (data + split), a ``Regulariser`` (--l1/--l2/--m
 through ``ctx.reg.step``, every direct weight perturbation through ``ctx.reg.apply_to_delta``), the seed and the
 method's settings (config.UNLEARN[dataset][method], overridden for the phase 1 of ``<method>_our``).
 
-``<method>_our`` (Over-Unlearning & Replay, unlearning/over_unlearning.py) exists for every method except baseline and
-retrain; ``get_method`` resolves it. ``python forget_full_class_strategies.py`` prints the table of methods.
+``<method>_our`` (Over-Unlearning & Replay, unlearning/over_unlearning.py) and ``<method>_orth`` (orthogonal
+over-unlearning & replay, same module) exist for every method except baseline and retrain; ``get_method`` resolves
+them. The environment variable UNLEARN_OVERRIDES can layer recipe changes over config (``settings_overrides``). ``python forget_full_class_strategies.py`` prints the table of methods.
 """
 from __future__ import annotations
 
@@ -467,9 +468,13 @@ def our_names():
     return [f"{name}_our" for name, m in METHODS.items() if m.approximate]
 
 
+def orth_names():
+    return [f"{name}_orth" for name, m in METHODS.items() if m.approximate]
+
+
 def method_names():
-    """Every registry name: the methods, then their ``_our`` variants."""
-    return list(METHODS) + our_names()
+    """Every registry name: the methods, then their ``_our`` variants, then their ``_orth`` variants."""
+    return list(METHODS) + our_names() + orth_names()
 
 
 def get_method(name: str) -> Method:
@@ -479,19 +484,63 @@ def get_method(name: str) -> Method:
     if name.endswith("_our") and name[:-4] in METHODS and METHODS[name[:-4]].approximate:
         from .over_unlearning import our_variant
         return our_variant(METHODS[name[:-4]])
+    if name.endswith("_orth") and name[:-5] in METHODS and METHODS[name[:-5]].approximate:
+        from .over_unlearning import orth_variant
+        return orth_variant(METHODS[name[:-5]])
     raise UnknownMethodError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")
+
+
+OVERRIDES_ENV = "UNLEARN_OVERRIDES"
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """``base`` updated by ``extra``, nested dicts merged key by key (neither argument changes)."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def settings_overrides() -> dict:
+    """Recipe overrides for experiments (issue 6): the environment variable UNLEARN_OVERRIDES holds a JSON object
+    (inline, or the path of a .json file) ``{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...},
+    "replay": {...}, "orth": {...}}}``, merged over config.UNLEARN / config.OVER_UNLEARN of *every* dataset (so a
+    target and its shadow models get the same recipe). Unset: {}. The merged settings land in results.json."""
+    import json
+    import os
+
+    raw = os.environ.get(OVERRIDES_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        if raw.startswith("{"):
+            data = json.loads(raw)
+        else:
+            with open(raw) as fh:
+                data = json.load(fh)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{OVERRIDES_ENV}={raw[:80]!r} is neither a JSON object nor a readable JSON file ({err})")
+    unknown = set(data) - {"UNLEARN", "OVER_UNLEARN"}
+    if not isinstance(data, dict) or unknown:
+        raise ValueError(f"{OVERRIDES_ENV} takes the keys UNLEARN and OVER_UNLEARN, got {sorted(unknown)}")
+    return data
 
 
 def method_settings(dataset: str, name: str) -> dict:
     """Settings of a method on a dataset (config.UNLEARN); for ``_our`` the phase-1 overrides and "replay" are merged
-    in (config.OVER_UNLEARN)."""
+    in (config.OVER_UNLEARN); for ``_orth`` the method's plain settings plus "orth" and "replay"."""
     entry = get_method(name)
     base = entry.base or entry.name
+    extra = settings_overrides()
     # a dataset without its own entry (a new CPU preset) takes the digits values
-    settings = dict(config.UNLEARN.get(dataset, config.UNLEARN["digits"]).get(base, {}))
+    plain = _merge(config.UNLEARN.get(dataset, config.UNLEARN["digits"]), extra.get("UNLEARN", {}))
+    settings = dict(plain.get(base, {}))
     if entry.base:
-        over = config.OVER_UNLEARN.get(dataset, config.OVER_UNLEARN["digits"])
-        settings.update(over.get(base, {}))
+        over = _merge(config.OVER_UNLEARN.get(dataset, config.OVER_UNLEARN["digits"]), extra.get("OVER_UNLEARN", {}))
+        if entry.name.endswith("_orth"):
+            settings["orth"] = dict(over.get("orth", {}), **over.get(base, {}).get("orth", {}))
+        else:
+            settings.update(over.get(base, {}))
         settings["replay"] = dict(over.get("replay", {}), **over.get(base, {}).get("replay", {}))
     return settings
 

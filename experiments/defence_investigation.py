@@ -1,0 +1,336 @@
+"""Issue 6: does Over-Unlearning & Replay defeat the Reminiscence Attack on the CPU preset, and if not, why?
+
+Runs the project's own entry points as subprocesses (unlearning.launcher: resumable, one failure does not stop
+the rest), one *condition* = one explanation changed at a time against C0 (the digits `_our` recipe as configured):
+
+    C0_epochs       config as it is: phase 1 and replay counted in epochs (an epoch of D_f is ~4 steps on digits)
+    C1_steps_cifar  phase 1 and replay lengths in optimiser steps, as many as CIFAR-20 got at the paper's epochs
+    C1_steps_cost   phase 1 as in C1_steps_cifar, replay 12.5% of retrain's steps (the paper's 5/40-epoch cost ratio)
+    C2_reset        C0 + the forgotten output unit re-initialised before the replay
+    C3_x10          C0 on digits_x10 (×10 seeded augmentation, 16×16): the same epochs are 10× the updates
+    (`_orth`, the later paper's orthogonal over-unlearning, is a target in every condition.)
+
+For every condition and seed S (pretraining seed = unlearning seed, so seeds are different models):
+pretrain (dataset, S) → unlearn each target → white-box ReA (one-sided, as the paper). The attacker's shadow
+models run the same pipeline on the condition's shadow dataset (data disjoint from the target's) with their own
+seeds; the calibrated ReA fits direction + threshold on the pooled shadow runs of the same method and applies it to
+each target (unlearning.calibration). Then ``aggregate`` writes the table (mean ± sd over model seeds) and the
+output-unit diagnostic (norm of the forget class's row and its bias vs the other rows, before / after each phase).
+
+    OMP_NUM_THREADS=1 python experiments/defence_investigation.py --conditions C0_epochs --seeds 0 1 2
+    python experiments/defence_investigation.py --aggregate_only      # tables from what is on disk
+
+Outputs: log_files/investigation/<condition>/... (runs), log_files/investigation/launcher/ (ledger, logs),
+log_files/investigation/summary/{table.md,table.csv,units.md,units.csv,rows.json}.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2-thread spin-waits make runs 10× slower on a shared machine
+
+import numpy as np  # noqa: E402
+
+from unlearning.launcher import Launcher, Step  # noqa: E402
+
+LOG = os.path.join("log_files", "investigation")
+STANDARD = ["negative_grad", "amnesiac", "badteacher", "ssd_tuning"]
+SHADOW_OF = {"digits": "digits_shadow", "digits_x10": "digits_x10_shadow"}
+
+# CIFAR-20 (paper preset): a forget superclass has ~2250 train images and D_r ~40500 at batch 64 → 36 steps per
+# epoch of D_f, 633 per epoch of D_r. Phase 1 at the paper's epochs: negative_grad 5 ep. = 180 steps; amnesiac
+# 3 ep. = 108; badteacher 1 ep. of D_f + 1% of D_r = 42; replay 5 ep. = 3165 steps. Digits retrain = 30 × 27 = 810
+# steps, so the paper's replay/retrain ratio (5/40 epochs) is ~100 steps on digits.
+_PHASE1_CIFAR_STEPS = {"negative_grad": {"steps": 180}, "amnesiac": {"steps": 108}, "badteacher": {"steps": 42},
+                       "orth": {"steps": 108}}
+
+CONDITIONS = {
+    "C0_epochs": {"dataset": "digits", "overrides": {},
+                  "what": "digits `_our` recipe as configured (lengths in epochs)"},
+    "C1_steps_cifar": {"dataset": "digits",
+                       "overrides": {"OVER_UNLEARN": dict(_PHASE1_CIFAR_STEPS, replay={"steps": 3165})},
+                       "what": "phase 1 and replay in optimiser steps = CIFAR-20's counts at the paper's epochs"},
+    "C1_steps_cost": {"dataset": "digits",
+                      "overrides": {"OVER_UNLEARN": dict(_PHASE1_CIFAR_STEPS, replay={"steps": 100})},
+                      "what": "phase 1 = CIFAR-20's step counts, replay = 100 steps (12.5% of retrain, the paper's ratio)"},
+    "C2_reset": {"dataset": "digits", "overrides": {"OVER_UNLEARN": {"replay": {"reset_forget_unit": "reinit"}}},
+                 "what": "C0 + the forget class's output row and bias re-initialised before the replay"},
+    "C3_x10": {"dataset": "digits_x10", "overrides": {},
+               "what": "C0 on digits_x10 (10× the data, 16×16): the same epochs are 10× the updates"},
+}
+
+
+def _overrides_file(cond: str, overrides: dict) -> tuple:
+    """(path, sha) of the condition's UNLEARN_OVERRIDES file (the sha enters the launcher's step key)."""
+    text = json.dumps(overrides, sort_keys=True)
+    path = os.path.join(LOG, cond, "overrides.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        fh.write(text + "\n")
+    return path, hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def targets_of(methods):
+    out = ["retrain"]
+    for m in methods:
+        out += [m, f"{m}_our", f"{m}_orth"]
+    return out
+
+
+def _root_for(cond: str, method: str) -> str:
+    """Retrain and the plain methods do not depend on the `_our` recipe: one copy per dataset, shared."""
+    if method.endswith("_our") or method.endswith("_orth"):
+        return os.path.join(LOG, cond)
+    return os.path.join(LOG, "common")
+
+
+def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float, repeats: int, x10_methods=None):
+    spec = CONDITIONS[cond]
+    ds = spec["dataset"]
+    path, sha = _overrides_file(cond, spec["overrides"])
+    env = ["env", f"UNLEARN_OVERRIDES={path}", f"UNLEARN_OVERRIDES_SHA={sha}", "OMP_NUM_THREADS=1"]
+    names = {s.name for s in launcher.steps}
+    if ds == "digits_x10" and x10_methods is not None:
+        methods = x10_methods
+    for dataset, seed_list in ((ds, seeds), (SHADOW_OF[ds], shadow_seeds)):
+        common = os.path.join(LOG, "common")
+        for seed in seed_list:
+            pre = f"pretrain {dataset} seed{seed}"
+            weight = os.path.join(common, dataset, "resnet8", "pretrain", f"seed{seed}", "model.pt")
+            if pre not in names:
+                launcher.add(Step("pretrain", pre, [["env", "OMP_NUM_THREADS=1", "python", "pretrain_model_digits.py",
+                                                     "-dataset", dataset, "-seed", str(seed), "--log_root", common,
+                                                     "--device", "cpu", "--quiet"]]))
+                names.add(pre)
+            for method in targets_of(methods):
+                root = _root_for(cond, method)
+                shared = root.endswith("common")
+                tag = f"{'' if shared else cond + ' '}{dataset} {method} seed{seed}"
+                ident = ["-dataset", dataset, "-method", method, "-seed", str(seed), "-weight_path", weight,
+                         "--log_root", root, "--device", "cpu"]
+                unl = f"unlearn {tag}"
+                if unl in names:
+                    continue
+                names.update({unl, f"rea {tag}"})
+                e = ["env", "OMP_NUM_THREADS=1"] if shared else env  # shared runs never see a condition's recipe
+                launcher.add(Step("unlearn", unl, [e + ["python", "forget_full_class_main_digits.py", *ident]],
+                                  deps=[pre]))
+                launcher.add(Step("rea", f"rea {tag}", [e + ["python", "mia_on_mu_main_digits_fullclass.py", *ident,
+                                                              "--relearning_lr", str(lr), "--repeats", str(repeats),
+                                                              "--quiet", "--no_plot"]], deps=[unl]))
+
+
+# ----------------------------------------------------------------------------- aggregation
+def _run_dir(root, dataset, method, seed):
+    """The run folder the unlearning driver wrote (para1/para2 as resolved there: read back from results.json)."""
+    base = os.path.join(root, dataset, "resnet8", "forget_3", method)
+    if not os.path.isdir(base):
+        return None
+    for leaf in sorted(os.listdir(base)):
+        if leaf.endswith(f"_seed-{seed}") and os.path.isfile(os.path.join(base, leaf, "results.json")):
+            return os.path.join(base, leaf)
+    return None
+
+
+def _rea_result(run_dir, lr_key, repeats):
+    rea = os.path.join(run_dir, "rea")
+    if not os.path.isdir(rea):
+        return None
+    for tag in sorted(os.listdir(rea)):
+        if f"_r{repeats}_lr{lr_key}_" in tag:
+            p = os.path.join(rea, tag, "results.json")
+            if os.path.isfile(p):
+                with open(p) as fh:
+                    return json.load(fh)
+    return None
+
+
+def _read(path):
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def unit_stats(state: dict, f: int) -> dict:
+    """Output-unit diagnostic of one checkpoint: the forget row's ‖w‖ and bias vs the other rows."""
+    import torch
+    w, b = state["fc.weight"].float(), state["fc.bias"].float()
+    others = [i for i in range(w.shape[0]) if i != f]
+    norms = w.norm(dim=1)
+    return {"w_norm_f": float(norms[f]), "w_norm_others": float(norms[others].mean()),
+            "bias_f": float(b[f]), "bias_others": float(b[others].mean()),
+            "bias_rank_f": int((b > b[f]).sum().item()),  # 0 = the largest bias, num_outputs−1 = the smallest
+            "cos_f_to_others": float(torch.nn.functional.cosine_similarity(w[f][None], w[others]).mean())}
+
+
+def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None, out=None):
+    import torch  # noqa: F401  (checkpoint reading)
+    from unlearning.calibration import calibrated_attack
+    from unlearning.experiment import fmt_param, load_checkpoint
+
+    lr_key = fmt_param(float(lr))
+    out = out or os.path.join(LOG, "summary")
+    rows, units = [], []
+    for cond in conds:
+        ds = CONDITIONS[cond]["dataset"]
+        ms = x10_methods if (ds == "digits_x10" and x10_methods is not None) else methods
+        pre_ta = []
+        for seed in seeds:
+            p = os.path.join(LOG, "common", ds, "resnet8", "pretrain", f"seed{seed}", "model.pt")
+            if os.path.isfile(p):
+                pre_ta.append(_pretrained_ta(ds, p))
+        for method in targets_of(ms):
+            root = _root_for(cond, method)
+            shadows = []
+            for s in shadow_seeds:
+                d = _run_dir(root, SHADOW_OF[ds], method, s)
+                r = _rea_result(d, lr_key, repeats) if d else None
+                if r:
+                    shadows.append(r)
+            per_seed = []
+            for seed in seeds:
+                d = _run_dir(root, ds, method, seed)
+                if d is None:
+                    continue
+                res = _read(os.path.join(d, "results.json"))
+                if res.get("status") != "done":
+                    continue
+                rea = _rea_result(d, lr_key, repeats)
+                row = {"TA": res["metrics"]["TA"], "UA": res["metrics"]["UA"], "RTE": res["metrics"]["RTE"]}
+                if rea:
+                    one = rea["per_lr"][lr_key]
+                    row.update(auc=one["roc_auc"], ba=one["balanced_accuracy"],
+                               auc_area=one["area_scores"]["roc_auc"],
+                               steps_f=one["mean_steps_forget"], steps_ood=one["mean_steps_ood"])
+                    if shadows:
+                        cal = calibrated_attack(shadows, rea, lr_key, "steps")
+                        cal_area = calibrated_attack(shadows, rea, lr_key, "area")
+                        row.update(cal_auc=cal["roc_auc"], cal_ba=cal["balanced_accuracy"],
+                                   cal_dir="faster" if not cal["rule"]["higher_is_member"] else "slower",
+                                   cal_ba_area=cal_area["balanced_accuracy"], cal_auc_area=cal_area["roc_auc"])
+                per_seed.append(row)
+                # output-unit diagnostic: pretrained → after phase 1 (mid.pt) → final (last.pt)
+                f = 3  # digits forget class 3 = output index 3 (classes 0–6 trained)
+                stages = [("pretrained", res["pretrained"])] + ([("after phase 1", os.path.join(d, "mid.pt"))]
+                                                               if os.path.isfile(os.path.join(d, "mid.pt")) else [])
+                stages.append(("final", os.path.join(d, "last.pt")))
+                for stage, path in stages:
+                    if os.path.isfile(path):
+                        state, _ = load_checkpoint(path)
+                        units.append(dict(condition=cond, target=method, seed=seed, stage=stage,
+                                          **unit_stats(state, f)))
+            if per_seed:
+                rows.append(_summarise(cond, method, per_seed, len(shadows), pre_ta))
+    os.makedirs(out, exist_ok=True)
+    _write_tables(rows, units, out, lr, repeats)
+    return rows, units
+
+
+_PRE_CACHE = {}
+
+
+def _pretrained_ta(ds, path):
+    if path not in _PRE_CACHE:
+        from unlearning.evaluation import split_accuracy
+        from unlearning.experiment import Experiment, load_model
+        exp = Experiment(ds, device="cpu", forget_class=3)
+        model, _ = load_model(path, exp)
+        _PRE_CACHE[path] = split_accuracy(model, exp, "retain_test")
+    return _PRE_CACHE[path]
+
+
+def _summarise(cond, method, per_seed, n_shadow, pre_ta):
+    keys = ["TA", "UA", "RTE", "auc", "ba", "auc_area", "cal_auc", "cal_ba", "cal_ba_area", "cal_auc_area",
+            "steps_f", "steps_ood"]
+    row = {"condition": cond, "target": method, "seeds": len(per_seed), "shadow_seeds": n_shadow,
+           "TA_pretrained": float(np.mean(pre_ta)) if pre_ta else None,
+           "cal_direction": ",".join(sorted({r["cal_dir"] for r in per_seed if "cal_dir" in r}))}
+    for k in keys:
+        vals = [r[k] for r in per_seed if r.get(k) is not None]
+        row[k] = (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else None
+    return row
+
+
+def _pm(v, digits=2):
+    return "—" if v is None else f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}"
+
+
+def _write_tables(rows, units, out, lr, repeats):
+    from unlearning.experiment import atomic_write_text, write_json
+    head = ("| condition | target | TA | UA | ΔTA vs pretrained | ReA AUC (one-sided) | ReA bal. acc (one-sided) | "
+            "calibrated AUC | calibrated bal. acc | calibrated rule | mean steps forget / OOD | seeds (shadow) |")
+    lines = [f"ReA at relearning lr {lr}, {repeats} repeats × (1 forget + 3 OOD), T = 75, τ = 0.9, "
+             "statistic steps-to-τ; mean ± sd over model seeds.", "", head, "|" + "---|" * 12]
+    csv = ["condition,target,seeds,shadow_seeds,TA,TA_sd,UA,UA_sd,dTA,auc,auc_sd,ba,ba_sd,cal_auc,cal_auc_sd,cal_ba,"
+           "cal_ba_sd,cal_ba_area,cal_auc_area,auc_area,steps_forget,steps_ood,RTE"]
+    for r in rows:
+        dta = None if (r["TA"] is None or r["TA_pretrained"] is None) else r["TA"][0] - r["TA_pretrained"]
+        steps = "—" if r["steps_f"] is None else f"{r['steps_f'][0]:.0f} / {r['steps_ood'][0]:.0f}"
+        lines.append(f"| {r['condition']} | {r['target']} | {_pm(r['TA'], 3)} | {_pm(r['UA'], 3)} | "
+                     f"{'—' if dta is None else f'{100 * dta:+.1f} pt'} | {_pm(r['auc'])} | {_pm(r['ba'])} | "
+                     f"{_pm(r['cal_auc'])} | {_pm(r['cal_ba'])} | {r['cal_direction'] or '—'} | {steps} | "
+                     f"{r['seeds']} ({r['shadow_seeds']}) |")
+
+        def g(k, i=0):
+            return "" if r[k] is None else f"{r[k][i]:.4f}"
+        csv.append(",".join([r["condition"], r["target"], str(r["seeds"]), str(r["shadow_seeds"]), g("TA"),
+                             g("TA", 1), g("UA"), g("UA", 1), "" if dta is None else f"{dta:.4f}", g("auc"),
+                             g("auc", 1), g("ba"), g("ba", 1), g("cal_auc"), g("cal_auc", 1), g("cal_ba"),
+                             g("cal_ba", 1), g("cal_ba_area"), g("cal_auc_area"), g("auc_area"), g("steps_f"),
+                             g("steps_ood"), g("RTE")]))
+    atomic_write_text(os.path.join(out, "table.md"), "\n".join(lines) + "\n")
+    atomic_write_text(os.path.join(out, "table.csv"), "\n".join(csv) + "\n")
+    # output units: mean over seeds per (condition, target, stage)
+    groups = {}
+    for u in units:
+        groups.setdefault((u["condition"], u["target"], u["stage"]), []).append(u)
+    ul = ["| condition | target | stage | ‖w_f‖ | mean ‖w_other‖ | b_f | mean b_other | rank of b_f (0 = largest) | "
+          "cos(w_f, w_other) |", "|" + "---|" * 9]
+    ucsv = ["condition,target,stage,w_norm_f,w_norm_others,bias_f,bias_others,bias_rank_f,cos_f_to_others,n"]
+    for (c, t, s), us in groups.items():
+        m = {k: float(np.mean([u[k] for u in us])) for k in ("w_norm_f", "w_norm_others", "bias_f", "bias_others",
+                                                           "bias_rank_f", "cos_f_to_others")}
+        ul.append(f"| {c} | {t} | {s} | {m['w_norm_f']:.2f} | {m['w_norm_others']:.2f} | {m['bias_f']:+.3f} | "
+                  f"{m['bias_others']:+.3f} | {m['bias_rank_f']:.1f} | {m['cos_f_to_others']:+.2f} |")
+        ucsv.append(",".join([c, t, s] + [f"{m[k]:.4f}" for k in ("w_norm_f", "w_norm_others", "bias_f", "bias_others",
+                                                                 "bias_rank_f", "cos_f_to_others")] + [str(len(us))]))
+    atomic_write_text(os.path.join(out, "units.md"), "\n".join(ul) + "\n")
+    atomic_write_text(os.path.join(out, "units.csv"), "\n".join(ucsv) + "\n")
+    write_json(os.path.join(out, "rows.json"), {"rows": rows, "units": units})
+    print("\n".join(lines))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--conditions", nargs="+", default=["C0_epochs"], choices=list(CONDITIONS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="target model seeds (pretrain = unlearn)")
+    p.add_argument("--shadow_seeds", type=int, nargs="+", default=[100, 101, 102], help="the attacker's shadow seeds")
+    p.add_argument("--methods", nargs="+", default=STANDARD, help="standard methods (each with _our and _orth)")
+    p.add_argument("--x10_methods", nargs="+", default=None, help="fewer methods for the digits_x10 condition")
+    p.add_argument("--lr", type=float, default=0.01, help="relearning lr of the ReA")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--stages", nargs="+", default=["pretrain", "unlearn", "rea"])
+    p.add_argument("--aggregate_only", action="store_true")
+    p.add_argument("--aggregate_conditions", nargs="+", default=None,
+                   help="conditions in the table (default: every condition with runs on disk)")
+    args = p.parse_args(argv)
+    os.chdir(ROOT)
+    if not args.aggregate_only:
+        launcher = Launcher(LOG, jobs=args.jobs)
+        for cond in args.conditions:
+            plan(launcher, cond, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods)
+        launcher.run(args.stages)
+    conds = args.aggregate_conditions or [c for c in CONDITIONS if os.path.isdir(os.path.join(LOG, c))]
+    aggregate(conds, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Issue 6 options: phase lengths in optimiser steps / stopping rules, reset of the forget unit, `_orth`, overrides."""
+import copy
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from unlearning import over_unlearning as ou
+from unlearning.experiment import Experiment, load_model
+from unlearning.over_unlearning import (PHASE1, PHASE2, StepBudget, orth_over_unlearn_and_replay,
+                                        orthogonality_penalty, reset_forget_unit, run_phase1, replay_steps)
+from unlearning.strategies import (METHODS, Context, UnknownMethodError, get_method, method_settings,
+                                   settings_overrides)
+from unlearning.training import Regulariser
+
+APPROXIMATE = [name for name, m in METHODS.items() if m.approximate]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """digits cut to 48 retain + 16 forget samples (one batch of 32 per epoch of D_f)."""
+    exp = Experiment("digits", device="cpu", forget_class=3)
+    e = copy.copy(exp)
+    s = exp.split
+    r, f = s.retain_train[:48], s.forget_train[:16]
+    e.split = dataclasses.replace(s, retain_train=r, forget_train=f, train_idx=torch.sort(torch.cat([r, f]))[0],
+                                  val_idx=s.val_idx[:40])
+    return e
+
+
+def _ctx(exp, weights, name, settings=None, on_phase=None):
+    teacher, _ = load_model(weights, exp, net="resnet8")
+    model = copy.deepcopy(teacher)
+    teacher.requires_grad_(False)
+    s = method_settings("digits", name)
+    s.update(settings or {})
+    return Context(model=model, teacher=teacher, exp=exp, net="resnet8", reg=Regulariser(model), seed=0,
+                   settings=s, on_phase=on_phase)
+
+
+class _Count:
+    """Independent count of executed optimiser steps on a model (post-step hook)."""
+
+    def __init__(self, model):
+        self.ids, self.n = {id(p) for p in model.parameters()}, 0
+
+    def __enter__(self):
+        from torch.optim.optimizer import register_optimizer_step_post_hook
+        self.h = register_optimizer_step_post_hook(self._hook)
+        return self
+
+    def _hook(self, opt, args, kwargs):
+        if any(id(p) in self.ids for g in opt.param_groups for p in g["params"]):
+            self.n += 1
+
+    def __exit__(self, *exc):
+        self.h.remove()
+
+
+@pytest.mark.parametrize("name,steps", [("negative_grad_our", 7), ("amnesiac_our", 5), ("badteacher_our", 3)])
+def test_phase1_in_steps_makes_exactly_n_optimiser_steps(tiny, digits_pretrained, name, steps):
+    ctx = _ctx(tiny, digits_pretrained, name, {"steps": steps})
+    entry = get_method(name[:-4])
+    with _Count(ctx.model) as c:
+        log = run_phase1(entry, ctx, ctx.settings["para1"], ctx.settings["para2"])
+    assert c.n == steps and log["phase1_steps"] == steps and log["phase1_stopped_by"] == f"{steps} steps"
+
+
+def test_one_shot_method_ignores_steps(tiny, digits_pretrained):
+    ctx = _ctx(tiny, digits_pretrained, "ssd_tuning_our", {"steps": 50})
+    log = run_phase1(METHODS["ssd_tuning"], ctx, ctx.settings["para1"], ctx.settings["para2"])
+    assert log["phase1_steps"] == 0 and log["phase1_rounds"] == 1 and "one-shot" in log["phase1_stopped_by"]
+
+
+def test_stopping_rules(tiny, digits_pretrained):
+    # a rule that holds at once stops before the first step; one that never holds runs to the cap
+    ctx = _ctx(tiny, digits_pretrained, "negative_grad_our", {"stop_forget_acc": 1.01, "max_steps": 9})
+    before = {k: v.clone() for k, v in ctx.model.named_parameters()}
+    log = run_phase1(METHODS["negative_grad"], ctx, ctx.settings["para1"], ctx.settings["para2"])
+    assert log["phase1_steps"] == 0 and "forget accuracy" in log["phase1_stopped_by"]
+    # no weight moved (the forward pass before the refused step still updates BatchNorm's running statistics)
+    assert all(torch.equal(v, before[k]) for k, v in ctx.model.named_parameters())
+    ctx = _ctx(tiny, digits_pretrained, "negative_grad_our", {"stop_retain_acc": 0.0, "max_steps": 9})
+    log = run_phase1(METHODS["negative_grad"], ctx, ctx.settings["para1"], ctx.settings["para2"])
+    assert log["phase1_steps"] == 9
+
+
+def test_replay_in_steps_makes_exactly_n_steps(tiny, digits_pretrained):
+    ctx = _ctx(tiny, digits_pretrained, "negative_grad_our")
+    with _Count(ctx.model) as c:
+        assert replay_steps(ctx, ctx.model, {"steps": 11, "lr": 0.01}) == 11  # 48 retain / 32 = 2 batches a pass
+    assert c.n == 11
+
+
+def test_step_budget_ignores_other_optimisers():
+    model, other = nn.Linear(2, 2), nn.Parameter(torch.zeros(2))
+    opt_o = torch.optim.SGD([other], lr=0.1)
+    with StepBudget(model, max_steps=0) as b:
+        other.grad = torch.ones(2)
+        opt_o.step()  # not the model's optimiser: neither counted nor stopped
+    assert b.steps == 0 and torch.equal(other.detach(), -0.1 * torch.ones(2))
+
+
+@pytest.mark.parametrize("how", ["zero", "reinit"])
+def test_reset_forget_unit_changes_only_that_row(tiny, digits_pretrained, how):
+    ctx = _ctx(tiny, digits_pretrained, "negative_grad_our")
+    f = tiny.split.forget_index
+    before = {k: v.clone() for k, v in ctx.model.state_dict().items()}
+    reset_forget_unit(ctx, ctx.model, how)
+    after = ctx.model.state_dict()
+    for k, v in after.items():
+        if k in ("fc.weight", "fc.bias"):
+            rows = [i for i in range(v.shape[0]) if i != f]
+            assert torch.equal(v[rows], before[k][rows]) and not torch.equal(v[f], before[k][f])
+        else:
+            assert torch.equal(v, before[k]), k
+    bound = 1 / math.sqrt(after["fc.weight"].shape[1])
+    if how == "zero":
+        assert after["fc.weight"][f].abs().sum() == 0 and after["fc.bias"][f] == 0
+    else:
+        assert after["fc.weight"][f].abs().max() <= bound and abs(float(after["fc.bias"][f])) <= bound
+    with pytest.raises(ValueError, match="reset_forget_unit must be None, 'zero' or 'reinit'"):
+        reset_forget_unit(ctx, ctx.model, "shrink")
+
+
+def test_orth_resolves_for_every_approximate_method():
+    for base in APPROXIMATE:
+        entry = get_method(f"{base}_orth")
+        assert entry.base == base and entry.gradient and entry.doc
+        assert entry.fn.func is orth_over_unlearn_and_replay and entry.fn.args[0] is METHODS[base]
+        s = method_settings("digits", f"{base}_orth")
+        assert "orth" in s and "replay" in s
+    for ref in ("baseline", "retrain"):
+        with pytest.raises(UnknownMethodError, match="unknown method"):
+            get_method(f"{ref}_orth")
+
+
+def test_orthogonality_penalty_hand_computed():
+    eye = torch.eye(4).view(4, 1, 2, 2)  # four mutually orthogonal feature maps
+    assert orthogonality_penalty([eye]).item() == 0.0
+    # two samples with cosine 1/√2: off-diagonal entries (1/√2)² twice, over B(B−1) = 2 → 0.5 (scale-free)
+    h = torch.tensor([[3.0, 0.0], [2.0, 2.0]])
+    assert orthogonality_penalty([h]).item() == pytest.approx(0.5)
+    assert orthogonality_penalty([h, h.view(2, 1, 2)]).item() == pytest.approx(1.0)  # summed over stages
+    assert orthogonality_penalty([torch.ones(1, 5)]).item() == 0.0  # one sample: no pair
+
+
+def test_orth_runs_both_phases(tiny, digits_pretrained):
+    phases = []
+    ctx = _ctx(tiny, digits_pretrained, "negative_grad_orth", on_phase=lambda n, m, s: phases.append(n))
+    ctx.settings["orth"] = dict(ctx.settings["orth"], steps=3)
+    before = {k: v.clone() for k, v in ctx.model.state_dict().items()}
+    out = get_method("negative_grad_orth").fn(ctx, ctx.settings["para1"], ctx.settings["para2"])
+    assert phases == [PHASE1, PHASE2] and out is ctx.model
+    assert not all(torch.equal(v, before[k]) for k, v in out.state_dict().items())
+    assert ctx.settings["_log"]["orth_steps"] == 3
+
+
+def test_orth_needs_stage_outputs(tiny):
+    ctx = Context(model=nn.Linear(64, 7), teacher=nn.Linear(64, 7), exp=tiny, net="mlp", reg=None,
+                  settings={"orth": {}})
+    with pytest.raises(ValueError, match="needs a model with stage_outputs"):
+        orth_over_unlearn_and_replay(METHODS["amnesiac"], ctx, 0.001, 1)
+
+
+def test_overrides_merge_over_config(monkeypatch, tmp_path):
+    monkeypatch.setenv("UNLEARN_OVERRIDES", json.dumps(
+        {"OVER_UNLEARN": {"negative_grad": {"steps": 12}, "replay": {"steps": 99, "reset_forget_unit": "zero"}}}))
+    s = method_settings("digits_shadow", "negative_grad_our")
+    assert s["steps"] == 12 and s["para2"] == 0.0  # merged over the digits entry, other keys kept
+    assert s["replay"]["steps"] == 99 and s["replay"]["reset_forget_unit"] == "zero" and s["replay"]["l1"] > 0
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps({"UNLEARN": {"negative_grad": {"para1": 0.5}}}))
+    monkeypatch.setenv("UNLEARN_OVERRIDES", str(path))
+    assert method_settings("digits", "negative_grad")["para1"] == 0.5
+    monkeypatch.setenv("UNLEARN_OVERRIDES", "{not json")
+    with pytest.raises(ValueError, match="neither a JSON object nor a readable JSON file"):
+        settings_overrides()
+    monkeypatch.setenv("UNLEARN_OVERRIDES", json.dumps({"REA": {}}))
+    with pytest.raises(ValueError, match="takes the keys UNLEARN and OVER_UNLEARN"):
+        settings_overrides()
