@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from .experiment import pretrain_dir, read_json, write_json
+from .saliency import default_mask_dir, mask_filename
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "distribution", "report"]
@@ -209,7 +210,7 @@ def _last_error_line(log_path: str) -> str:
 
 # ----------------------------------------------------------------------------- composing a sweep
 def _flag_args(method_entry):
-    """[method, para1, para2(, mask_ratio)] → identity flags (None = the method's default)."""
+    """[method, para1, para2(, mask_ratio)] → method flags (None = the method's default)."""
     method, p1, p2 = method_entry[:3]
     args = ["-method", str(method)]
     if p1 is not None:
@@ -239,16 +240,21 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
         for fc in s["forget_classes"]:
             ident_base = [*common, "-seed", str(seed), "--forget_class", str(fc)]
             mask_step = None
-            if s.get("mask_ratio") is not None and "masks" in s["stages"]:
+            if any(len(m) > 3 and m[3] is not None for m in s["methods"]):  # SalUn masks for masked entries
                 mask_step = f"masks seed{seed} forget{fc}"
                 launcher.add(Step("masks", mask_step, [["python", "saliency_mu/generate_mask.py", *ident_base,
                                                         "-weight_path", pre_weight]], deps=[pre]))
             for entry in s["methods"]:
                 wfisher = bool(sparse) and str(entry[0]).startswith("Wfisher")  # Wfisher runs on the sparse model
                 ident = ident_base + _flag_args(entry) + ["-weight_path", sparse_weight if wfisher else pre_weight]
-                tag = f"{entry[0]}({entry[1]},{entry[2]}) seed{seed} forget{fc}"
+                tag = f"{entry[0]}({entry[1]},{entry[2]}{', mask ' + str(entry[3]) if len(entry) > 3 else ''})" \
+                      f" seed{seed} forget{fc}"
                 unl = f"unlearn {tag}"
                 deps = [sparse if wfisher else pre]
+                if len(entry) > 3 and entry[3] is not None:
+                    mask_file = os.path.join(default_mask_dir(log_root, ds, net, fc, seed), mask_filename(entry[3]))
+                    ident += ["--mask_path", mask_file]
+                    deps.append(mask_step)
                 launcher.add(Step("unlearn", unl, [["python", f"forget_full_class_main_{ds}.py", *ident]], deps=deps))
                 attack = ["--relearning_lr", *[str(lr) for lr in s["relearning_lrs"]]] if s.get("relearning_lrs") else []
                 if s.get("repeats"):
