@@ -195,6 +195,7 @@ def test_our_writes_mid_and_last_and_times_both_phases(tmp_path, digits_pretrain
     assert not all(torch.equal(mid[k], last[k]) for k in mid)
     assert [p["name"] for p in res["phases"]] == [PHASE1, PHASE2]
     assert res["metrics"]["RTE"] == pytest.approx(sum(p["seconds"] for p in res["phases"]))
+    assert res["rte_cpu"] == pytest.approx(sum(p["cpu_seconds"] for p in res["phases"])) and res["rte_cpu"] > 0
     assert res["phases"][1]["metrics"]["TA"] == res["metrics"]["TA"]
 
 
