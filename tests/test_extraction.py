@@ -282,13 +282,26 @@ def test_entry_point_saves_copy_per_target_and_seed(digits_pretrained, exp, tmp_
     r0 = main("digits", common)
     r1 = main("digits", common + ["--dfme_seed", "1"])
     d0, d1 = os.path.dirname(r0["checkpoint"]), os.path.dirname(r1["checkpoint"])
-    assert d0 == str(tmp_path / "dfme" / "budget-1500_student-resnet8_seed-0") and d0 != d1
+    assert d0 == str(tmp_path / "dfme" / "budget-1500_student-resnet8_seed-0_batch_size-32") and d0 != d1
     assert sorted(os.listdir(d0)) == ["curve.png", "log.tsv", "results.json", "student.pt"]
     model, meta = load_model(r0["checkpoint"], exp)  # the white-box attack can load the copy like any model
     assert meta["kind"] == "dfme" and meta["query_budget"] == 1500 and meta["queries_used"] == r0["queries_used"]
     assert meta["victim"]["path"] == os.path.abspath(digits_pretrained) and meta["ood_classes"] == [7, 8, 9]
     assert meta["class_to_index"] == {str(c): i for i, c in enumerate(range(7))} and meta["seed"] == 0
     assert r0["queries_used"] == 1344  # 7 iterations of 32·(2+5) queries
+
+
+def test_tag_names_every_setting_that_changes_the_copy():
+    from unlearning.extraction import dfme_parser, dfme_tag, finish_dfme_args
+
+    tag = lambda *argv: dfme_tag(finish_dfme_args(dfme_parser("digits").parse_args(list(argv))))  # noqa: E731
+    assert tag() == "budget-400000_student-resnet8_seed-0"  # the digits preset: nothing added
+    assert tag("-seed", "2") == "budget-400000_student-resnet8_seed-2"  # the extraction follows the run's seed
+    assert tag("--dfme_seed", "5", "--student_net", "resnet20") == "budget-400000_student-resnet20_seed-5"
+    assert tag("--lr_student", "0.05", "--victim_output", "logits") == \
+        "budget-400000_student-resnet8_seed-0_lr_student-0.05_victim_output-logits"
+    assert tag("--milestones", "0.5") == "budget-400000_student-resnet8_seed-0_milestones-0.5"
+    assert tag("--milestones", "0.1", "0.3", "0.5") == tag()
 
 
 @pytest.mark.parametrize("argv,msg", [
@@ -315,7 +328,7 @@ def test_copy_goes_to_the_unlearning_run_folder(digits_pretrained, tmp_path):
     shutil.copy(digits_pretrained, os.path.join(run_dir, "last.pt"))
     res = main(None, ["-dataset", "digits", "-method", "baseline", "--log_root", str(tmp_path), "--query_budget", "700",
                       "--batch_size", "16", "--eval_points", "1", "--quiet", "--device", "cpu"])
-    assert res["checkpoint"] == os.path.join(run_dir, "dfme", "budget-700_student-resnet8_seed-0", "student.pt")
+    assert res["checkpoint"] == os.path.join(run_dir, "dfme", "budget-700_student-resnet8_seed-0_batch_size-16", "student.pt")
     assert res["victim"]["run_dir"] == run_dir and res["queries_used"] == 7 * 16 * 6
     assert {"fidelity_forget", "fidelity_ood"} <= set(res)  # how the copy treats the images ReA relearns
 
@@ -333,9 +346,9 @@ def test_blackbox_rea_extracts_once_then_runs_the_white_box_attack(digits_pretra
         blackbox_rea_main("digits", argv + ["--repeats", "0"])
     assert not os.path.exists(tmp_path / "dfme")
     r1 = blackbox_rea_main("digits", argv)
-    copy_dir = tmp_path / "dfme" / "budget-700_student-resnet8_seed-0"
+    copy_dir = tmp_path / "dfme" / "budget-700_student-resnet8_seed-0_batch_size-16"
     assert r1["target"]["checkpoint"] == str(copy_dir / "student.pt") and r1["target"]["kind"] == "dfme"
-    assert r1["out_dir"].startswith(str(copy_dir / "rea_blackbox"))
+    assert r1["out_dir"].startswith(str(copy_dir)) and r1["stage"] == "rea_blackbox"  # next to the copy
     assert os.path.isfile(os.path.join(r1["out_dir"], "results.json"))
     stamp = os.path.getmtime(copy_dir / "student.pt")
     capsys.readouterr()

@@ -299,7 +299,7 @@ def extract(victim: BlackBoxVictim, student: nn.Module, gen_model: nn.Module, cf
     def record(it):
         row = {"iteration": it, "queries": used(), "seconds": time.perf_counter() - t0,
                "lr_student": opt_s.param_groups[0]["lr"], "lr_generator": opt_g.param_groups[0]["lr"],
-               "loss_student": loss_s, "disagreement_generator": loss_g}
+               "loss_student": loss_s, "loss_generator": loss_g}
         if eval_set is not None:
             row.update(eval_set.score(student))
         history.append(row)
@@ -308,6 +308,10 @@ def extract(victim: BlackBoxVictim, student: nn.Module, gen_model: nn.Module, cf
 
     def black_box_targets(x):
         return centred_log_probs(victim.query(x), kind, cfg.probs_floor)
+
+    def generator_loss(x):
+        """Per-sample generator loss: minus the student–victim ℓ1 disagreement."""
+        return -l1_per_sample(student(x), black_box_targets(x))
 
     record(0)
     bar = tqdm(range(1, n_iter + 1), desc="DFME", disable=not progress, leave=False)
@@ -324,18 +328,14 @@ def extract(victim: BlackBoxVictim, student: nn.Module, gen_model: nn.Module, cf
             z = gen_model.sample_noise(cfg.batch_size, rng)
             pre = gen_model.pre_images(z)
             student.eval()  # a per-sample function of the input, as the finite differences assume
-
-            def neg_disagreement(points):
-                x = gen_model.squash(points)
-                return -l1_per_sample(student(x), black_box_targets(x))
-
             with torch.no_grad():
-                grad, base = forward_difference_grad(neg_disagreement, pre.detach(), cfg.grad_m, cfg.grad_epsilon, rng)
+                grad, base = forward_difference_grad(lambda pts: generator_loss(gen_model.squash(pts)), pre.detach(),
+                                                     cfg.grad_m, cfg.grad_epsilon, rng)
             check_finite(grad, "generator gradient estimate")
             opt_g.zero_grad(set_to_none=True)
             pre.backward(grad / cfg.batch_size)  # chain rule through the generator for the mean loss
             opt_g.step()
-            loss_g = -base.mean().item()
+            loss_g = base.mean().item()
 
         # student: match the victim's centred log-probabilities on fresh generator images
         student.train()
@@ -430,13 +430,25 @@ def config_from_args(args) -> DFMEConfig:
                       eval_points=args.eval_points, seed=args.dfme_seed).validate()
 
 
+TAG_KEYS = ("batch_size", "lr_student", "lr_generator", "grad_m", "grad_epsilon", "student_steps", "generator_steps",
+            "milestones", "gamma", "nz", "generator", "victim_output")  # settings that change the copy
+
+
 def dfme_tag(args) -> str:
+    """budget-<q>_student-<net>_seed-<s>, plus _<key>-<value> for every setting that differs from the preset's
+    (config.DFME), so two extractions with different settings never share a folder."""
     tag = f"budget-{args.query_budget}_student-{canonical_name(args.student_net)}_seed-{args.dfme_seed}"
-    if args.victim_output != "probs":
-        tag += f"_out-{args.victim_output}"
+    defaults = dict(dfme_defaults(args.dataset))
+    defaults.setdefault("victim_output", "probs")
+    for key in TAG_KEYS:
+        value, default = getattr(args, key), defaults[key]
+        if isinstance(default, (list, tuple)):
+            value, default = [float(v) for v in value], [float(v) for v in default]
+            if value != default:
+                tag += f"_{key}-" + "-".join(fmt_param(v) for v in value)
+        elif value != default:
+            tag += f"_{key}-{fmt_param(value)}"
     return tag
-
-
 
 
 def resolve_identity(args) -> None:
