@@ -259,7 +259,7 @@ DFME["digits_shadow"] = dict(DFME["digits"])
 # batch_models = relearning runs trained together in one vmapped network (0 = one at a time).
 REA = {
     "digits": {"unlearn_data_percent": 0.1, "num_ood_dataset": 3, "relearning_lr": [0.01, 0.05], "repeats": 20,
-               "steps": 75, "mix_batch": 14, "threshold": 0.9, "batch_models": 80},
+               "steps": 75, "mix_batch": 14, "threshold": 0.9, "batch_models": 40},
     "cifar20": {"unlearn_data_percent": 0.03, "num_ood_dataset": 5, "relearning_lr": [0.01], "repeats": 40,
                 "steps": 75, "mix_batch": 14, "threshold": 0.9, "batch_models": 8,
                 # sub-class setting: one held-out sibling fine class is the only OOD control

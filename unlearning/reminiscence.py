@@ -552,6 +552,9 @@ def resolve_target(args, subclass: bool, blackbox: bool) -> tuple:
     elif blackbox:
         raise ReAError("the black-box attack needs --model_path (the extracted copy, e.g. <run>/dfme/<tag>/student.pt)")
     else:
+        # the unlearning driver names its folder after the method's default para1/para2: fill them the same way
+        from .unlearn import resolve
+        resolve(args, subclass)
         run_dir = run_dir_from_args(args)
         path = os.path.join(run_dir, "last.pt")
         root = args.out_dir or run_dir
