@@ -37,6 +37,11 @@ def run_dir_of(method, seed, log_root):
     return run_dir_from_args(args)
 
 
+def wall_time(res):
+    cpu = res.get("relearn_cpu_seconds")
+    return f"{res['relearn_seconds']:.0f}" + (f" ({cpu:.0f})" if cpu is not None else "")
+
+
 def finished(path):
     try:
         return read_json(path).get("status") == "done"
@@ -84,7 +89,7 @@ def main(argv=None):
              f"(1 forget + {cfg.num_ood_dataset} OOD) samples of {rows[0][1]['settings']['attacker_sample_size'] if rows else '?'}"
              f" images, m={cfg.mix_batch}, T={cfg.steps}, τ={cfg.threshold}; steps-to-τ scores (member iff fewer steps). "
              f"{time.strftime('%Y-%m-%d %H:%M')}", "",
-             "| target | lr | UA | TA | ReA AUC | balanced acc | TPR@5%FPR | mean steps forget / OOD | prior-attack balanced acc | ReA wall s |",
+             "| target | lr | UA | TA | ReA AUC | balanced acc | TPR@5%FPR | mean steps forget / OOD | prior-attack balanced acc | ReA wall s (CPU s) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for method, res in rows:
         t = res["target"]
@@ -92,8 +97,9 @@ def main(argv=None):
         for key, r in res["per_lr"].items():
             lines.append(f"| {method} | {key} | {t['UA']:.3f} | {t['TA']:.3f} | {r['roc_auc']:.3f} | "
                          f"{r['balanced_accuracy']:.3f} | {r['tpr_at_fpr']:.3f} | {r['mean_steps_forget']:.1f} / "
-                         f"{r['mean_steps_ood']:.1f} | {prior:.3f} | {res['relearn_seconds']:.0f} |")
-    lines += ["", "ReA wall s = relearning of all runs of the target (every lr), one process, 1 thread; "
+                         f"{r['mean_steps_ood']:.1f} | {prior:.3f} | {wall_time(res)} |")
+    lines += ["", "ReA wall s = relearning of all runs of the target (every lr together), one process, 1 thread; CPU s = "
+              "that process's CPU time (less sensitive to the other processes of a shared machine); "
               f"the machine's load average when the table was printed: {os.getloadavg()[0]:.1f}."]
     if failed:
         lines += ["", "Not in the table: " + "; ".join(failed)]
