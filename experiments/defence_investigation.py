@@ -8,6 +8,7 @@ the rest), one *condition* = one explanation changed at a time against C0 (the d
     C1_steps_cost   phase 1 as in C1_steps_cifar, replay 12.5% of retrain's steps (the paper's 5/40-epoch cost ratio)
     C2_reset        C0 + the forgotten output unit re-initialised before the replay
     C3_x10          C0 on digits_x10 (×10 seeded augmentation, 16×16): the same epochs are 10× the updates
+    C4_suppress     C0 + after the replay, the forget unit alone pushed down on D_r (what retraining does to it)
     (`_orth`, the later paper's orthogonal over-unlearning, is a target in every condition.)
 
 For every condition and seed S (pretraining seed = unlearning seed, so seeds are different models):
@@ -62,6 +63,10 @@ CONDITIONS = {
                       "what": "phase 1 = CIFAR-20's step counts, replay = 100 steps (12.5% of retrain, the paper's ratio)"},
     "C2_reset": {"dataset": "digits", "overrides": {"OVER_UNLEARN": {"replay": {"reset_forget_unit": "reinit"}}},
                  "what": "C0 + the forget class's output row and bias re-initialised before the replay"},
+    "C4_suppress": {"dataset": "digits",
+                    "overrides": {"OVER_UNLEARN": {"replay": {"suppress_forget_unit": 300, "suppress_lr": 0.5}}},
+                    "what": "C0 + after the replay, 300 steps that move only the forget unit on D_r (retrain's effect "
+                            "on a never-target unit)"},
     "C3_x10": {"dataset": "digits_x10", "overrides": {},
                "what": "C0 on digits_x10 (10× the data, 16×16): the same epochs are 10× the updates"},
 }
@@ -91,7 +96,8 @@ def _root_for(cond: str, method: str) -> str:
     return os.path.join(LOG, "common")
 
 
-def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float, repeats: int, x10_methods=None):
+def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float, repeats: int, x10_methods=None,
+         shadow_repeats=None):
     spec = CONDITIONS[cond]
     ds = spec["dataset"]
     path, sha = _overrides_file(cond, spec["overrides"])
@@ -99,7 +105,7 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
     names = {s.name for s in launcher.steps}
     if ds == "digits_x10" and x10_methods is not None:
         methods = x10_methods
-    for dataset, seed_list in ((ds, seeds), (SHADOW_OF[ds], shadow_seeds)):
+    for dataset, seed_list, reps in ((ds, seeds, repeats), (SHADOW_OF[ds], shadow_seeds, shadow_repeats or repeats)):
         common = os.path.join(LOG, "common")
         for seed in seed_list:
             pre = f"pretrain {dataset} seed{seed}"
@@ -123,7 +129,7 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
                 launcher.add(Step("unlearn", unl, [e + ["python", "forget_full_class_main_digits.py", *ident]],
                                   deps=[pre]))
                 launcher.add(Step("rea", f"rea {tag}", [e + ["python", "mia_on_mu_main_digits_fullclass.py", *ident,
-                                                              "--relearning_lr", str(lr), "--repeats", str(repeats),
+                                                              "--relearning_lr", str(lr), "--repeats", str(reps),
                                                               "--quiet", "--no_plot"]], deps=[unl]))
 
 
@@ -140,11 +146,15 @@ def _run_dir(root, dataset, method, seed):
 
 
 def _rea_result(run_dir, lr_key, repeats):
+    """The ReA results.json of a run at one lr with ``repeats`` repetitions (None: the most repetitions on disk)."""
     rea = os.path.join(run_dir, "rea")
     if not os.path.isdir(rea):
         return None
-    for tag in sorted(os.listdir(rea)):
-        if f"_r{repeats}_lr{lr_key}_" in tag:
+    tags = [t for t in os.listdir(rea) if f"_lr{lr_key}_" in t]
+    if repeats is None:
+        tags.sort(key=lambda t: -int(t.split("_r")[1].split("_")[0]))
+    for tag in tags:
+        if repeats is None or f"_r{repeats}_lr{lr_key}_" in tag:
             p = os.path.join(rea, tag, "results.json")
             if os.path.isfile(p):
                 with open(p) as fh:
@@ -169,6 +179,48 @@ def unit_stats(state: dict, f: int) -> dict:
             "cos_f_to_others": float(torch.nn.functional.cosine_similarity(w[f][None], w[others]).mean())}
 
 
+_EXP_CACHE, _FUNC_CACHE = {}, {}
+
+
+def functional_stats(ds: str, path: str, k: int = 5) -> dict:
+    """What the forget unit does on data, and whether the forget class is still its own cluster:
+    margin_* = mean (forget logit − largest other logit) on forget-train / OOD-train images (ReA's starting point);
+    knn_* = mean fraction of the k nearest neighbours (cosine, penultimate features) of a forget image among
+    forget ∪ retain-train images that are forget images, and the same for each OOD class among OOD-k ∪ retain
+    (a never-seen class's natural clustering: the reference)."""
+    if path in _FUNC_CACHE:
+        return _FUNC_CACHE[path]
+    import torch
+    from unlearning.evaluation import predict
+    from unlearning.experiment import Experiment, load_model
+    if ds not in _EXP_CACHE:
+        _EXP_CACHE[ds] = Experiment(ds, device="cpu", forget_class=3)
+    exp = _EXP_CACHE[ds]
+    sp, data, f = exp.split, exp.train, exp.split.forget_index
+    model, _ = load_model(path, exp)
+    gen = torch.Generator().manual_seed(0)
+    retain = sp.retain_train[torch.randperm(len(sp.retain_train), generator=gen)[:600]]
+
+    def margin(idx):
+        z = predict(model, data, idx)
+        other = torch.cat([z[:, :f], z[:, f + 1:]], 1).max(1).values
+        return float((z[:, f] - other).mean())
+
+    def knn(idx):
+        idx = idx[torch.randperm(len(idx), generator=gen)[:150]]
+        h = torch.nn.functional.normalize(predict(model, data, torch.cat([idx, retain]), features=True), dim=1)
+        sim = h[:len(idx)] @ h.T
+        sim[torch.arange(len(idx)), torch.arange(len(idx))] = -2  # not its own neighbour
+        nn_ = sim.topk(k, dim=1).indices
+        return float((nn_ < len(idx)).float().mean())
+
+    ood = torch.cat([v for v in sp.ood_train.values()])
+    out = {"margin_forget": margin(sp.forget_train), "margin_ood": margin(ood),
+           "knn_forget": knn(sp.forget_train), "knn_ood": float(np.mean([knn(v) for v in sp.ood_train.values()]))}
+    _FUNC_CACHE[path] = out
+    return out
+
+
 def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None, out=None):
     import torch  # noqa: F401  (checkpoint reading)
     from unlearning.calibration import calibrated_attack
@@ -190,7 +242,7 @@ def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None
             shadows = []
             for s in shadow_seeds:
                 d = _run_dir(root, SHADOW_OF[ds], method, s)
-                r = _rea_result(d, lr_key, repeats) if d else None
+                r = _rea_result(d, lr_key, None) if d else None  # shadows: whatever repetitions were run
                 if r:
                     shadows.append(r)
             per_seed = []
@@ -224,7 +276,7 @@ def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None
                     if os.path.isfile(path):
                         state, _ = load_checkpoint(path)
                         units.append(dict(condition=cond, target=method, seed=seed, stage=stage,
-                                          **unit_stats(state, f)))
+                                          **unit_stats(state, f), **functional_stats(ds, path)))
             if per_seed:
                 rows.append(_summarise(cond, method, per_seed, len(shadows), pre_ta))
     os.makedirs(out, exist_ok=True)
@@ -264,7 +316,7 @@ def _pm(v, digits=2):
 def _write_tables(rows, units, out, lr, repeats):
     from unlearning.experiment import atomic_write_text, write_json
     head = ("| condition | target | TA | UA | ΔTA vs pretrained | ReA AUC (one-sided) | ReA bal. acc (one-sided) | "
-            "calibrated AUC | calibrated bal. acc | calibrated rule | mean steps forget / OOD | seeds (shadow) |")
+            "calibrated AUC | calibrated bal. acc | calibrated rule | mean steps forget / OOD | seeds: ReA/unlearned (shadow) |")
     lines = [f"ReA at relearning lr {lr}, {repeats} repeats × (1 forget + 3 OOD), T = 75, τ = 0.9, "
              "statistic steps-to-τ; mean ± sd over model seeds.", "", head, "|" + "---|" * 12]
     csv = ["condition,target,seeds,shadow_seeds,TA,TA_sd,UA,UA_sd,dTA,auc,auc_sd,ba,ba_sd,cal_auc,cal_auc_sd,cal_ba,"
@@ -275,7 +327,7 @@ def _write_tables(rows, units, out, lr, repeats):
         lines.append(f"| {r['condition']} | {r['target']} | {_pm(r['TA'], 3)} | {_pm(r['UA'], 3)} | "
                      f"{'—' if dta is None else f'{100 * dta:+.1f} pt'} | {_pm(r['auc'])} | {_pm(r['ba'])} | "
                      f"{_pm(r['cal_auc'])} | {_pm(r['cal_ba'])} | {r['cal_direction'] or '—'} | {steps} | "
-                     f"{r['seeds']} ({r['shadow_seeds']}) |")
+                     f"{r['auc'][2] if r['auc'] else 0}/{r['seeds']} ({r['shadow_seeds']}) |")
 
         def g(k, i=0):
             return "" if r[k] is None else f"{r[k][i]:.4f}"
@@ -290,16 +342,18 @@ def _write_tables(rows, units, out, lr, repeats):
     groups = {}
     for u in units:
         groups.setdefault((u["condition"], u["target"], u["stage"]), []).append(u)
+    keys = ("w_norm_f", "w_norm_others", "bias_f", "bias_others", "bias_rank_f", "cos_f_to_others",
+            "margin_forget", "margin_ood", "knn_forget", "knn_ood")
     ul = ["| condition | target | stage | ‖w_f‖ | mean ‖w_other‖ | b_f | mean b_other | rank of b_f (0 = largest) | "
-          "cos(w_f, w_other) |", "|" + "---|" * 9]
-    ucsv = ["condition,target,stage,w_norm_f,w_norm_others,bias_f,bias_others,bias_rank_f,cos_f_to_others,n"]
+          "cos(w_f, w_other) | margin forget imgs | margin OOD imgs | kNN purity forget | kNN purity OOD |",
+          "|" + "---|" * 13]
+    ucsv = ["condition,target,stage," + ",".join(keys) + ",n"]
     for (c, t, s), us in groups.items():
-        m = {k: float(np.mean([u[k] for u in us])) for k in ("w_norm_f", "w_norm_others", "bias_f", "bias_others",
-                                                           "bias_rank_f", "cos_f_to_others")}
+        m = {k: float(np.mean([u[k] for u in us])) for k in keys}
         ul.append(f"| {c} | {t} | {s} | {m['w_norm_f']:.2f} | {m['w_norm_others']:.2f} | {m['bias_f']:+.3f} | "
-                  f"{m['bias_others']:+.3f} | {m['bias_rank_f']:.1f} | {m['cos_f_to_others']:+.2f} |")
-        ucsv.append(",".join([c, t, s] + [f"{m[k]:.4f}" for k in ("w_norm_f", "w_norm_others", "bias_f", "bias_others",
-                                                                 "bias_rank_f", "cos_f_to_others")] + [str(len(us))]))
+                  f"{m['bias_others']:+.3f} | {m['bias_rank_f']:.1f} | {m['cos_f_to_others']:+.2f} | "
+                  f"{m['margin_forget']:+.2f} | {m['margin_ood']:+.2f} | {m['knn_forget']:.2f} | {m['knn_ood']:.2f} |")
+        ucsv.append(",".join([c, t, s] + [f"{m[k]:.4f}" for k in keys] + [str(len(us))]))
     atomic_write_text(os.path.join(out, "units.md"), "\n".join(ul) + "\n")
     atomic_write_text(os.path.join(out, "units.csv"), "\n".join(ucsv) + "\n")
     write_json(os.path.join(out, "rows.json"), {"rows": rows, "units": units})
@@ -316,6 +370,7 @@ def main(argv=None):
     p.add_argument("--x10_methods", nargs="+", default=None, help="fewer methods for the digits_x10 condition")
     p.add_argument("--lr", type=float, default=0.01, help="relearning lr of the ReA")
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--shadow_repeats", type=int, default=None, help="ReA repetitions on shadow models (default: --repeats)")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--stages", nargs="+", default=["pretrain", "unlearn", "rea"])
     p.add_argument("--aggregate_only", action="store_true")
@@ -326,7 +381,8 @@ def main(argv=None):
     if not args.aggregate_only:
         launcher = Launcher(LOG, jobs=args.jobs)
         for cond in args.conditions:
-            plan(launcher, cond, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods)
+            plan(launcher, cond, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods,
+                 args.shadow_repeats)
         launcher.run(args.stages)
     conds = args.aggregate_conditions or [c for c in CONDITIONS if os.path.isdir(os.path.join(LOG, c))]
     aggregate(conds, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods)

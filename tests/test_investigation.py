@@ -182,3 +182,18 @@ def test_overrides_merge_over_config(monkeypatch, tmp_path):
     monkeypatch.setenv("UNLEARN_OVERRIDES", json.dumps({"REA": {}}))
     with pytest.raises(ValueError, match="takes the keys UNLEARN and OVER_UNLEARN"):
         settings_overrides()
+
+
+def test_suppress_forget_unit_moves_only_that_unit_and_lowers_its_margin(tiny, digits_pretrained):
+    ctx = _ctx(tiny, digits_pretrained, "negative_grad_our")
+    f = tiny.split.forget_index
+    before = {k: v.clone() for k, v in ctx.model.state_dict().items()}
+    info = ou.suppress_forget_unit(ctx, ctx.model, steps=20, lr=0.5)
+    after = ctx.model.state_dict()
+    for k, v in after.items():  # BatchNorm statistics included: the features stay as they were
+        if k in ("fc.weight", "fc.bias"):
+            rows = [i for i in range(v.shape[0]) if i != f]
+            assert torch.equal(v[rows], before[k][rows]) and not torch.equal(v[f], before[k][f])
+        else:
+            assert torch.equal(v, before[k]), k
+    assert info["suppress_margin_after"] < info["suppress_margin_before"]  # pushed further below the others

@@ -97,6 +97,9 @@ def our_variant(entry):
 #     "steps"              replay length in optimiser steps (cycling D_r); overrides "epochs"
 #     "reset_forget_unit"  None | "zero" | "reinit": before the replay, set the forget class's output row and bias
 #                          to zero, or re-draw them as a fresh nn.Linear row (seeded)
+#     "suppress_forget_unit"  0 | N: after the replay, N SGD steps of CE on D_r that move only the forget row and
+#                          bias (features frozen): what retraining does to a unit that is never a target
+#     "suppress_lr"        their learning rate (default 0.1, momentum 0.9)
 #   <method>_orth, in OVER_UNLEARN[dataset]["orth"] (and per method OVER_UNLEARN[dataset][<method>]["orth"]):
 #     "run_base"   run <method> with its plain settings (config.UNLEARN) first (default True)
 #     "steps"      optimiser steps of the orthogonal over-unlearning (default 40)
@@ -242,14 +245,82 @@ def replay_steps(ctx, model, settings: dict) -> int:
     return steps
 
 
+def suppress_forget_unit(ctx, model, steps: int, lr: float = 0.1) -> dict:
+    """Retraining's effect on the forget unit alone: ``steps`` SGD (momentum 0.9) steps of cross-entropy on D_r
+    that move only the forget class's output row and bias (features fixed: every other weight frozen, BatchNorm in
+    eval mode). A unit that is never a target is pushed below the others on all inputs, as in a retrained model.
+    The update goes through the run's mask (``ctx.reg.apply_to_delta``). Returns the mean forget margin before/after
+    (forget logit − largest other logit, on D_r)."""
+    from .strategies import _classifier
+    head = _classifier(model)
+    if head is None:
+        raise ValueError("suppress_forget_unit: the model has no nn.Linear output layer")
+    name, fc = head
+    f = ctx.split.forget_index
+    was_training = model.training
+    model.eval()
+    loader = cycle(ctx.loader(ctx.split.retain_train, stream=950))
+    x, _ = next(loader)
+    with torch.no_grad():
+        if not torch.allclose(model(x), fc(model.features(x)), atol=1e-4):
+            raise ValueError("suppress_forget_unit needs logits = output_layer(features(x))")
+    w = fc.weight.detach()[f].clone().requires_grad_(True)
+    b = (fc.bias.detach()[f].clone() if fc.bias is not None else torch.zeros((), device=w.device)).requires_grad_(True)
+    opt = torch.optim.SGD([w, b], lr=float(lr), momentum=0.9)
+
+    def logits(h):
+        z = fc(h)
+        return torch.cat([z[:, :f], (h @ w + b)[:, None], z[:, f + 1:]], 1)
+
+    @torch.no_grad()
+    def margin(h):
+        z = logits(h)
+        return float((z[:, f] - torch.cat([z[:, :f], z[:, f + 1:]], 1).max(1).values).mean())
+
+    margins = []
+    for step in range(int(steps)):
+        x, y = next(loader)
+        with torch.no_grad():
+            h = model.features(x)
+        if step == 0:
+            margins.append(margin(h))
+        loss = F.cross_entropy(logits(h), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        margins.append(margin(model.features(x)))
+        delta = {f"{name}.weight": torch.zeros_like(fc.weight)}
+        delta[f"{name}.weight"][f] = w.detach() - fc.weight[f]
+        if fc.bias is not None:
+            delta[f"{name}.bias"] = torch.zeros_like(fc.bias)
+            delta[f"{name}.bias"][f] = b.detach() - fc.bias[f]
+        full = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
+        full.update(delta)
+        full = ctx.reg.apply_to_delta(full)
+        fc.weight.add_(full[f"{name}.weight"])
+        if fc.bias is not None:
+            fc.bias.add_(full[f"{name}.bias"])
+    model.train(was_training)
+    check_finite_model(model)
+    return {"suppress_steps": int(steps), "suppress_margin_before": margins[0] if margins else None,
+            "suppress_margin_after": margins[-1] if margins else None}
+
+
 def run_replay(ctx, model, settings: dict) -> dict:
-    """Phase 2 with the issue-6 options: reset the forget unit first, length in epochs or in steps."""
+    """Phase 2 with the issue-6 options: reset the forget unit first, length in epochs or in steps, then optionally
+    suppress the forget unit (settings "suppress_forget_unit": steps, "suppress_lr")."""
     reset_forget_unit(ctx, model, settings.get("reset_forget_unit"))
     if settings.get("steps") is not None:
-        return {"replay": "steps", "replay_steps": replay_steps(ctx, model, settings),
+        info = {"replay": "steps", "replay_steps": replay_steps(ctx, model, settings),
                 "reset_forget_unit": settings.get("reset_forget_unit")}
-    replay(ctx, model, settings)
-    return {"replay": "epochs", "reset_forget_unit": settings.get("reset_forget_unit")}
+    else:
+        replay(ctx, model, settings)
+        info = {"replay": "epochs", "reset_forget_unit": settings.get("reset_forget_unit")}
+    if settings.get("suppress_forget_unit"):
+        info.update(suppress_forget_unit(ctx, model, int(settings["suppress_forget_unit"]),
+                                         float(settings.get("suppress_lr", 0.1))))
+    return info
 
 
 def _log(ctx, info: dict) -> None:
