@@ -59,8 +59,9 @@ def main(argv=None):
     p.add_argument("--log_root", default=config.LOG_ROOT)
     p.add_argument("--force_rea", action="store_true", help="attack again even if results exist")
     args = p.parse_args(argv)
-    from unlearning.strategies import method_names
-    methods = args.methods or list(method_names())
+    from unlearning.strategies import get_method, method_names
+    # default: the references, every plain method and its _our variant (other wrappers only when named)
+    methods = args.methods or [m for m in method_names() if get_method(m).base is None or m.endswith("_our")]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     common = ["-seed", str(args.seed), "--log_root", args.log_root]
     for l1 in (0.0, 5e-4):  # the normal and the sparse (Wfisher) pretrained models

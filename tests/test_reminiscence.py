@@ -250,3 +250,22 @@ def test_missing_unlearned_run_is_a_clear_error(tmp_path):
         R.rea_main("digits", argv=["-method", "negative_grad", "--log_root", str(tmp_path), "--quiet"])
     assert str(err.value).startswith("error: ") and "last.pt does not exist" in str(err.value)
     assert os.path.join("forget_3", "negative_grad") in str(err.value)
+
+
+def test_subclass_entry_point_on_cifar_fixture(tmp_path, cifar_root):
+    """Sub-class setting: the forget set is one fine class, the OOD control a sibling fine class relabelled to
+    their common superclass. In the fixture fine 61 and 81 share superclass 7 (fixture map: 7·fine mod 20)."""
+    from unlearning.experiment import Experiment, save_checkpoint
+
+    exp = Experiment("cifar20", data_root=cifar_root, device="cpu", subclass=True, forget_fine=61)
+    assert exp.split.forget_class == 7 and sorted(exp.split.ood_train) == [81]
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(str(tmp_path / "m.pt"), exp.new_model("resnet8"), exp.model_meta("resnet8"))
+    argv = ["--model_path", ckpt, "--data_root", cifar_root, "--forget_fine", "61", "--repeats", "2", "--steps", "3",
+            "--mix_batch", "2", "--relearning_lr", "0.01", "--quiet", "--no_plot", "--device", "cpu"]
+    res = R.rea_main("cifar20", subclass=True, argv=argv)
+    r = res["per_lr"]["0.01"]
+    assert res["settings"]["ood_classes"] == [81] and res["settings"]["forget_index"] == exp.split.forget_index
+    assert len(r["member_steps"]) == 2 and r["non_member_ood_class"] == [81, 81]
+    with pytest.raises(SystemExit, match="error: --num_ood_dataset 2: the split has only 1 OOD class"):
+        R.rea_main("cifar20", subclass=True, argv=argv + ["--num_ood_dataset", "2"])
