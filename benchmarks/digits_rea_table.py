@@ -37,6 +37,16 @@ def run_dir_of(method, seed, log_root):
     return run_dir_from_args(args)
 
 
+def git_head():
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return out.stdout.strip() + (" (+ uncommitted changes)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
 def wall_time(res):
     cpu = res.get("relearn_cpu_seconds")
     return f"{res['relearn_seconds']:.0f}" + (f" ({cpu:.0f})" if cpu is not None else "")
@@ -58,6 +68,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of the unlearning runs (the attack seed is 0)")
     p.add_argument("--log_root", default=config.LOG_ROOT)
     p.add_argument("--force_rea", action="store_true", help="attack again even if results exist")
+    p.add_argument("--force_unlearn", action="store_true",
+                   help="unlearn again with the current code even if the run folder is finished (then attack again)")
     args = p.parse_args(argv)
     from unlearning.strategies import get_method, method_names
     # default: the references, every plain method and its _our variant (other wrappers only when named)
@@ -74,12 +86,15 @@ def main(argv=None):
     for method in methods:
         run_dir = run_dir_of(method, args.seed, args.log_root)
         ident = ["-method", method, *common]
-        if not (finished(os.path.join(run_dir, "results.json")) and os.path.isfile(os.path.join(run_dir, "last.pt"))):
+        last = os.path.join(run_dir, "last.pt")
+        if args.force_unlearn or not (finished(os.path.join(run_dir, "results.json")) and os.path.isfile(last)):
             if not sh([sys.executable, "forget_full_class_main_digits.py", *ident], env):
                 failed.append(f"{method}: unlearning failed")
                 continue
         rea_json = os.path.join(run_dir, "rea", cfg.tag(), "results.json")
-        if args.force_rea or not finished(rea_json):
+        # a checkpoint rewritten after the attack (another run with the same identity) makes the attack stale
+        stale = finished(rea_json) and os.path.getmtime(last) > os.path.getmtime(rea_json)
+        if args.force_rea or stale or not finished(rea_json):
             lrs = [str(lr) for lr in args.relearning_lr]
             if not sh([sys.executable, "mia_on_mu_main_digits_fullclass.py", *ident, "--relearning_lr", *lrs,
                        "--repeats", str(args.repeats), "--quiet"], env):
@@ -89,7 +104,7 @@ def main(argv=None):
     lines = [f"Digits, ResNet-8, forget class 3, unlearning seed {args.seed}, attack seed 0; ReA: {cfg.repeats} repeats × "
              f"(1 forget + {cfg.num_ood_dataset} OOD) samples of {rows[0][1]['settings']['attacker_sample_size'] if rows else '?'}"
              f" images, m={cfg.mix_batch}, T={cfg.steps}, τ={cfg.threshold}; steps-to-τ scores (member iff fewer steps). "
-             f"{time.strftime('%Y-%m-%d %H:%M')}", "",
+             f"{time.strftime('%Y-%m-%d %H:%M')}, code at {git_head()}", "",
              "| target | lr | UA | TA | ReA AUC | balanced acc | TPR@5%FPR | mean steps forget / OOD | prior-attack balanced acc | ReA wall s (CPU s) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for method, res in rows:
