@@ -355,3 +355,24 @@ def test_blackbox_rea_extracts_once_then_runs_the_white_box_attack(digits_pretra
     r2 = blackbox_rea_main("digits", argv)
     assert "using the extracted copy" in capsys.readouterr().out and os.path.getmtime(copy_dir / "student.pt") == stamp
     assert r2["per_lr"] == r1["per_lr"]  # same copy, same attack seed → same numbers
+
+
+def test_cifar20_path_three_channels(cifar_root, tmp_path):
+    """The CIFAR-20 preset end to end on the miniature fixture: 3×32×32 generator, per-channel normalisation."""
+    from unlearning.experiment import save_checkpoint
+
+    exp20 = Experiment("cifar20", data_root=cifar_root, device="cpu")
+    torch.manual_seed(0)
+    victim = str(tmp_path / "victim.pt")
+    save_checkpoint(victim, exp20.new_model("resnet8"), exp20.model_meta("resnet8"))
+    res = main(None, ["-dataset", "cifar20", "--data_root", cifar_root, "--model_path", victim, "--query_budget", "120",
+                      "--batch_size", "8", "--student_net", "resnet8", "--eval_points", "1", "--quiet", "--device", "cpu"])
+    assert res["queries_used"] == 112 and res["config"]["nz"] == 256  # 2 iterations of 8·(2+5); paper generator
+    _, meta = load_model(res["checkpoint"], exp20)
+    assert meta["arch"] == "resnet8" and meta["dataset"] == "cifar20" and len(meta["trained_classes"]) == 15
+    gen = build_generator("conv", 16, 3, 32, exp20.train.mean, exp20.train.std)
+    x = gen(gen.sample_noise(4, torch.Generator().manual_seed(0)))
+    lo = (0 - torch.tensor(exp20.train.mean)) / torch.tensor(exp20.train.std)
+    hi = (1 - torch.tensor(exp20.train.mean)) / torch.tensor(exp20.train.std)
+    assert x.shape == (4, 3, 32, 32)
+    assert (x.amin(dim=(0, 2, 3)) >= lo - 1e-5).all() and (x.amax(dim=(0, 2, 3)) <= hi + 1e-5).all()

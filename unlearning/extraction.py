@@ -19,11 +19,10 @@ from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 import config
-from models import build_model, canonical_name
+from models import canonical_name
 from models.generator import GENERATORS, build_generator
 
 from .evaluation import predict
