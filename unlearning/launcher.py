@@ -261,7 +261,8 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                     attack += ["--repeats", str(s["repeats"])]
                 launcher.add(Step("rea", f"rea {tag}", [["python", f"mia_on_mu_main_{ds}_fullclass.py", *ident, *attack]],
                                   deps=[unl]))
-                if s.get("blackbox_methods") and entry[0] in s["blackbox_methods"]:
+                # black box: the listed methods, or every method when the stage is asked for and none is listed
+                if "blackbox" in s["stages"] and entry[0] in (s.get("blackbox_methods") or [entry[0]]):
                     launcher.add(Step("blackbox", f"blackbox {tag}", [
                         ["python", "dfme_attack.py", *ident],
                         ["python", f"mia_on_mu_main_{ds}_fullclass_blackbox.py", *ident, *attack]], deps=[unl]))
