@@ -106,6 +106,9 @@ class Launcher:
             return
         dev = self._device_for_job()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if "OMP_NUM_THREADS" not in os.environ:
+            # parallel jobs share the cores: oversubscribed torch threads spin-wait and run many times slower
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))
         if dev is not None:
             env["CUDA_VISIBLE_DEVICES"] = dev
         os.makedirs(self.logs_dir, exist_ok=True)
