@@ -25,6 +25,15 @@ PRESETS = {
         "pretrain": {"epochs": 15, "lr": 0.05, "milestones": [8, 12, 14], "batch_size": 64, "warmup_epochs": 1,
                      "momentum": 0.9, "weight_decay": 5e-4, "augment": False},
     },
+    # The attacker's shadow models for the calibrated ReA: digits' test split, re-split (same classes as digits).
+    "digits_shadow": {
+        "net": "resnet8",
+        "ood_classes": [7, 8, 9],
+        "forget_class": 3,
+        "val_fraction": 0.1,
+        "pretrain": {"epochs": 30, "lr": 0.05, "milestones": [15, 24, 28], "batch_size": 32, "warmup_epochs": 1,
+                     "momentum": 0.9, "weight_decay": 5e-4, "augment": False},
+    },
     # (paper) CIFAR-20: 5 of 20 superclasses held out → 15 outputs. Which five is our choice.
     "cifar20": {
         "net": "ResNet18",
@@ -135,12 +144,13 @@ def preset(dataset: str) -> dict:
     return PRESETS[get_dataset_info(dataset).name]
 
 
-# Sweeps of run.py (per preset). mu_method_list entries: [method, para1, para2]; None = the method's default.
+# Sweeps of run.py (per preset). mu_method_list entries: [method, para1, para2(, mask_ratio)]; None = the method's
+# default; a mask ratio t runs the method under the SalUn mask mask_<t>.pt (made by the "masks" stage).
 RUN_PRESETS = {
     "digits": {
         "dataset": "digits", "net": "resnet8", "n_classes": 10, "forget_classes": [3], "seeds": [0],
         "pretrain_path": None, "sparse_l1": 5e-4, "relearning_lrs": None, "repeats": None,
-        "stages": ["pretrain", "unlearn", "rea", "distribution", "report"],
+        "stages": ["pretrain", "masks", "unlearn", "rea", "distribution", "report"],
         "blackbox_methods": [],
         "mu_method_list": [
             ["baseline", None, None], ["retrain", None, None],
