@@ -221,6 +221,17 @@ def functional_stats(ds: str, path: str, k: int = 5) -> dict:
     return out
 
 
+def ood_normalised(result: dict, lr_key: str) -> dict:
+    """Steps-to-τ divided by the median of the same model's OOD (known non-member) runs, leave-one-out for the OOD
+    runs themselves: a scale-free statistic, so a threshold fitted on shadow models (smaller data, other speeds)
+    can transfer. The attacker can compute it: the OOD runs are its own reference data relabelled."""
+    p = result["per_lr"][lr_key]
+    m, n = np.asarray(p["member_steps"], float), np.asarray(p["non_member_steps"], float)
+    ref = np.median(n)
+    n_norm = [n[i] / np.median(np.delete(n, i)) for i in range(len(n))]
+    return {"per_lr": {lr_key: {"member_steps": (m / ref).tolist(), "non_member_steps": n_norm}}}
+
+
 def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None, out=None):
     import torch  # noqa: F401  (checkpoint reading)
     from unlearning.calibration import calibrated_attack
@@ -263,6 +274,9 @@ def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None
                     if shadows:
                         cal = calibrated_attack(shadows, rea, lr_key, "steps")
                         cal_area = calibrated_attack(shadows, rea, lr_key, "area")
+                        cal_norm = calibrated_attack([ood_normalised(x, lr_key) for x in shadows],
+                                                     ood_normalised(rea, lr_key), lr_key, "steps")
+                        row.update(cal_ba_norm=cal_norm["balanced_accuracy"], cal_auc_norm=cal_norm["roc_auc"])
                         row.update(cal_auc=cal["roc_auc"], cal_ba=cal["balanced_accuracy"],
                                    cal_dir="faster" if not cal["rule"]["higher_is_member"] else "slower",
                                    cal_ba_area=cal_area["balanced_accuracy"], cal_auc_area=cal_area["roc_auc"])
@@ -299,6 +313,7 @@ def _pretrained_ta(ds, path):
 
 def _summarise(cond, method, per_seed, n_shadow, pre_ta):
     keys = ["TA", "UA", "RTE", "auc", "ba", "auc_area", "cal_auc", "cal_ba", "cal_ba_area", "cal_auc_area",
+            "cal_ba_norm", "cal_auc_norm",
             "steps_f", "steps_ood"]
     row = {"condition": cond, "target": method, "seeds": len(per_seed), "shadow_seeds": n_shadow,
            "TA_pretrained": float(np.mean(pre_ta)) if pre_ta else None,
@@ -316,17 +331,20 @@ def _pm(v, digits=2):
 def _write_tables(rows, units, out, lr, repeats):
     from unlearning.experiment import atomic_write_text, write_json
     head = ("| condition | target | TA | UA | ΔTA vs pretrained | ReA AUC (one-sided) | ReA bal. acc (one-sided) | "
-            "calibrated AUC | calibrated bal. acc | calibrated rule | mean steps forget / OOD | seeds: ReA/unlearned (shadow) |")
+            "calibrated AUC | calibrated bal. acc | calibrated bal. acc, OOD-normalised | calibrated rule | "
+            "mean steps forget / OOD | seeds: ReA/unlearned (shadow) |")
     lines = [f"ReA at relearning lr {lr}, {repeats} repeats × (1 forget + 3 OOD), T = 75, τ = 0.9, "
-             "statistic steps-to-τ; mean ± sd over model seeds.", "", head, "|" + "---|" * 12]
+             "statistic steps-to-τ; mean ± sd over model seeds.", "", head, "|" + "---|" * 13]
     csv = ["condition,target,seeds,shadow_seeds,TA,TA_sd,UA,UA_sd,dTA,auc,auc_sd,ba,ba_sd,cal_auc,cal_auc_sd,cal_ba,"
-           "cal_ba_sd,cal_ba_area,cal_auc_area,auc_area,steps_forget,steps_ood,RTE"]
+           "cal_ba_sd,cal_ba_area,cal_auc_area,auc_area,steps_forget,steps_ood,RTE,cal_ba_norm,cal_ba_norm_sd,"
+           "cal_auc_norm"]
     for r in rows:
         dta = None if (r["TA"] is None or r["TA_pretrained"] is None) else r["TA"][0] - r["TA_pretrained"]
         steps = "—" if r["steps_f"] is None else f"{r['steps_f'][0]:.0f} / {r['steps_ood'][0]:.0f}"
         lines.append(f"| {r['condition']} | {r['target']} | {_pm(r['TA'], 3)} | {_pm(r['UA'], 3)} | "
                      f"{'—' if dta is None else f'{100 * dta:+.1f} pt'} | {_pm(r['auc'])} | {_pm(r['ba'])} | "
-                     f"{_pm(r['cal_auc'])} | {_pm(r['cal_ba'])} | {r['cal_direction'] or '—'} | {steps} | "
+                     f"{_pm(r['cal_auc'])} | {_pm(r['cal_ba'])} | {_pm(r['cal_ba_norm'])} | {r['cal_direction'] or '—'} | "
+                     f"{steps} | "
                      f"{r['auc'][2] if r['auc'] else 0}/{r['seeds']} ({r['shadow_seeds']}) |")
 
         def g(k, i=0):
@@ -335,7 +353,7 @@ def _write_tables(rows, units, out, lr, repeats):
                              g("TA", 1), g("UA"), g("UA", 1), "" if dta is None else f"{dta:.4f}", g("auc"),
                              g("auc", 1), g("ba"), g("ba", 1), g("cal_auc"), g("cal_auc", 1), g("cal_ba"),
                              g("cal_ba", 1), g("cal_ba_area"), g("cal_auc_area"), g("auc_area"), g("steps_f"),
-                             g("steps_ood"), g("RTE")]))
+                             g("steps_ood"), g("RTE"), g("cal_ba_norm"), g("cal_ba_norm", 1), g("cal_auc_norm")]))
     atomic_write_text(os.path.join(out, "table.md"), "\n".join(lines) + "\n")
     atomic_write_text(os.path.join(out, "table.csv"), "\n".join(csv) + "\n")
     # output units: mean over seeds per (condition, target, stage)
