@@ -149,7 +149,8 @@ def preset(dataset: str) -> dict:
 RUN_PRESETS = {
     "digits": {
         "dataset": "digits", "net": "resnet8", "n_classes": 10, "forget_classes": [3], "seeds": [0],
-        "pretrain_path": None, "sparse_l1": 5e-4, "relearning_lrs": None, "repeats": None,
+        # one relearning lr keeps the laptop run within minutes; --relearning_lr 0.01 0.05 adds the second
+        "pretrain_path": None, "sparse_l1": 5e-4, "relearning_lrs": [0.01], "repeats": None,
         "stages": ["pretrain", "masks", "unlearn", "rea", "distribution", "report"],
         "blackbox_methods": [],
         "mu_method_list": [
