@@ -29,9 +29,9 @@ def _find_results(log_root: str):
 def _run_dir_of(path: str) -> Optional[str]:
     """The unlearning run folder that an attack/metric result lives under (None for a free-standing one)."""
     parts = path.split(os.sep)
-    for marker in ("dfme", "rea", "distribution"):
-        if marker in parts:
-            return os.sep.join(parts[: parts.index(marker)])
+    for i, part in enumerate(parts[:-1]):
+        if part in ("dfme", "rea") or part.startswith("distribution"):
+            return os.sep.join(parts[:i])
     return None
 
 
@@ -75,8 +75,10 @@ def collect(log_root: str) -> Dict[str, List[dict]]:
                                        prior_BA=prior.get("balanced_accuracy"),
                                        ratio=r.get("rea_over_prior_balanced_accuracy"),
                                        seconds=res.get("relearn_seconds")))
-        elif "distribution" in parts and isinstance(res.get("metrics"), dict):
-            for space, m in _metric_spaces(res["metrics"]):
+        elif any(p.startswith("distribution") for p in parts):
+            for space, m in _metric_spaces(res.get("metrics", res)):
+                if os.path.basename(str(res.get("checkpoint", "last.pt"))) == "mid.pt":
+                    space += " (mid.pt)"
                 rows["distribution"].append(dict(ident, features=space, variance=m.get("variance"),
                                                  silhouette=m.get("silhouette"), overlap=m.get("overlap"),
                                                  multiclass_overlap=m.get("multiclass_overlap")))
