@@ -101,7 +101,7 @@ _PAPER_OVER_UNLEARN = {
     "salun": {"para1": 0.05},
     "replay": {"epochs": 5, "lr": 0.01, "l1": 5e-5, "momentum": 0.9, "weight_decay": 0.0},  # (paper) 3–5 ep., ~0.01
 }
-# digits: values we tuned (docs/unlearning.md). An epoch of D_f is ~4 steps, so the phase-1 settings below were chosen
+# digits: values we tuned (README.md). An epoch of D_f is ~4 steps, so the phase-1 settings below were chosen
 # by their result after replay (UA ≤ 5%, TA within 5 points of retrain) and the replay is short (2 epochs) so that
 # `_our` stays under 15% of retrain's 30 epochs. Plain methods: chosen so that most reach UA ≈ 0 on digits.
 _DIGITS_UNLEARN = {
@@ -178,7 +178,7 @@ RUN_PRESETS["imagenet64"] = dict(RUN_PRESETS["cifar20"], dataset="imagenet64", n
 
 # Data-free model extraction (black-box ReA, SPEC §6). Keys are DFMEConfig fields (unlearning/extraction.py).
 # (paper) DFME on CIFAR-10: 20M queries, batch 256, SGD lr 0.1 student, Adam lr 1e-4 generator, m=1, ε=1e-3,
-# 5 student steps per generator step, ×0.3 at 10/30/50% of the budget. The digits values are ours (see docs/blackbox.md).
+# 5 student steps per generator step, ×0.3 at 10/30/50% of the budget. The digits values are ours (see README.md).
 DFME = {
     "digits": {"query_budget": 400_000, "batch_size": 128, "lr_student": 0.1, "lr_generator": 1e-3, "grad_m": 1,
                "grad_epsilon": 1e-3, "student_steps": 5, "generator_steps": 1, "milestones": (0.1, 0.3, 0.5),

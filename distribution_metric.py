@@ -1,4 +1,4 @@
-"""Representation distribution metrics of one model (see `python distribution_metric.py -h` and docs/representation.md)."""
+"""Representation distribution metrics of one model (see `python distribution_metric.py -h` and README.md)."""
 from unlearning.representation import main
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""White-box Reminiscence Attack on an unlearned cifar20 model (see `python mia_on_mu_main_cifar20_fullclass.py -h` and docs/attack.md)."""
+"""White-box Reminiscence Attack on an unlearned cifar20 model (see `python mia_on_mu_main_cifar20_fullclass.py -h` and README.md)."""
 from unlearning.reminiscence import rea_main
 
 if __name__ == "__main__":
