@@ -9,6 +9,7 @@ the rest), one *condition* = one explanation changed at a time against C0 (the d
     C2_reset        C0 + the forgotten output unit re-initialised before the replay
     C3_x10          C0 on digits_x10 (×10 seeded augmentation, 16×16): the same epochs are 10× the updates
     C4_suppress     C0 + after the replay, the forget unit alone pushed down on D_r (what retraining does to it)
+    C5_orth_strong  C0 with a stronger orthogonal over-unlearning (`_orth` targets only)
     (`_orth`, the later paper's orthogonal over-unlearning, is a target in every condition.)
 
 For every condition and seed S (pretraining seed = unlearning seed, so seeds are different models):
@@ -67,6 +68,10 @@ CONDITIONS = {
                     "overrides": {"OVER_UNLEARN": {"replay": {"suppress_forget_unit": 300, "suppress_lr": 0.5}}},
                     "what": "C0 + after the replay, 300 steps that move only the forget unit on D_r (retrain's effect "
                             "on a never-target unit)"},
+    "C5_orth_strong": {"dataset": "digits",
+                       "overrides": {"OVER_UNLEARN": {"orth": {"steps": 108, "lam": 10.0}}},
+                       "what": "C0 with a stronger orthogonal over-unlearning (108 steps, lam 10): `_orth` only",
+                       "variants": ["_orth"]},
     "C3_x10": {"dataset": "digits_x10", "overrides": {},
                "what": "C0 on digits_x10 (10× the data, 16×16): the same epochs are 10× the updates"},
 }
@@ -82,10 +87,10 @@ def _overrides_file(cond: str, overrides: dict) -> tuple:
     return path, hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
-def targets_of(methods):
+def targets_of(methods, variants=("_our", "_orth")):
     out = ["retrain"]
     for m in methods:
-        out += [m, f"{m}_our", f"{m}_orth"]
+        out += [m] + [m + v for v in variants]
     return out
 
 
@@ -115,7 +120,7 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
                                                      "-dataset", dataset, "-seed", str(seed), "--log_root", common,
                                                      "--device", "cpu", "--quiet"]]))
                 names.add(pre)
-            for method in targets_of(methods):
+            for method in targets_of(methods, spec.get("variants", ("_our", "_orth"))):
                 root = _root_for(cond, method)
                 shared = root.endswith("common")
                 tag = f"{'' if shared else cond + ' '}{dataset} {method} seed{seed}"
@@ -248,7 +253,7 @@ def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None
             p = os.path.join(LOG, "common", ds, "resnet8", "pretrain", f"seed{seed}", "model.pt")
             if os.path.isfile(p):
                 pre_ta.append(_pretrained_ta(ds, p))
-        for method in targets_of(ms):
+        for method in targets_of(ms, CONDITIONS[cond].get("variants", ("_our", "_orth"))):
             root = _root_for(cond, method)
             shadows = []
             for s in shadow_seeds:
