@@ -10,6 +10,7 @@ the rest), one *condition* = one explanation changed at a time against C0 (the d
     C3_x10          C0 on digits_x10 (×10 seeded augmentation, 16×16): the same epochs are 10× the updates
     C4_suppress     C0 + after the replay, the forget unit alone pushed down on D_r (what retraining does to it)
     C5_orth_strong  C0 with a stronger orthogonal over-unlearning (`_orth` targets only)
+    C6_orth_stronger  C5 pushed further (`_orth` targets only)
     (`_orth`, the later paper's orthogonal over-unlearning, is a target in every condition.)
 
 For every condition and seed S (pretraining seed = unlearning seed, so seeds are different models):
@@ -72,9 +73,27 @@ CONDITIONS = {
                        "overrides": {"OVER_UNLEARN": {"orth": {"steps": 108, "lam": 10.0}}},
                        "what": "C0 with a stronger orthogonal over-unlearning (108 steps, lam 10): `_orth` only",
                        "variants": ["_orth"]},
+    "C6_orth_stronger": {"dataset": "digits",
+                         "overrides": {"OVER_UNLEARN": {"orth": {"steps": 216, "lam": 30.0}}},
+                         "what": "C5 pushed further (216 steps, lam 30): `_orth` only",
+                         "variants": ["_orth"]},
     "C3_x10": {"dataset": "digits_x10", "overrides": {},
                "what": "C0 on digits_x10 (10× the data, 16×16): the same epochs are 10× the updates"},
 }
+
+
+# The `_orth` settings the conditions C0–C4 ran with (config's default before C5 made it 108 steps at lam 10):
+# pinned, so that a rerun reproduces them whatever config says now.
+_ORTH_FIRST = {"steps": 40, "lam": 1.0, "lr": 0.0025}
+
+
+def condition_overrides(cond: str) -> dict:
+    """The condition's UNLEARN_OVERRIDES, with the `_orth` settings pinned (C0–C4: _ORTH_FIRST unless given)."""
+    over = json.loads(json.dumps(CONDITIONS[cond]["overrides"]))
+    if "variants" not in CONDITIONS[cond]:
+        o = over.setdefault("OVER_UNLEARN", {})
+        o["orth"] = dict(_ORTH_FIRST, **o.get("orth", {}))
+    return over
 
 
 def _overrides_file(cond: str, overrides: dict) -> tuple:
@@ -105,7 +124,7 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
          shadow_repeats=None):
     spec = CONDITIONS[cond]
     ds = spec["dataset"]
-    path, sha = _overrides_file(cond, spec["overrides"])
+    path, sha = _overrides_file(cond, condition_overrides(cond))
     env = ["env", f"UNLEARN_OVERRIDES={path}", f"UNLEARN_OVERRIDES_SHA={sha}", "OMP_NUM_THREADS=1"]
     names = {s.name for s in launcher.steps}
     if ds == "digits_x10" and x10_methods is not None:
