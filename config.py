@@ -213,7 +213,7 @@ REA = {
 
 
 # ----------------------------------------------------------------------------- issue 6: the defence investigation
-# (experiments/defence_investigation.py, docs/cpu_preset_findings.md)
+# (experiments/defence_investigation.py, README.md ("What the CPU preset shows"))
 # The shadow data of the x10 scale test: digits_shadow ×10 with the same seeded augmentation, 16×16.
 PRESETS["digits_x10_shadow"] = dict(PRESETS["digits_x10"])
 # ReA attacker samples of 12 images on every digits-sized preset (digits: 0.1 × 123 forget-train images):
@@ -225,7 +225,7 @@ DFME["digits_x10_shadow"] = dict(DFME["digits"])
 # <method>_orth (unlearning/over_unlearning.py): the later paper's over-unlearning = random labels on D_f + lam ×
 # orthogonality penalty (mean squared off-diagonal Gram entry of the L2-normalised, flattened outputs of the stages
 # listed), Adam, `steps` optimiser steps; `run_base`: run the method with its plain settings first. Then the replay.
-# Chosen by evidence (docs/cpu_preset_findings.md, condition C5_orth_strong vs C0_epochs, 3 model seeds each): 108
+# Chosen by evidence (README.md ("What the CPU preset shows"), condition C5_orth_strong vs C0_epochs, 3 model seeds each): 108
 # steps (3 epochs of D_f at the CIFAR-20 scale) at lam 10 bring the one-sided ReA balanced accuracy of amnesiac /
 # badteacher / ssd_tuning _orth to 0.64 / 0.71 / 0.67 (40 steps at lam 1: 0.60 / 0.74 / 0.96) at ≤ 0.7 pt of test
 # accuracy; 216 steps at lam 30 (C6) were no better.
@@ -235,7 +235,7 @@ for _over in (_DIGITS_OVER_UNLEARN, _PAPER_OVER_UNLEARN):
 # The digits `_our` recipe (_DIGITS_OVER_UNLEARN above) is kept as it is: of the recipes tested in issue 6 (phase 1
 # and replay in CIFAR-20's optimiser steps, forget unit re-initialised before / suppressed after the replay), none
 # lowered the ReA against amnesiac/badteacher/ssd_tuning _our beyond seed noise (balanced accuracy 0.92–0.94 on
-# average in every condition), and the current one is the cheapest (docs/cpu_preset_findings.md).
+# average in every condition), and the current one is the cheapest (README.md ("What the CPU preset shows")).
 # Further keys read by `_our` (all optional; unlearning/over_unlearning.py "issue 6 additions"): phase 1
 # "steps" / "stop_forget_acc" / "stop_retain_acc" / "check_every" / "max_steps"; replay "steps" (overrides
 # "epochs") and "reset_forget_unit" (None | "zero" | "reinit").
