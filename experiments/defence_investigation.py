@@ -11,6 +11,7 @@ the rest), one *condition* = one explanation changed at a time against C0 (the d
     C4_suppress     C0 + after the replay, the forget unit alone pushed down on D_r (what retraining does to it)
     C5_orth_strong  C0 with a stronger orthogonal over-unlearning (`_orth` targets only)
     C6_orth_stronger  C5 pushed further (`_orth` targets only)
+    C7_orth_reset   C5 + the forgotten output unit re-initialised before the replay (`_orth` targets only)
     (`_orth`, the later paper's orthogonal over-unlearning, is a target in every condition.)
 
 For every condition and seed S (pretraining seed = unlearning seed, so seeds are different models):
@@ -77,6 +78,12 @@ CONDITIONS = {
                          "overrides": {"OVER_UNLEARN": {"orth": {"steps": 216, "lam": 30.0}}},
                          "what": "C5 pushed further (216 steps, lam 30): `_orth` only",
                          "variants": ["_orth"]},
+    "C7_orth_reset": {"dataset": "digits",
+                      "overrides": {"OVER_UNLEARN": {"orth": {"steps": 108, "lam": 10.0},
+                                                     "replay": {"reset_forget_unit": "reinit"}}},
+                      "what": "C5 + the forget class's output row and bias re-initialised before the replay: "
+                              "`_orth` only",
+                      "variants": ["_orth"]},
     "C3_x10": {"dataset": "digits_x10", "overrides": {},
                "what": "C0 on digits_x10 (10× the data, 16×16): the same epochs are 10× the updates"},
 }
@@ -418,6 +425,9 @@ def main(argv=None):
     p.add_argument("--aggregate_only", action="store_true")
     p.add_argument("--aggregate_conditions", nargs="+", default=None,
                    help="conditions in the table (default: every condition with runs on disk)")
+    p.add_argument("--out", default=None,
+                   help="folder of the tables (default: log_files/investigation/summary, and summary_lr<lr> for an "
+                        "lr other than 0.01)")
     args = p.parse_args(argv)
     os.chdir(ROOT)
     if not args.aggregate_only:
@@ -427,7 +437,8 @@ def main(argv=None):
                  args.shadow_repeats)
         launcher.run(args.stages)
     conds = args.aggregate_conditions or [c for c in CONDITIONS if os.path.isdir(os.path.join(LOG, c))]
-    aggregate(conds, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods)
+    out = args.out or os.path.join(LOG, "summary" if args.lr == 0.01 else f"summary_lr{args.lr:g}")
+    aggregate(conds, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods, out)
 
 
 if __name__ == "__main__":

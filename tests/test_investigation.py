@@ -3,6 +3,7 @@ import copy
 import dataclasses
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -210,3 +211,20 @@ def test_ood_normalised_statistic_is_scale_free():
     assert out["non_member_steps"] == [10 / 25, 20 / 20, 30 / 15]  # leave-one-out medians 25, 20, 15
     slow = {"per_lr": {"0.01": {k: [3 * v for v in vs] for k, vs in res["per_lr"]["0.01"].items()}}}
     assert ood_normalised(slow, "0.01") == ood_normalised(res, "0.01")  # a model 3× slower scores the same
+
+
+def test_investigation_conditions_change_one_thing():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "defence_investigation", os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments",
+                                              "defence_investigation.py"))
+    di = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(di)
+    pinned = di.condition_overrides("C0_epochs")["OVER_UNLEARN"]
+    assert pinned == {"orth": {"steps": 40, "lam": 1.0, "lr": 0.0025}}  # C0–C4 keep the orth they ran with
+    assert di.condition_overrides("C2_reset")["OVER_UNLEARN"]["replay"] == {"reset_forget_unit": "reinit"}
+    c5, c7 = di.condition_overrides("C5_orth_strong"), di.condition_overrides("C7_orth_reset")
+    assert c7["OVER_UNLEARN"]["orth"] == c5["OVER_UNLEARN"]["orth"] == {"steps": 108, "lam": 10.0}
+    assert c7["OVER_UNLEARN"]["replay"] == {"reset_forget_unit": "reinit"} and "replay" not in c5["OVER_UNLEARN"]
+    assert di.targets_of(["amnesiac"], di.CONDITIONS["C7_orth_reset"]["variants"]) == ["retrain", "amnesiac",
+                                                                                       "amnesiac_orth"]
