@@ -12,6 +12,8 @@ the rest), one *condition* = one explanation changed at a time against C0 (the d
     C5_orth_strong  C0 with a stronger orthogonal over-unlearning (`_orth` targets only)
     C6_orth_stronger  C5 pushed further (`_orth` targets only)
     C7_orth_reset   C5 + the forgotten output unit re-initialised before the replay (`_orth` targets only)
+    C8_stop_ra<X>   negative_grad_our with phase 1 stopped when retain accuracy falls below X (at most C1's 180
+                    steps), then C1's replay (3165 steps): the dose-response of over-unlearning (`_our` only)
     (`_orth`, the later paper's orthogonal over-unlearning, is a target in every condition.)
 
 For every condition and seed S (pretraining seed = unlearning seed, so seeds are different models):
@@ -84,6 +86,12 @@ CONDITIONS = {
                       "what": "C5 + the forget class's output row and bias re-initialised before the replay: "
                               "`_orth` only",
                       "variants": ["_orth"]},
+    **{f"C8_stop_ra{int(x * 100)}": {
+        "dataset": "digits",
+        "overrides": {"OVER_UNLEARN": {"negative_grad": {"stop_retain_acc": x, "max_steps": 180, "check_every": 2},
+                                       "replay": {"steps": 3165}}},
+        "what": f"negative_grad_our: phase 1 until retain accuracy < {x} (≤ 180 steps), replay 3165 steps",
+        "variants": ["_our"]} for x in (0.9, 0.6, 0.3)},
     "C3_x10": {"dataset": "digits_x10", "overrides": {},
                "what": "C0 on digits_x10 (10× the data, 16×16): the same epochs are 10× the updates"},
 }
@@ -359,6 +367,27 @@ def _pm(v, digits=2):
     return "—" if v is None else f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}"
 
 
+def compact_table(rows) -> str:
+    """README's table: retrain and the plain methods do not depend on the `_our` recipe, so their rows (identical
+    in every condition on the same dataset) appear once, as "all <dataset> conditions"."""
+    head = ("| condition | target | TA | ΔTA (pt) | UA | ReA AUC, one-sided | ReA bal. acc, one-sided | calibrated AUC | "
+            "calibrated bal. acc | calibrated bal. acc, OOD-normalised | steps forget / OOD | model seeds |")
+    lines, seen = [head, "|" + "---|" * 12], set()
+    for r in rows:
+        ds = CONDITIONS[r["condition"]]["dataset"]
+        shared = not (r["target"].endswith("_our") or r["target"].endswith("_orth"))
+        if shared and (ds, r["target"]) in seen:
+            continue
+        seen.add((ds, r["target"]))
+        cond = f"all {ds} conditions" if shared and ds == "digits" else r["condition"]
+        dta = "—" if (r["TA"] is None or r["TA_pretrained"] is None) else f"{100 * (r['TA'][0] - r['TA_pretrained']):+.1f}"
+        steps = "—" if r["steps_f"] is None else f"{r['steps_f'][0]:.0f} / {r['steps_ood'][0]:.0f}"
+        lines.append(f"| {cond} | {r['target']} | {_pm(r['TA'], 3)} | {dta} | {_pm(r['UA'], 3)} | {_pm(r['auc'])} | "
+                     f"{_pm(r['ba'])} | {_pm(r['cal_auc'])} | {_pm(r['cal_ba'])} | {_pm(r['cal_ba_norm'])} | {steps} | "
+                     f"{r['auc'][2] if r['auc'] else 0} |")
+    return "\n".join(lines)
+
+
 def _write_tables(rows, units, out, lr, repeats):
     from unlearning.experiment import atomic_write_text, write_json
     head = ("| condition | target | TA | UA | ΔTA vs pretrained | ReA AUC (one-sided) | ReA bal. acc (one-sided) | "
@@ -386,6 +415,7 @@ def _write_tables(rows, units, out, lr, repeats):
                              g("cal_ba", 1), g("cal_ba_area"), g("cal_auc_area"), g("auc_area"), g("steps_f"),
                              g("steps_ood"), g("RTE"), g("cal_ba_norm"), g("cal_ba_norm", 1), g("cal_auc_norm")]))
     atomic_write_text(os.path.join(out, "table.md"), "\n".join(lines) + "\n")
+    atomic_write_text(os.path.join(out, "table_compact.md"), compact_table(rows) + "\n")
     atomic_write_text(os.path.join(out, "table.csv"), "\n".join(csv) + "\n")
     # output units: mean over seeds per (condition, target, stage)
     groups = {}

@@ -213,13 +213,18 @@ def test_ood_normalised_statistic_is_scale_free():
     assert ood_normalised(slow, "0.01") == ood_normalised(res, "0.01")  # a model 3× slower scores the same
 
 
-def test_investigation_conditions_change_one_thing():
+def _driver():
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         "defence_investigation", os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments",
                                               "defence_investigation.py"))
     di = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(di)
+    return di
+
+
+def test_investigation_conditions_change_one_thing():
+    di = _driver()
     pinned = di.condition_overrides("C0_epochs")["OVER_UNLEARN"]
     assert pinned == {"orth": {"steps": 40, "lam": 1.0, "lr": 0.0025}}  # C0–C4 keep the orth they ran with
     assert di.condition_overrides("C2_reset")["OVER_UNLEARN"]["replay"] == {"reset_forget_unit": "reinit"}
@@ -228,3 +233,21 @@ def test_investigation_conditions_change_one_thing():
     assert c7["OVER_UNLEARN"]["replay"] == {"reset_forget_unit": "reinit"} and "replay" not in c5["OVER_UNLEARN"]
     assert di.targets_of(["amnesiac"], di.CONDITIONS["C7_orth_reset"]["variants"]) == ["retrain", "amnesiac",
                                                                                        "amnesiac_orth"]
+    c8 = di.condition_overrides("C8_stop_ra60")["OVER_UNLEARN"]
+    assert c8["negative_grad"]["stop_retain_acc"] == 0.6 and c8["replay"] == {"steps": 3165}
+
+
+def test_compact_table_lists_shared_rows_once():
+    di = _driver()
+    stat = [0.5, 0.1, 3]
+
+    def row(cond, target, ta):
+        return dict(condition=cond, target=target, TA=[ta, 0.0, 3], TA_pretrained=0.99, UA=[0.0, 0.0, 3], auc=stat,
+                    ba=stat, cal_auc=stat, cal_ba=stat, cal_ba_norm=None, steps_f=[10.0, 1, 3], steps_ood=[20.0, 1, 3])
+    rows = [row("C0_epochs", "retrain", 0.98), row("C0_epochs", "amnesiac_our", 0.97),
+            row("C2_reset", "retrain", 0.98), row("C2_reset", "amnesiac_our", 0.96), row("C3_x10", "retrain", 0.97)]
+    lines = di.compact_table(rows).splitlines()[2:]
+    assert [ln.split(" | ")[0:2] for ln in lines] == [
+        ["| all digits conditions", "retrain"], ["| C0_epochs", "amnesiac_our"], ["| C2_reset", "amnesiac_our"],
+        ["| C3_x10", "retrain"]]
+    assert " -3.0 " in lines[2] and lines[1].count("0.50 ± 0.10") == 4 and " 10 / 20 " in lines[1]
