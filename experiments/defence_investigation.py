@@ -13,7 +13,8 @@ the rest), one *condition* = one explanation changed at a time against C0 (the d
     C6_orth_stronger  C5 pushed further (`_orth` targets only)
     C7_orth_reset   C5 + the forgotten output unit re-initialised before the replay (`_orth` targets only)
     C8_stop_ra<X>   negative_grad_our with phase 1 stopped when retain accuracy falls below X (at most C1's 180
-                    steps), then C1's replay (3165 steps): the dose-response of over-unlearning (`_our` only)
+                    steps), then C1's replay (3165 steps): the dose-response of over-unlearning (`_our` only);
+                    C8_stop_ra30_r<N>: the same at X = 0.3 with a replay of N steps only
     (`_orth`, the later paper's orthogonal over-unlearning, is a target in every condition.)
 
 For every condition and seed S (pretraining seed = unlearning seed, so seeds are different models):
@@ -92,6 +93,13 @@ CONDITIONS = {
                                        "replay": {"steps": 3165}}},
         "what": f"negative_grad_our: phase 1 until retain accuracy < {x} (≤ 180 steps), replay 3165 steps",
         "variants": ["_our"]} for x in (0.9, 0.6, 0.3)},
+    # the cheapest of them that works (ra30) with shorter replays: 100 steps = the paper's 5/40-epoch cost ratio
+    **{f"C8_stop_ra30_r{n}": {
+        "dataset": "digits",
+        "overrides": {"OVER_UNLEARN": {"negative_grad": {"stop_retain_acc": 0.3, "max_steps": 180, "check_every": 2},
+                                       "replay": {"steps": n}}},
+        "what": f"negative_grad_our: phase 1 until retain accuracy < 0.3 (≤ 180 steps), replay {n} steps",
+        "variants": ["_our"]} for n in (100, 400)},
     "C3_x10": {"dataset": "digits_x10", "overrides": {},
                "what": "C0 on digits_x10 (10× the data, 16×16): the same epochs are 10× the updates"},
 }
@@ -103,11 +111,16 @@ _ORTH_FIRST = {"steps": 40, "lam": 1.0, "lr": 0.0025}
 
 
 def condition_overrides(cond: str) -> dict:
-    """The condition's UNLEARN_OVERRIDES, with the `_orth` settings pinned (C0–C4: _ORTH_FIRST unless given)."""
+    """The condition's UNLEARN_OVERRIDES, with the recipes the conditions ran with pinned: `_orth` (C0–C4:
+    _ORTH_FIRST unless given) and negative_grad's phase 1 / replay (config's digits default became C8_stop_ra30_r400
+    after these runs: no stopping rule unless the condition sets one, the condition's replay length)."""
     over = json.loads(json.dumps(CONDITIONS[cond]["overrides"]))
+    o = over.setdefault("OVER_UNLEARN", {})
     if "variants" not in CONDITIONS[cond]:
-        o = over.setdefault("OVER_UNLEARN", {})
         o["orth"] = dict(_ORTH_FIRST, **o.get("orth", {}))
+    ng = o.setdefault("negative_grad", {})
+    ng.setdefault("stop_retain_acc", None)
+    ng["replay"] = dict({"steps": o.get("replay", {}).get("steps")}, **ng.get("replay", {}))
     return over
 
 
@@ -282,11 +295,11 @@ def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None
     for cond in conds:
         ds = CONDITIONS[cond]["dataset"]
         ms = x10_methods if (ds == "digits_x10" and x10_methods is not None) else methods
-        pre_ta = []
+        pre_ta = {}  # seed → test accuracy of the pretrained model (ΔTA compares the same seeds)
         for seed in seeds:
             p = os.path.join(LOG, "common", ds, "resnet8", "pretrain", f"seed{seed}", "model.pt")
             if os.path.isfile(p):
-                pre_ta.append(_pretrained_ta(ds, p))
+                pre_ta[seed] = _pretrained_ta(ds, p)
         for method in targets_of(ms, CONDITIONS[cond].get("variants", ("_our", "_orth"))):
             root = _root_for(cond, method)
             shadows = []
@@ -304,7 +317,8 @@ def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None
                 if res.get("status") != "done":
                     continue
                 rea = _rea_result(d, lr_key, repeats)
-                row = {"TA": res["metrics"]["TA"], "UA": res["metrics"]["UA"], "RTE": res["metrics"]["RTE"]}
+                row = {"TA": res["metrics"]["TA"], "UA": res["metrics"]["UA"], "RTE": res["metrics"]["RTE"],
+                       "seed": seed}
                 if rea:
                     one = rea["per_lr"][lr_key]
                     row.update(auc=one["roc_auc"], ba=one["balanced_accuracy"],
@@ -331,7 +345,8 @@ def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None
                         units.append(dict(condition=cond, target=method, seed=seed, stage=stage,
                                           **unit_stats(state, f), **functional_stats(ds, path)))
             if per_seed:
-                rows.append(_summarise(cond, method, per_seed, len(shadows), pre_ta))
+                rows.append(_summarise(cond, method, per_seed, len(shadows),
+                                       [pre_ta[r["seed"]] for r in per_seed if r["seed"] in pre_ta]))
     os.makedirs(out, exist_ok=True)
     _write_tables(rows, units, out, lr, repeats)
     return rows, units

@@ -63,7 +63,7 @@ class _Count:
 
 @pytest.mark.parametrize("name,steps", [("negative_grad_our", 7), ("amnesiac_our", 5), ("badteacher_our", 3)])
 def test_phase1_in_steps_makes_exactly_n_optimiser_steps(tiny, digits_pretrained, name, steps):
-    ctx = _ctx(tiny, digits_pretrained, name, {"steps": steps})
+    ctx = _ctx(tiny, digits_pretrained, name, {"steps": steps, "stop_retain_acc": None})
     entry = get_method(name[:-4])
     with _Count(ctx.model) as c:
         log = run_phase1(entry, ctx, ctx.settings["para1"], ctx.settings["para2"])
@@ -172,7 +172,10 @@ def test_overrides_merge_over_config(monkeypatch, tmp_path):
         {"OVER_UNLEARN": {"negative_grad": {"steps": 12}, "replay": {"steps": 99, "reset_forget_unit": "zero"}}}))
     s = method_settings("digits_shadow", "negative_grad_our")
     assert s["steps"] == 12 and s["para2"] == 0.0  # merged over the digits entry, other keys kept
+    assert s["replay"]["steps"] == 400  # negative_grad's own replay length outranks the dataset's
+    s = method_settings("digits_shadow", "amnesiac_our")
     assert s["replay"]["steps"] == 99 and s["replay"]["reset_forget_unit"] == "zero" and s["replay"]["l1"] > 0
+    assert method_settings("digits", "negative_grad_orth")["replay"]["steps"] == 99  # `_orth`: the dataset's replay
     path = tmp_path / "o.json"
     path.write_text(json.dumps({"UNLEARN": {"negative_grad": {"para1": 0.5}}}))
     monkeypatch.setenv("UNLEARN_OVERRIDES", str(path))
@@ -226,7 +229,7 @@ def _driver():
 def test_investigation_conditions_change_one_thing():
     di = _driver()
     pinned = di.condition_overrides("C0_epochs")["OVER_UNLEARN"]
-    assert pinned == {"orth": {"steps": 40, "lam": 1.0, "lr": 0.0025}}  # C0–C4 keep the orth they ran with
+    assert pinned["orth"] == {"steps": 40, "lam": 1.0, "lr": 0.0025}  # C0–C4 keep the orth they ran with
     assert di.condition_overrides("C2_reset")["OVER_UNLEARN"]["replay"] == {"reset_forget_unit": "reinit"}
     c5, c7 = di.condition_overrides("C5_orth_strong"), di.condition_overrides("C7_orth_reset")
     assert c7["OVER_UNLEARN"]["orth"] == c5["OVER_UNLEARN"]["orth"] == {"steps": 108, "lam": 10.0}
@@ -235,6 +238,11 @@ def test_investigation_conditions_change_one_thing():
                                                                                        "amnesiac_orth"]
     c8 = di.condition_overrides("C8_stop_ra60")["OVER_UNLEARN"]
     assert c8["negative_grad"]["stop_retain_acc"] == 0.6 and c8["replay"] == {"steps": 3165}
+    assert c8["negative_grad"]["replay"] == {"steps": 3165}  # over config's per-method 400
+    # the conditions run before config's negative_grad recipe changed keep theirs: no rule, their replay length
+    for cond, steps in (("C0_epochs", None), ("C1_steps_cifar", 3165), ("C5_orth_strong", None)):
+        ng = di.condition_overrides(cond)["OVER_UNLEARN"]["negative_grad"]
+        assert ng["stop_retain_acc"] is None and ng["replay"] == {"steps": steps}
 
 
 def test_compact_table_lists_shared_rows_once():

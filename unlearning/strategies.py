@@ -539,9 +539,10 @@ def method_settings(dataset: str, name: str) -> dict:
         over = _merge(config.OVER_UNLEARN.get(dataset, config.OVER_UNLEARN["digits"]), extra.get("OVER_UNLEARN", {}))
         if entry.name.endswith("_orth"):
             settings["orth"] = dict(over.get("orth", {}), **over.get(base, {}).get("orth", {}))
+            settings["replay"] = dict(over.get("replay", {}))  # a method's own `_our` replay is not `_orth`'s
         else:
             settings.update(over.get(base, {}))
-        settings["replay"] = dict(over.get("replay", {}), **over.get(base, {}).get("replay", {}))
+            settings["replay"] = dict(over.get("replay", {}), **over.get(base, {}).get("replay", {}))
     return settings
 
 
