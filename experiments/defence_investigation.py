@@ -58,6 +58,17 @@ SHADOW_OF = {"digits": "digits_shadow", "digits_x10": "digits_x10_shadow"}
 _PHASE1_CIFAR_STEPS = {"negative_grad": {"steps": 180}, "amnesiac": {"steps": 108}, "badteacher": {"steps": 42},
                        "orth": {"steps": 108}}
 
+def _stop_rule_condition(retain_acc: float, replay_steps: int) -> dict:
+    """A C8 condition: negative_grad_our's phase 1 until retain accuracy < ``retain_acc`` (≤ 180 steps, checked
+    every 2), then ``replay_steps`` replay steps."""
+    rule = {"stop_retain_acc": retain_acc, "max_steps": 180, "check_every": 2}
+    return {"dataset": "digits",
+            "overrides": {"OVER_UNLEARN": {"negative_grad": rule, "replay": {"steps": replay_steps}}},
+            "what": f"negative_grad_our: phase 1 until retain accuracy < {retain_acc} (≤ 180 steps), "
+                    f"replay {replay_steps} steps",
+            "variants": ["_our"]}
+
+
 CONDITIONS = {
     "C0_epochs": {"dataset": "digits", "overrides": {},
                   "what": "digits `_our` recipe as configured (lengths in epochs)"},
@@ -87,19 +98,9 @@ CONDITIONS = {
                       "what": "C5 + the forget class's output row and bias re-initialised before the replay: "
                               "`_orth` only",
                       "variants": ["_orth"]},
-    **{f"C8_stop_ra{int(x * 100)}": {
-        "dataset": "digits",
-        "overrides": {"OVER_UNLEARN": {"negative_grad": {"stop_retain_acc": x, "max_steps": 180, "check_every": 2},
-                                       "replay": {"steps": 3165}}},
-        "what": f"negative_grad_our: phase 1 until retain accuracy < {x} (≤ 180 steps), replay 3165 steps",
-        "variants": ["_our"]} for x in (0.9, 0.6, 0.3)},
+    **{f"C8_stop_ra{int(x * 100)}": _stop_rule_condition(x, 3165) for x in (0.9, 0.6, 0.3)},
     # the cheapest of them that works (ra30) with shorter replays: 100 steps = the paper's 5/40-epoch cost ratio
-    **{f"C8_stop_ra30_r{n}": {
-        "dataset": "digits",
-        "overrides": {"OVER_UNLEARN": {"negative_grad": {"stop_retain_acc": 0.3, "max_steps": 180, "check_every": 2},
-                                       "replay": {"steps": n}}},
-        "what": f"negative_grad_our: phase 1 until retain accuracy < 0.3 (≤ 180 steps), replay {n} steps",
-        "variants": ["_our"]} for n in (100, 400)},
+    **{f"C8_stop_ra30_r{n}": _stop_rule_condition(0.3, n) for n in (100, 400)},
     "C3_x10": {"dataset": "digits_x10", "overrides": {},
                "what": "C0 on digits_x10 (10× the data, 16×16): the same epochs are 10× the updates"},
 }
@@ -141,11 +142,19 @@ def targets_of(methods, variants=("_our", "_orth")):
     return out
 
 
+def condition_targets(cond: str, methods) -> list:
+    """The targets of a condition: retrain, each method, and the defended variants the condition is about."""
+    return targets_of(methods, CONDITIONS[cond].get("variants", ("_our", "_orth")))
+
+
+def is_defended(method: str) -> bool:
+    """`_our` / `_orth` targets depend on the condition's recipe; retrain and the plain methods do not."""
+    return method.endswith("_our") or method.endswith("_orth")
+
+
 def _root_for(cond: str, method: str) -> str:
     """Retrain and the plain methods do not depend on the `_our` recipe: one copy per dataset, shared."""
-    if method.endswith("_our") or method.endswith("_orth"):
-        return os.path.join(LOG, cond)
-    return os.path.join(LOG, "common")
+    return os.path.join(LOG, cond if is_defended(method) else "common")
 
 
 def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float, repeats: int, x10_methods=None,
@@ -167,7 +176,7 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
                                                      "-dataset", dataset, "-seed", str(seed), "--log_root", common,
                                                      "--device", "cpu", "--quiet"]]))
                 names.add(pre)
-            for method in targets_of(methods, spec.get("variants", ("_our", "_orth"))):
+            for method in condition_targets(cond, methods):
                 root = _root_for(cond, method)
                 shared = root.endswith("common")
                 tag = f"{'' if shared else cond + ' '}{dataset} {method} seed{seed}"
@@ -300,7 +309,7 @@ def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None
             p = os.path.join(LOG, "common", ds, "resnet8", "pretrain", f"seed{seed}", "model.pt")
             if os.path.isfile(p):
                 pre_ta[seed] = _pretrained_ta(ds, p)
-        for method in targets_of(ms, CONDITIONS[cond].get("variants", ("_our", "_orth"))):
+        for method in condition_targets(cond, ms):
             root = _root_for(cond, method)
             shadows = []
             for s in shadow_seeds:
@@ -390,7 +399,7 @@ def compact_table(rows) -> str:
     lines, seen = [head, "|" + "---|" * 12], set()
     for r in rows:
         ds = CONDITIONS[r["condition"]]["dataset"]
-        shared = not (r["target"].endswith("_our") or r["target"].endswith("_orth"))
+        shared = not is_defended(r["target"])
         if shared and (ds, r["target"]) in seen:
             continue
         seen.add((ds, r["target"]))

@@ -203,19 +203,6 @@ def test_suppress_forget_unit_moves_only_that_unit_and_lowers_its_margin(tiny, d
     assert info["suppress_margin_after"] < info["suppress_margin_before"]  # pushed further below the others
 
 
-def test_ood_normalised_statistic_is_scale_free():
-    import os
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"))
-    from defence_investigation import ood_normalised
-    res = {"per_lr": {"0.01": {"member_steps": [5, 10], "non_member_steps": [10, 20, 30]}}}
-    out = ood_normalised(res, "0.01")["per_lr"]["0.01"]
-    assert out["member_steps"] == [0.25, 0.5]  # ÷ median OOD 20
-    assert out["non_member_steps"] == [10 / 25, 20 / 20, 30 / 15]  # leave-one-out medians 25, 20, 15
-    slow = {"per_lr": {"0.01": {k: [3 * v for v in vs] for k, vs in res["per_lr"]["0.01"].items()}}}
-    assert ood_normalised(slow, "0.01") == ood_normalised(res, "0.01")  # a model 3× slower scores the same
-
-
 def _driver():
     import importlib.util
     spec = importlib.util.spec_from_file_location(
@@ -224,6 +211,16 @@ def _driver():
     di = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(di)
     return di
+
+
+def test_ood_normalised_statistic_is_scale_free():
+    ood_normalised = _driver().ood_normalised
+    res = {"per_lr": {"0.01": {"member_steps": [5, 10], "non_member_steps": [10, 20, 30]}}}
+    out = ood_normalised(res, "0.01")["per_lr"]["0.01"]
+    assert out["member_steps"] == [0.25, 0.5]  # ÷ median OOD 20
+    assert out["non_member_steps"] == [10 / 25, 20 / 20, 30 / 15]  # leave-one-out medians 25, 20, 15
+    slow = {"per_lr": {"0.01": {k: [3 * v for v in vs] for k, vs in res["per_lr"]["0.01"].items()}}}
+    assert ood_normalised(slow, "0.01") == ood_normalised(res, "0.01")  # a model 3× slower scores the same
 
 
 def test_investigation_conditions_change_one_thing():
