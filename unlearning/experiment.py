@@ -214,7 +214,14 @@ META_KEYS_CHECKED = ("dataset", "arch", "trained_classes", "ood_classes", "ood_f
 def save_checkpoint(path: str, model: torch.nn.Module, meta: dict) -> str:
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"state_dict": state, "meta": _jsonable(meta)}
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return atomic_write(path, lambda tmp: torch_save_stable(payload, tmp))
+
+
+def torch_save_stable(obj, path: str) -> None:
+    """``torch.save`` through a file object: the archive inside then has a fixed name instead of the (random)
+    temporary file's, so the same content gives the same bytes and the same fingerprint."""
+    with open(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def load_checkpoint(path: str, map_location="cpu", expect: Optional[dict] = None):
@@ -407,8 +414,8 @@ class StagedOutput:
 
     ``whole=True``: the stage owns ``final_dir``; commit swaps the new folder for the old one, so everything the
     old folder held (results computed on the old model, e.g. rea/ under an unlearning run) goes with it.
-    ``whole=False`` (a folder the user named, which may hold other files): commit moves the new files in one by
-    one, results.json last. Leaving the ``with`` block without ``commit()`` (an error, Ctrl-C) deletes the staging
+    ``whole=False`` (a folder the user named, which may hold other files): the staging folder is made inside it
+    and commit moves the new files out of it one by one, results.json last. Leaving the ``with`` block without ``commit()`` (an error, Ctrl-C) deletes the staging
     folder and leaves ``final_dir`` exactly as it was; a SIGKILL leaves the staging folder, which the next stage
     writing into the same parent deletes.
     """
@@ -416,7 +423,8 @@ class StagedOutput:
     def __init__(self, final_dir: str, whole: bool = True):
         self.final_dir = final_dir
         self.whole = whole
-        parent = os.path.dirname(os.path.abspath(final_dir))
+        # whole: a sibling of the folder; otherwise beside the old files, inside the folder
+        parent = os.path.dirname(os.path.abspath(final_dir)) if whole else os.path.abspath(final_dir)
         os.makedirs(parent, exist_ok=True)
         remove_stale_staging(parent)
         self.dir = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent)
