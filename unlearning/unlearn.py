@@ -187,6 +187,9 @@ def main(dataset: str, subclass: bool = False, argv=None) -> dict:
         sys.exit(f"error: {err}" + (f"; {_where(err, 'failed')}" if hasattr(err, "kept_finished") else ""))
     except OSError as err:  # a disk that fills up or goes read-only while writing
         sys.exit(f"error: could not write the run: {err}")
+    except KeyboardInterrupt:
+        print("interrupted: nothing written (a finished run of these arguments is kept as it was)", file=sys.stderr)
+        raise SystemExit(130)
     m = results["metrics"]
     print(f"{args.method}: TA {m['TA']:.4f} | UA {m['UA']:.4f} | RA {m['RA']:.4f} | MIA {m['MIA']:.4f} | "
           f"RTE {m['RTE']:.2f}s → {run_dir_from_args(args)}")
