@@ -33,6 +33,15 @@ def default_source_path(args, settings: Optional[dict] = None) -> str:
     return os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, 0, l1), "model.pt")
 
 
+def _settings_tag(settings: Optional[dict]) -> Optional[str]:
+    """Short stable hash of a settings override (None without one)."""
+    if not settings:
+        return None
+    import hashlib
+    import json
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def _same_file(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
@@ -53,6 +62,7 @@ class RunIdentity:
     weight_path: str  # the source model as given (or the default)
     source_fingerprint: Optional[str]  # None only when the default source model does not exist (yet)
     default_source: bool
+    settings_tag: Optional[str] = None  # hash of a --settings override, where the parser has that flag
 
     @classmethod
     def of(cls, args, settings: Optional[dict] = None) -> "RunIdentity":
@@ -68,12 +78,13 @@ class RunIdentity:
                                       f"-weight_path)")
             is_default = fp == file_fingerprint(default)
         return cls(args.log_root, args.dataset, args.net, forget_name(args), args.method, args.para1, args.para2,
-                   args.mask_path, args.seed, args.l1 or 0.0, args.l2 or 0.0, weight_path, fp, is_default)
+                   args.mask_path, args.seed, args.l1 or 0.0, args.l2 or 0.0, weight_path, fp, is_default,
+                   _settings_tag(getattr(args, "settings", None)))
 
     @property
     def run_dir(self) -> str:
         return unlearn_dir(self.log_root, self.dataset, self.net, self.forget, self.method, self.para1, self.para2,
-                           self.mask_path, self.seed, extra={"l1": self.l1, "l2": self.l2},
+                           self.mask_path, self.seed, extra={"l1": self.l1, "l2": self.l2, "set": self.settings_tag},
                            source=None if self.default_source else self.source_fingerprint[:SOURCE_DIGITS])
 
     def checkpoint(self, name: str = "last.pt") -> str:
@@ -97,6 +108,9 @@ def resolve(args, subclass: bool = False) -> Tuple[object, dict]:
     elif args.forget_class is None:
         args.forget_class = pre["forget_class"]
     settings = method_settings(args.dataset, args.method)
+    if getattr(args, "settings", None):  # a --settings override merged over the method's settings
+        from .strategies import _merge
+        settings = _merge(settings, args.settings)
     if args.para1 is None:
         args.para1 = settings.get("para1")
     if args.para2 is None:
