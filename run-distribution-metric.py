@@ -47,6 +47,8 @@ def command(entry, features):
                            f"distribution{suffix}")
         return cmd + ["--model_path", path, "--out_dir", out]
     cmd += ["-method", method]
+    if pretrain_path:  # the runs of that source model (a run's folder names a non-default source model)
+        cmd += ["-weight_path", pretrain_path]
     if p1 is not None:
         cmd += ["--para1", str(p1)]
     if p2 is not None:

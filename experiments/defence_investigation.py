@@ -36,6 +36,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -201,7 +202,8 @@ def _run_dir(root, dataset, method, seed):
     if not os.path.isdir(base):
         return None
     for leaf in sorted(os.listdir(base)):
-        if leaf.endswith(f"_seed-{seed}") and os.path.isfile(os.path.join(base, leaf, "results.json")):
+        # a run of a source model other than <root>'s seed-0 pretrained one ends in _src-<fingerprint>
+        if re.search(rf"_seed-{seed}(_src-[0-9a-f]+)?$", leaf) and os.path.isfile(os.path.join(base, leaf, "results.json")):
             return os.path.join(base, leaf)
     return None
 

@@ -168,9 +168,16 @@ def _argv(method, tmp_path, weights, *extra):
     return ["-method", method, "--log_root", str(tmp_path), "-weight_path", weights, "--device", "cpu", *extra]
 
 
+def _src(weights):
+    """The folder-name suffix of a source model other than the log root's default pretrained one."""
+    from unlearning.fingerprint import file_fingerprint
+    return "_src-" + file_fingerprint(weights)[:8]
+
+
 def test_baseline_run_folder_is_bit_identical_and_documented(tmp_path, digits_pretrained):
     res = main("digits", argv=_argv("baseline", tmp_path, digits_pretrained))
-    folder = os.path.join(tmp_path, "digits", "resnet8", "forget_3", "baseline", "p1-none_p2-none_mask-none_seed-0")
+    folder = os.path.join(tmp_path, "digits", "resnet8", "forget_3", "baseline",
+                          "p1-none_p2-none_mask-none_seed-0" + _src(digits_pretrained))
     assert res["checkpoints"] == {"last": os.path.join(folder, "last.pt")}
     pre, _ = load_checkpoint(digits_pretrained)
     last, meta = load_checkpoint(res["checkpoints"]["last"])
@@ -188,7 +195,7 @@ def test_baseline_run_folder_is_bit_identical_and_documented(tmp_path, digits_pr
 def test_our_writes_mid_and_last_and_times_both_phases(tmp_path, digits_pretrained):
     res = main("digits", argv=_argv("ssd_tuning_our", tmp_path, digits_pretrained, "--l1", "1e-5"))
     folder = os.path.dirname(res["checkpoints"]["last"])
-    assert folder.endswith(os.path.join("ssd_tuning_our", "p1-0.005_p2-0.4_mask-none_seed-0_l1-1e-05"))
+    assert folder.endswith(os.path.join("ssd_tuning_our", "p1-0.005_p2-0.4_mask-none_seed-0_l1-1e-05" + _src(digits_pretrained)))
     assert os.path.isfile(res["checkpoints"]["mid"]) and os.path.isfile(res["checkpoints"]["last"])
     mid, _ = load_checkpoint(res["checkpoints"]["mid"])
     last, _ = load_checkpoint(res["checkpoints"]["last"])
@@ -203,7 +210,8 @@ def test_divergence_is_reported_and_leaves_no_model(tmp_path, digits_pretrained)
     argv = _argv("finetune", tmp_path, digits_pretrained, "--para1", "1e30", "--para2", "2")
     with pytest.raises(SystemExit, match="finetune diverged"):
         main("digits", argv=argv)
-    folder = os.path.join(tmp_path, "digits", "resnet8", "forget_3", "finetune", "p1-1e+30_p2-2_mask-none_seed-0")
+    folder = os.path.join(tmp_path, "digits", "resnet8", "forget_3", "finetune",
+                          "p1-1e+30_p2-2_mask-none_seed-0" + _src(digits_pretrained))
     saved = read_json(os.path.join(folder, "results.json"))
     assert saved["status"] == "diverged" and "NaN/inf" in saved["error"]
     assert not os.path.exists(os.path.join(folder, "last.pt"))

@@ -53,10 +53,18 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
+    """A known and present device; anything else is a ValueError with one clear line."""
     spec = (spec or "auto").lower()
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(spec)
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {spec}: unknown device (use auto, cpu, cuda or cuda:<i>)")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"--device {spec}: MPS is not available on this machine")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"--device {spec}: CUDA is not available on this machine")
@@ -82,7 +90,7 @@ class Experiment:
 
     def __init__(self, dataset, data_root="data", download=False, device="auto", forget_class=None,
                  ood_classes=None, val_fraction=None, subclass=False, forget_fine=None, ood_fine=None):
-        self.info, train, test = load_dataset(dataset, data_root, download)
+        self.info, train, test = load_dataset_or_explain(dataset, data_root, download)
         pre = config.preset(self.info.name)
         self.preset = pre
         self.device = resolve_device(device) if isinstance(device, str) else device
@@ -119,6 +127,7 @@ def atomic_write(path: str, write) -> str:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~process_umask())  # mkstemp makes 0600; the file gets the mode open() would give it
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -180,17 +189,21 @@ def pretrain_dir(log_root: str, dataset: str, net: str, seed: int = 0, l1: float
     return os.path.join(log_root, dataset, canonical_name(net), "pretrain", name)
 
 
-def unlearn_dir(log_root, dataset, net, forget, method, para1=None, para2=None, mask=None, seed=0, extra=None) -> str:
-    """log_files/<dataset>/<net>/forget_<class>/<method>/p1-<para1>_p2-<para2>_mask-<mask>_seed-<s>[_<extra>]
+def unlearn_dir(log_root, dataset, net, forget, method, para1=None, para2=None, mask=None, seed=0, extra=None,
+                source=None) -> str:
+    """log_files/<dataset>/<net>/forget_<class>/<method>/p1-<para1>_p2-<para2>_mask-<mask>_seed-<s>[_<extra>][_src-<fp>]
 
     ``forget`` is the forget class id (or ``fine<id>`` in the sub-class setting); ``mask`` is the mask file's
-    stem; ``extra`` (e.g. ``{"l1": 5e-5}``) adds further identifying options in a fixed order.
+    stem; ``extra`` (e.g. ``{"l1": 5e-5}``) adds further identifying options in a fixed order; ``source`` (the
+    content fingerprint of a source model other than the default pretrained one) ends the name.
     """
     mask_name = os.path.splitext(os.path.basename(mask))[0] if mask else "none"
     leaf = f"p1-{fmt_param(para1)}_p2-{fmt_param(para2)}_mask-{fmt_param(mask_name)}_seed-{seed}"
     for key in sorted(extra or {}):
         if extra[key] not in (None, 0, 0.0, False, ""):
             leaf += f"_{key}-{fmt_param(extra[key])}"
+    if source:
+        leaf += f"_src-{source}"
     return os.path.join(log_root, dataset, canonical_name(net), f"forget_{forget}", method, leaf)
 
 
@@ -201,7 +214,14 @@ META_KEYS_CHECKED = ("dataset", "arch", "trained_classes", "ood_classes", "ood_f
 def save_checkpoint(path: str, model: torch.nn.Module, meta: dict) -> str:
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"state_dict": state, "meta": _jsonable(meta)}
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return atomic_write(path, lambda tmp: torch_save_stable(payload, tmp))
+
+
+def torch_save_stable(obj, path: str) -> None:
+    """``torch.save`` through a file object: the archive inside then has a fixed name instead of the (random)
+    temporary file's, so the same content gives the same bytes and the same fingerprint."""
+    with open(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def load_checkpoint(path: str, map_location="cpu", expect: Optional[dict] = None):
@@ -272,10 +292,195 @@ def forget_name(args) -> str:
 
 
 def run_dir_from_args(args) -> str:
-    """The unlearning run folder named by the identity arguments (see ``unlearn_dir``)."""
-    return unlearn_dir(args.log_root, args.dataset, args.net, forget_name(args), args.method, args.para1, args.para2,
-                       args.mask_path, args.seed, extra={"l1": args.l1, "l2": args.l2})
+    """The unlearning run folder named by the (resolved) identity arguments: see ``unlearning.run_identity``."""
+    from .run_identity import RunIdentity
+    return RunIdentity.of(args).run_dir
 
 
 def default_weight_path(args, seed: int = 0) -> str:
     return os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, seed), "model.pt")
+
+
+# ----------------------------------------------------------------------------- inputs checked before computing
+class OutputError(ValueError):
+    """An output folder that cannot be written (bad path, no permission): reported before any computation."""
+
+
+def process_umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def load_dataset_or_explain(dataset, data_root, download):
+    """``load_dataset``, with a failed download (no network, refused, truncated) as one clear ValueError."""
+    try:
+        return load_dataset(dataset, data_root, download)
+    except FileNotFoundError:
+        raise
+    except OSError as err:  # urllib's URLError, socket and SSL errors are OSErrors
+        if not download:
+            raise
+        reason = getattr(err, "reason", None) or err.strerror or err
+        raise ValueError(f"--download could not fetch {dataset} into {os.path.abspath(data_root)} ({reason}); "
+                         f"check the network, or put the dataset there by hand")
+
+
+def check_output_dir(path: str, what: str = "output folder") -> str:
+    """Raise OutputError unless ``path`` can be created and written: every name within the file system's limit,
+    the nearest existing ancestor a writable folder (probed by creating a folder in it, which also covers
+    read-only mounts and dropped capabilities)."""
+    full = os.path.abspath(path)
+    probe = full
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    try:
+        name_max = os.pathconf(probe if os.path.isdir(probe) else os.path.dirname(probe), "PC_NAME_MAX")
+        path_max = os.pathconf(probe if os.path.isdir(probe) else os.path.dirname(probe), "PC_PATH_MAX")
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    # a staging sibling (".staging-<pid>-<random>") and file names inside must fit too
+    for part in full.split(os.sep):
+        if len(part.encode()) > name_max:
+            raise OutputError(f"{what} {path}: the folder name {part[:40]}… has {len(part.encode())} bytes, "
+                              f"more than the file system allows ({name_max})")
+    if len(full.encode()) + 64 > path_max:
+        raise OutputError(f"{what} {path}: the path is {len(full.encode())} bytes long, too long for the file "
+                          f"system ({path_max})")
+    if not os.path.isdir(probe):
+        raise OutputError(f"{what} {path}: {probe} exists and is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=probe))
+    except OSError as err:
+        raise OutputError(f"{what} {path}: cannot write in {probe} ({err.strerror or err})")
+    return path
+
+
+# ----------------------------------------------------------------------------- replacing a finished result
+STAGING_PREFIX = ".staging-"
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap two existing paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd = -100
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def remove_stale_staging(parent: str) -> None:
+    """Delete staging folders left in ``parent`` by processes that no longer run (killed mid-stage)."""
+    import shutil
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        pid = name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+class StagedOutput:
+    """A stage's outputs, built in a temporary sibling folder and moved into ``final_dir`` only by ``commit()``.
+
+    ``whole=True``: the stage owns ``final_dir``; commit swaps the new folder for the old one, so everything the
+    old folder held (results computed on the old model, e.g. rea/ under an unlearning run) goes with it.
+    ``whole=False`` (a folder the user named, which may hold other files): the staging folder is made inside it
+    and commit moves the new files out of it one by one, results.json last. Leaving the ``with`` block without ``commit()`` (an error, Ctrl-C) deletes the staging
+    folder and leaves ``final_dir`` exactly as it was; a SIGKILL leaves the staging folder, which the next stage
+    writing into the same parent deletes.
+    """
+
+    def __init__(self, final_dir: str, whole: bool = True):
+        self.final_dir = final_dir
+        self.whole = whole
+        # whole: a sibling of the folder; otherwise beside the old files, inside the folder
+        parent = os.path.dirname(os.path.abspath(final_dir)) if whole else os.path.abspath(final_dir)
+        os.makedirs(parent, exist_ok=True)
+        remove_stale_staging(parent)
+        self.dir = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent)
+        os.chmod(self.dir, 0o777 & ~process_umask())
+        self.committed = False
+
+    def path(self, name: str) -> str:
+        """Where to write ``name`` now."""
+        return os.path.join(self.dir, name)
+
+    def final(self, name: str) -> str:
+        """Where ``name`` will be once committed (the path to record in results)."""
+        return os.path.join(self.final_dir, name)
+
+    def commit(self) -> str:
+        import shutil
+        final = os.path.abspath(self.final_dir)
+        if self.whole:
+            if not os.path.lexists(final):
+                os.rename(self.dir, final)
+            elif os.path.isdir(final) and not os.path.islink(final) and _exchange(self.dir, final):
+                shutil.rmtree(self.dir, ignore_errors=True)  # now holds the old folder
+            else:
+                # no atomic exchange here: a kill between the two renames leaves the old run in .replaced-*
+                old = tempfile.mkdtemp(prefix=f".replaced-{os.getpid()}-", dir=os.path.dirname(final))
+                os.rename(final, os.path.join(old, "old"))
+                os.rename(self.dir, final)
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.makedirs(final, exist_ok=True)
+            for name in sorted(os.listdir(self.dir), key=lambda n: (n == "results.json", n)):
+                target = os.path.join(final, name)
+                if os.path.isdir(target) and not os.path.islink(target):
+                    shutil.rmtree(target)
+                os.replace(os.path.join(self.dir, name), target)
+            os.rmdir(self.dir)
+        self.committed = True
+        return self.final_dir
+
+    def discard(self) -> None:
+        import shutil
+        if not self.committed:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.discard()
+        return False
+
+
+def finished_result(folder: str) -> bool:
+    """True when ``folder`` holds a results.json with status "done"."""
+    try:
+        data = read_json(os.path.join(folder, "results.json"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("status") == "done"

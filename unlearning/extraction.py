@@ -26,9 +26,11 @@ from models import canonical_name
 from models.generator import GENERATORS, build_generator
 
 from .evaluation import predict
-from .experiment import (CheckpointError, Experiment, add_run_identity_args, atomic_write, base_parser,
-                         finish_args, fmt_param, generator, load_model, run_dir_from_args, save_checkpoint,
-                         seed_everything, write_json, write_tsv)
+from .experiment import (CheckpointError, Experiment, StagedOutput, add_run_identity_args, atomic_write, base_parser,
+                         finish_args, fmt_param, generator, load_model, save_checkpoint, seed_everything, write_json,
+                         write_tsv)
+from .fingerprint import file_fingerprint
+from .run_identity import RunIdentity, preflight
 from .training import Diverged, check_finite, check_finite_model
 
 
@@ -454,12 +456,12 @@ def resolve_identity(args) -> None:
     """Without --model_path the victim is an unlearning run: fill the method's default para1/para2 exactly as the
     unlearning driver does, so the run folder name matches the one it wrote."""
     if not args.model_path:
-        from .unlearn import resolve
+        from .run_identity import resolve
         resolve(args)
 
 
 def victim_path(args) -> str:
-    return args.model_path or os.path.join(run_dir_from_args(args), VICTIM_FILE)
+    return args.model_path or RunIdentity.of(args).checkpoint(VICTIM_FILE)
 
 
 def dfme_dir(args) -> str:
@@ -470,7 +472,7 @@ def dfme_dir(args) -> str:
     elif args.model_path:
         base = os.path.dirname(os.path.abspath(args.model_path))
     else:
-        base = run_dir_from_args(args)
+        base = RunIdentity.of(args).run_dir
     return os.path.join(base, "dfme", dfme_tag(args))
 
 
@@ -504,10 +506,13 @@ def run_dfme(args) -> dict:
     """Load the victim, wrap it, extract, save ``<dfme_dir>/student.pt`` + log.tsv + curve.png + results.json."""
     cfg = config_from_args(args)
     resolve_identity(args)
+    out = dfme_dir(args)
+    preflight(args.device, out)
     seed_everything(cfg.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
     split = exp.split
     vpath = victim_path(args)
+    victim_fp = file_fingerprint(vpath)
     victim, vmeta = load_model(vpath, exp)
 
     # The experimenter's reference for *reporting* fidelity, computed before the victim disappears behind the wrapper.
@@ -531,28 +536,38 @@ def run_dfme(args) -> dict:
     student = exp.new_model(args.student_net)
     gen_model = build_generator(cfg.generator, cfg.nz, exp.info.in_channels, exp.info.image_size,
                                 exp.train.mean, exp.train.std).to(exp.device)
-    out = dfme_dir(args)
-    os.makedirs(out, exist_ok=True)
     print(f"DFME: victim {vpath} ({vmeta.get('arch')}, retain-test acc {victim_test_acc:.4f}) → student "
           f"{args.student_net}, budget {cfg.query_budget} queries ({cfg.queries_per_iteration}/iteration) → {out}")
+    # the copy's folder is replaced whole once the extraction has finished (the black-box ReA of an older copy,
+    # under it, goes with it)
+    with StagedOutput(out) as stage:
+        return _extract_into(stage, args, cfg, exp, split, box, student, gen_model, eval_set, vpath, vmeta,
+                             victim_fp, victim_test_acc)
+
+
+def _extract_into(stage, args, cfg, exp, split, box, student, gen_model, eval_set, vpath, vmeta, victim_fp,
+                  victim_test_acc) -> dict:
     result = extract(box, student, gen_model, cfg, eval_set, progress=not args.quiet,
-                     log_path=os.path.join(out, "log.tsv"))
+                     log_path=stage.path("log.tsv"))
     summ = result["summary"]
     victim_id = {"path": os.path.abspath(vpath), "arch": vmeta.get("arch"), "kind": vmeta.get("kind"),
                  "method": vmeta.get("method"), "para1": vmeta.get("para1"), "para2": vmeta.get("para2"),
-                 "seed": vmeta.get("seed"), "run_dir": None if args.model_path else run_dir_from_args(args),
-                 "retain_test_acc": victim_test_acc}
+                 "seed": vmeta.get("seed"), "run_dir": None if args.model_path else RunIdentity.of(args).run_dir,
+                 "retain_test_acc": victim_test_acc, "fingerprint": victim_fp}
     meta = exp.model_meta(args.student_net, kind="dfme", seed=cfg.seed, forget_class=split.forget_class,
                           class_to_index={str(k): v for k, v in split.class_to_index.items()}, victim=victim_id,
                           query_budget=cfg.query_budget, queries_used=summ["queries_used"], victim_output=args.victim_output,
                           dfme=asdict(cfg), student_acc=summ["student_acc"],
                           **{k: v for k, v in summ.items() if k.startswith("fidelity")})
-    ckpt = save_checkpoint(os.path.join(out, "student.pt"), student, meta)
-    plot_curve(os.path.join(out, "curve.png"), result["history"],
+    save_checkpoint(stage.path("student.pt"), student, meta)
+    ckpt = stage.final("student.pt")
+    plot_curve(stage.path("curve.png"), result["history"],
                f"DFME {args.dataset}: {vmeta.get('arch')} victim → {args.student_net}, budget {cfg.query_budget}")
     results = {"status": "done", "stage": "dfme", "args": vars(args), "checkpoint": ckpt, "victim": victim_id,
+               "model_fingerprint": victim_fp, "student_fingerprint": file_fingerprint(stage.path("student.pt")),
                "config": asdict(cfg), **summ, "history": result["history"], "device": str(exp.device)}
-    write_json(os.path.join(out, "results.json"), results)
+    write_json(stage.path("results.json"), results)
+    stage.commit()
     others = "".join(f" ({k[9:]} {v:.3f})" for k, v in summ.items() if k.startswith("fidelity_"))
     print(f"fidelity {summ['fidelity']:.4f}{others} | student acc {summ['student_acc']:.4f} (victim {victim_test_acc:.4f}) | "
           f"{summ['queries_used']} queries | {summ['seconds']:.1f}s | {ckpt}")
@@ -582,6 +597,8 @@ def main(dataset: Optional[str] = None, argv=None) -> dict:
         sys.exit(f"error: DFME diverged: {err}")
     except (CheckpointError, ValueError, FileNotFoundError) as err:
         sys.exit(f"error: {err}")
+    except OSError as err:  # a disk that fills up or goes read-only while writing
+        sys.exit(f"error: could not write the extracted copy: {err}")
 
 
 # ----------------------------------------------------------------------------- black-box ReA
@@ -621,3 +638,5 @@ def blackbox_rea_main(dataset: str, argv=None) -> dict:
         sys.exit(f"error: DFME diverged: {err}")
     except (ReAError, CheckpointError, ValueError, FileNotFoundError) as err:
         sys.exit(f"error: {err}")
+    except OSError as err:
+        sys.exit(f"error: could not write the black-box results: {err}")

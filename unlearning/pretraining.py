@@ -8,8 +8,10 @@ import torch
 
 import config
 from .evaluation import split_accuracy
-from .experiment import (Experiment, base_parser, finish_args, pretrain_dir, save_checkpoint, seed_everything,
-                         write_json)
+from .experiment import (Experiment, StagedOutput, base_parser, finish_args, pretrain_dir, save_checkpoint,
+                         seed_everything, write_json)
+from .fingerprint import file_fingerprint
+from .run_identity import preflight
 from .training import Diverged, Loader, train_supervised
 
 
@@ -39,6 +41,11 @@ def argparse_bool():
 
 
 def pretrain(args) -> dict:
+    """Train, then swap the new model into place (StagedOutput): a diverged or interrupted rerun keeps the old one.
+    The default folder is replaced whole (results computed on the old model under it go with it); with --out only
+    the model file, train_log.tsv and results.json beside it are replaced."""
+    out_dir = os.path.dirname(args.out) if args.out else pretrain_dir(args.log_root, args.dataset, args.net, args.seed, args.l1)
+    preflight(args.device, out_dir or ".")
     seed_everything(args.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device)
     recipe = dict(config.preset(args.dataset)["pretrain"])
@@ -50,22 +57,29 @@ def pretrain(args) -> dict:
     model = exp.new_model(args.net)
     loader = Loader(exp.train, split.train_idx, split.targets(exp.train.y[split.train_idx.to(exp.train.y.device)]),
                     recipe["batch_size"], shuffle=True, seed=args.seed, augment=recipe.get("augment", False))
-    out_dir = os.path.dirname(args.out) if args.out else pretrain_dir(args.log_root, args.dataset, args.net, args.seed, args.l1)
-    ckpt = args.out or os.path.join(out_dir, "model.pt")
+    with StagedOutput(out_dir or ".", whole=not args.out) as stage:
+        return _pretrain_into(stage, args, exp, recipe, model, loader)
+
+
+def _pretrain_into(stage, args, exp, recipe, model, loader) -> dict:
+    split = exp.split
+    ckpt = args.out or stage.final("model.pt")
     summary = train_supervised(model, loader, recipe, lambda m: split_accuracy(m, exp, "val_idx"), l1=args.l1,
-                               log_path=os.path.join(out_dir, "train_log.tsv"), desc=f"pretrain {args.dataset}",
+                               log_path=stage.path("train_log.tsv"), desc=f"pretrain {args.dataset}",
                                progress=not args.quiet)
     test_acc = split_accuracy(model, exp, "retain_test")  # forget_class is None: all trained classes
     sparsity = weight_sparsity(model)
     meta = exp.model_meta(args.net, seed=args.seed, l1=args.l1, kind="pretrain", recipe=recipe)
-    save_checkpoint(ckpt, model, meta)
+    save_checkpoint(stage.path(os.path.basename(ckpt)), model, meta)
     results = {
         "status": "done", "stage": "pretrain", "args": vars(args), "recipe": recipe, "checkpoint": ckpt,
+        "model_fingerprint": file_fingerprint(stage.path(os.path.basename(ckpt))),
         "test_acc": test_acc, "val_acc": summary["best_val_acc"], "best_epoch": summary["best_epoch"],
         "train_acc": split_accuracy(model, exp, "train_idx"), "sparsity_abs_lt_1e-3": sparsity,
         "seconds": summary["seconds"], "device": str(exp.device), "meta": meta,
     }
-    write_json(os.path.join(out_dir, "results.json"), results)
+    write_json(stage.path("results.json"), results)
+    stage.commit()
     print(f"test acc {test_acc:.4f} | val acc {summary['best_val_acc']:.4f} (epoch {summary['best_epoch']}) | "
           f"|w|<1e-3: {sparsity:.3f} | {summary['seconds']:.1f}s | {ckpt}")
     return results
@@ -79,3 +93,5 @@ def main(dataset: str, argv=None) -> dict:
         sys.exit(f"error: pretraining diverged: {err}")
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
+    except OSError as err:  # a disk that fills up or goes read-only while writing
+        sys.exit(f"error: could not write the pretrained model: {err}")

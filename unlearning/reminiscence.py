@@ -30,7 +30,7 @@ import torch.nn.functional as F
 import config
 from .evaluation import EntropyMIA, split_accuracy
 from .experiment import (CheckpointError, Experiment, Timer, add_run_identity_args, base_parser, finish_args,
-                         fmt_param, generator, load_model, run_dir_from_args, write_json, write_tsv)
+                         fmt_param, generator, load_model, write_json, write_tsv)
 from .scoring import membership_scores
 
 MOMENTUM = 0.9
@@ -556,12 +556,11 @@ def resolve_target(args, subclass: bool, blackbox: bool) -> tuple:
     elif blackbox:
         raise ReAError("the black-box attack needs --model_path (the extracted copy, e.g. <run>/dfme/<tag>/student.pt)")
     else:
-        # the unlearning driver names its folder after the method's default para1/para2: fill them the same way
-        from .unlearn import resolve
-        resolve(args, subclass)
-        run_dir = run_dir_from_args(args)
-        path = os.path.join(run_dir, "last.pt")
-        root = args.out_dir or run_dir
+        # the run the unlearning driver wrote: the same identity (defaults, source model) names the same folder
+        from .run_identity import identity
+        ident = identity(args, subclass)
+        path = ident.checkpoint("last.pt")
+        root = args.out_dir or ident.run_dir
         if not os.path.isfile(path):
             raise ReAError(f"{path} does not exist: run the unlearning script with the same arguments first "
                            f"(or pass --model_path)")
@@ -570,24 +569,34 @@ def resolve_target(args, subclass: bool, blackbox: bool) -> tuple:
 
 def rea_from_args(args, subclass: bool = False, blackbox: bool = False, prior_model: Optional[nn.Module] = None) -> dict:
     """Load the target named by ``args``, attack it, write <root>/rea/<tag>/."""
+    from .experiment import StagedOutput
+    from .fingerprint import file_fingerprint
+    from .run_identity import preflight
+
     cfg = config_from_args(args, args.dataset, subclass)
     path, root = resolve_target(args, subclass, blackbox)
+    # black-box: root is the extracted copy's folder (<run>/dfme/<tag>), so "rea" never collides with white-box
+    out_dir = os.path.join(root, "rea", cfg.tag())
+    preflight(args.device, out_dir)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=subclass,
                      forget_class=None if subclass else args.forget_class,
                      forget_fine=args.forget_fine if subclass else None)
+    model_fp = file_fingerprint(path)  # of the bytes loaded, before a concurrent rerun could replace them
     model, meta = load_model(path, exp)
     ua = split_accuracy(model, exp, "forget_train")
     ta = split_accuracy(model, exp, "retain_test")
     with Timer() as total:
         result = run_rea(model, exp, cfg, prior_model=prior_model, progress=not args.quiet)
-    # black-box: root is the extracted copy's folder (<run>/dfme/<tag>), so "rea" never collides with white-box
-    out_dir = os.path.join(root, "rea", cfg.tag())
     extra = {"status": "done", "stage": "rea_blackbox" if blackbox else "rea", "args": vars(args),
+             "model_fingerprint": model_fp,
+             "victim_fingerprint": (meta.get("victim") or {}).get("fingerprint") if blackbox else None,
              "target": {"checkpoint": path, "method": meta.get("method", args.method), "kind": meta.get("kind"),
                         "UA": ua, "TA": ta, "forget_test_acc": split_accuracy(model, exp, "forget_test")},
              "device": str(exp.device), "seconds": total.seconds, "torch_threads": torch.get_num_threads()}
     title = f"{args.dataset} {os.path.relpath(path)} | UA {ua:.2f} TA {ta:.2f}"
-    write_outputs(out_dir, result, extra, plot=not args.no_plot, title=title)
+    with StagedOutput(out_dir) as stage:  # a rerun replaces the old attack only once it has finished
+        write_outputs(stage.dir, result, extra, plot=not args.no_plot, title=title)
+        stage.commit()
     lines = [f"ReA on {path}: UA {ua:.3f} TA {ta:.3f} | attacker sample {result['settings']['attacker_sample_size']} "
              f"images, {cfg.repeats} repeats × (1 forget + {cfg.num_ood_dataset} OOD), T={cfg.steps}, m={cfg.mix_batch}"]
     prior = result["prior_attack"]["scores"]
@@ -612,3 +621,5 @@ def rea_main(dataset: str, subclass: bool = False, blackbox: bool = False, argv=
         return rea_from_args(args, subclass, blackbox)
     except (ReAError, CheckpointError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
+    except OSError as err:  # a disk that fills up or goes read-only while writing
+        sys.exit(f"error: could not write the attack results: {err}")

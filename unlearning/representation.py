@@ -380,8 +380,6 @@ def parser():
 
 def resolve_paths(args):
     """(checkpoint, out_dir) from the arguments."""
-    from .experiment import run_dir_from_args
-
     # one folder per (checkpoint, feature kind), so mid.pt or logits never overwrite the default results
     stem = os.path.splitext(os.path.basename(args.checkpoint))[0]
     suffix = ("" if stem == "last" or args.model_path else f"_{stem}") + \
@@ -390,10 +388,9 @@ def resolve_paths(args):
         out = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.model_path)),
                                            f"distribution_forget{args.forget_class}{suffix}")
         return args.model_path, out
-    from .unlearn import resolve
+    from .run_identity import identity
 
-    resolve(args)  # the unlearning driver's defaults (para1/para2 of the method), so the folder name matches
-    run_dir = run_dir_from_args(args)
+    run_dir = identity(args).run_dir  # the unlearning driver's identity (defaults, source model): the same folder
     ckpt = os.path.join(run_dir, args.checkpoint)
     if not os.path.isfile(ckpt):
         raise FileNotFoundError(f"no checkpoint {ckpt}: run the unlearning method with the same arguments first, "
@@ -403,7 +400,9 @@ def resolve_paths(args):
 
 def run(args) -> dict:
     import config
-    from .experiment import Experiment, load_model, seed_everything, write_json
+    from .experiment import Experiment, StagedOutput, load_model, seed_everything, write_json
+    from .fingerprint import file_fingerprint
+    from .run_identity import preflight
 
     if args.forget_class is None:
         args.forget_class = config.preset(args.dataset)["forget_class"]
@@ -413,13 +412,20 @@ def run(args) -> dict:
         raise ValueError(f"--tsne_threads must be 0 (all cores) or positive (got {args.tsne_threads})")
     seed_everything(args.seed)
     ckpt, out_dir = resolve_paths(args)
+    preflight(args.device, out_dir)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
+    model_fp = file_fingerprint(ckpt)
     model, meta = load_model(ckpt, exp, net=args.net)
-    res = distribution_metrics(model, exp, args.features, args.max_points, args.seed, args.grid_size,
-                               args.perplexity, plot_dir=out_dir, tsne_threads=args.tsne_threads or None,
-                               title=f"{args.dataset}/{args.net} {os.path.relpath(ckpt)} [{args.features}]")
-    res = dict(status="done", stage="distribution", checkpoint=ckpt, args=vars(args), **res)
-    write_json(os.path.join(out_dir, "results.json"), res)
+    # a folder this stage names is its own (replaced whole); one given by --out_dir may hold other files
+    with StagedOutput(out_dir, whole=args.out_dir is None) as stage:
+        res = distribution_metrics(model, exp, args.features, args.max_points, args.seed, args.grid_size,
+                                   args.perplexity, plot_dir=stage.dir, tsne_threads=args.tsne_threads or None,
+                                   title=f"{args.dataset}/{args.net} {os.path.relpath(ckpt)} [{args.features}]")
+        res["files"] = {k: stage.final(os.path.basename(v)) for k, v in res["files"].items()}
+        res = dict(status="done", stage="distribution", checkpoint=ckpt, model_fingerprint=model_fp, args=vars(args),
+                   **res)
+        write_json(stage.path("results.json"), res)
+        stage.commit()
     print(f"{ckpt} [{args.features}, {res['n_points']} points]: variance {res['variance']:.1f} | silhouette "
           f"{res['silhouette']:.3f} (vs class {res['nearest_class']}) | overlap {res['overlap']:.3f} | multi-class "
           f"overlap {res['multiclass_overlap']:.3f} | {res['seconds']['total']:.1f}s → {out_dir}")
@@ -434,3 +440,5 @@ def main(argv=None) -> dict:
         return run(args)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
+    except OSError as err:  # a disk that fills up or goes read-only while writing
+        sys.exit(f"error: could not write the metrics: {err}")

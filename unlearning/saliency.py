@@ -102,20 +102,23 @@ def mask_filename(ratio: float) -> str:
     return f"mask_{round(float(ratio), 6)!r}.pt"
 
 
-def save_masks(masks: Dict[float, Dict[str, torch.Tensor]], out_dir: str, meta: Optional[dict] = None) -> List[str]:
-    """One ``mask_<t>.pt`` per ratio (atomic writes) plus ``masks.json``; returns the mask paths."""
-    from .experiment import atomic_write, write_json
+def save_masks(masks: Dict[float, Dict[str, torch.Tensor]], out_dir: str, meta: Optional[dict] = None,
+               whole: bool = False) -> List[str]:
+    """One ``mask_<t>.pt`` per ratio plus ``masks.json``, moved into ``out_dir`` together once all are written
+    (``whole``: the folder is the masks' own and is replaced as a whole); returns the mask paths."""
+    from .experiment import StagedOutput, atomic_write, torch_save_stable, write_json
 
     paths, summary = [], {}
-    for r, mask in masks.items():
-        path = os.path.join(out_dir, mask_filename(r))
-        state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in mask.items()}
-        atomic_write(path, lambda tmp, s=state: torch.save(s, tmp))
-        total = sum(v.numel() for v in state.values())
-        summary[os.path.basename(path)] = {"ratio": r, "kept": int(sum(v.sum().item() for v in state.values())),
-                                           "total": total}
-        paths.append(path)
-    write_json(os.path.join(out_dir, "masks.json"), dict(meta or {}, files=summary))
+    with StagedOutput(out_dir, whole=whole) as stage:  # all masks of a rerun appear together, or none
+        for r, mask in masks.items():
+            name = mask_filename(r)
+            state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in mask.items()}
+            atomic_write(stage.path(name), lambda tmp, s=state: torch_save_stable(s, tmp))
+            total = sum(v.numel() for v in state.values())
+            summary[name] = {"ratio": r, "kept": int(sum(v.sum().item() for v in state.values())), "total": total}
+            paths.append(stage.final(name))
+        write_json(stage.path("masks.json"), dict(meta or {}, files=summary))
+        stage.commit()
     return paths
 
 
@@ -173,6 +176,8 @@ def parser():
 def generate(args) -> List[str]:
     import config
     from .experiment import Experiment, default_weight_path, load_model, seed_everything
+    from .fingerprint import file_fingerprint
+    from .run_identity import preflight
     from .training import Loader
 
     ratios = _check_ratios(args.ratios)
@@ -180,9 +185,12 @@ def generate(args) -> List[str]:
         raise ValueError(f"--batch_size must be positive (got {args.batch_size})")
     if args.forget_class is None:
         args.forget_class = config.preset(args.dataset)["forget_class"]
+    out_dir = args.out_dir or default_mask_dir(args.log_root, args.dataset, args.net, args.forget_class, args.seed)
+    preflight(args.device, out_dir)
     seed_everything(args.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
     weight_path = args.weight_path or default_weight_path(args)
+    model_fp = file_fingerprint(weight_path)
     model, meta = load_model(weight_path, exp, net=args.net)
     split = exp.split
     f_idx = split.forget_train
@@ -190,10 +198,11 @@ def generate(args) -> List[str]:
                     shuffle=False)
     grads = forget_gradient(model, loader)
     masks = saliency_masks(grads, ratios)
-    out_dir = args.out_dir or default_mask_dir(args.log_root, args.dataset, args.net, args.forget_class, args.seed)
     paths = save_masks(masks, out_dir, {"dataset": args.dataset, "net": meta["arch"], "forget_class": args.forget_class,
-                                        "weight_path": weight_path, "seed": args.seed, "n_forget": len(f_idx),
-                                        "parameters": [[k, list(p.shape)] for k, p in model.named_parameters()]})
+                                        "weight_path": weight_path, "model_fingerprint": model_fp, "seed": args.seed,
+                                        "n_forget": len(f_idx),
+                                        "parameters": [[k, list(p.shape)] for k, p in model.named_parameters()]},
+                       whole=args.out_dir is None)
     total = sum(p.numel() for p in model.parameters())
     print(f"{len(paths)} masks over {total} weights (forget class {args.forget_class}, {len(f_idx)} samples) → {out_dir}")
     return paths
@@ -207,3 +216,5 @@ def main(argv=None) -> List[str]:
         return generate(args)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
+    except OSError as err:  # a disk that fills up or goes read-only while writing
+        sys.exit(f"error: could not write the masks: {err}")

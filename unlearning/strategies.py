@@ -464,6 +464,52 @@ for _m in _BASE:
     _m.doc = (_m.fn.__doc__ or "").strip()
 
 
+# What para1 / para2 are, per method (an ``_our`` / ``_orth`` variant takes its base method's): the kind names a
+# range that ``check_knobs`` enforces before any computation. None: the knob is unused.
+KNOB_KINDS = {  # kind: (in range?, integral?, wording)
+    "lr": (lambda v: v > 0, False, "a learning rate: > 0 and finite"),
+    "epochs": (lambda v: v >= 1, True, "a number of epochs: a whole number ≥ 1"),
+    "count": (lambda v: v >= 1, True, "a count: a whole number ≥ 1"),
+    "count0": (lambda v: v >= 0, True, "a count: a whole number ≥ 0"),
+    "ratio": (lambda v: 0 < v <= 1, False, "a fraction in (0, 1]"),
+    "weight": (lambda v: 0 <= v <= 1, False, "a weight in [0, 1]"),
+    "positive": (lambda v: v > 0, False, "> 0 and finite"),
+    "nonneg": (lambda v: v >= 0, False, "≥ 0 and finite"),
+    "real": (lambda v: True, False, "finite"),
+}
+KNOBS = {
+    "baseline": (None, None),
+    "retrain": (None, None),
+    "finetune": ("lr", "epochs"),
+    "negative_grad": ("lr", "weight"),
+    "amnesiac": ("lr", "epochs"),
+    "badteacher": ("lr", "ratio"),
+    "ssd_tuning": ("positive", "positive"),
+    "Wfisher": ("real", "count"),
+    "FisherForgetting": ("nonneg", None),
+    "FT_prune": ("lr", "nonneg"),
+    "UNSIR": ("lr", "lr"),
+    "SCRUB": ("lr", "count0"),
+    "salun": ("lr", "ratio"),
+}
+
+
+def check_knobs(name: str, para1, para2) -> None:
+    """ValueError (one line) unless para1/para2 are in the range of what they mean for method ``name``."""
+    import math
+
+    entry = get_method(name)
+    kinds = KNOBS.get(entry.base or entry.name, (None, None))
+    for flag, value, kind, meaning in (("--para1", para1, kinds[0], entry.para1), ("--para2", para2, kinds[1],
+                                                                                   entry.para2)):
+        if kind is None or value is None:
+            continue
+        test, integral, wording = KNOB_KINDS[kind]
+        v = float(value)
+        if not (math.isfinite(v) and test(v) and (not integral or v == int(v))):
+            raise ValueError(f"{name} {flag} {value:g} is out of range: it is the {meaning}, {wording}")
+
+
 def our_names():
     return [f"{name}_our" for name, m in METHODS.items() if m.approximate]
 
@@ -520,9 +566,16 @@ def settings_overrides() -> dict:
                 data = json.load(fh)
     except (OSError, ValueError) as err:
         raise ValueError(f"{OVERRIDES_ENV}={raw[:80]!r} is neither a JSON object nor a readable JSON file ({err})")
+    shape = f'{{"UNLEARN": {{method: {{...}}}}, "OVER_UNLEARN": {{method: {{...}}}}}}'
+    if not isinstance(data, dict):
+        raise ValueError(f"{OVERRIDES_ENV} must hold a JSON object {shape}, got a {type(data).__name__}")
     unknown = set(data) - {"UNLEARN", "OVER_UNLEARN"}
-    if not isinstance(data, dict) or unknown:
+    if unknown:
         raise ValueError(f"{OVERRIDES_ENV} takes the keys UNLEARN and OVER_UNLEARN, got {sorted(unknown)}")
+    for key, table in data.items():
+        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+            raise ValueError(f"{OVERRIDES_ENV}: {key} must map method names to objects of settings {shape}, "
+                             f"got {json.dumps(table)[:80]}")
     return data
 
 

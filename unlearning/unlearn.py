@@ -5,7 +5,8 @@ pretrained checkpoint), load the pretrained model (metadata checked), run the me
 the run folder ``run_dir_from_args(args)``:
     last.pt        the unlearned model (mid.pt: after phase 1 of an ``_our`` method)
     log.tsv        d_t d_f d_r mia time  (TA, UA, RA, MIA, RTE; the paper's columns)
-    results.json   status, metrics, phases with their timings and metrics, checkpoints, all arguments
+    results.json   status, metrics, phases with their timings and metrics, checkpoints, all arguments,
+                   source_fingerprint (the -weight_path model) and model_fingerprint (last.pt)
 RTE is the wall time of the unlearning itself (both phases for ``_our``), evaluation and file writing excluded;
 ``rte_cpu`` (and each phase's ``cpu_seconds``) is the process CPU time of the same span.
 """
@@ -19,12 +20,15 @@ import time
 import torch
 
 import config
-from .evaluation import efficacy_metrics
-from .experiment import (CheckpointError, Experiment, add_run_identity_args, base_parser, default_weight_path,
-                         finish_args, load_model, pretrain_dir, run_dir_from_args, save_checkpoint, seed_everything,
-                         write_json, write_tsv)
+from .evaluation import efficacy_metrics, predict
+from .experiment import (CheckpointError, Experiment, StagedOutput, add_run_identity_args, base_parser, finish_args,
+                         finished_result, load_model, run_dir_from_args, save_checkpoint, seed_everything, write_json,
+                         write_tsv)
+from .fingerprint import file_fingerprint
 from .over_unlearning import PHASE1
-from .strategies import Context, UnknownMethodError, get_method, method_settings
+from .run_identity import RunIdentity, preflight
+from .run_identity import resolve as resolve_run
+from .strategies import Context
 from .training import Diverged, Regulariser, check_finite_model
 
 LOG_COLUMNS = ["d_t", "d_f", "d_r", "mia", "time"]
@@ -38,43 +42,33 @@ def parser(dataset: str, subclass: bool = False):
 
 
 def resolve(args, subclass: bool = False):
-    """Fill every default in ``args`` (so the run folder names the real values); returns (method entry, settings).
-
-    Raises ValueError (UnknownMethodError included) for bad input.
-    """
-    entry = get_method(args.method)
-    pre = config.preset(args.dataset)
-    if subclass:
-        if args.forget_fine is None:
-            args.forget_fine = pre.get("subclass", {}).get("forget_fine")
-        if args.forget_fine is None:
-            raise ValueError(f"{args.dataset} has no sub-class preset: pass --forget_class <fine class>")
-    elif args.forget_class is None:
-        args.forget_class = pre["forget_class"]
-    settings = method_settings(args.dataset, args.method)
-    if args.para1 is None:
-        args.para1 = settings.get("para1")
-    if args.para2 is None:
-        args.para2 = settings.get("para2")
-    settings["para1"], settings["para2"] = args.para1, args.para2
-    if not entry.approximate and (args.l1 or args.l2 or args.mask_path):
-        raise ValueError(f"{entry.name} takes no --l1/--l2/--mask_path (it is a reference, not an approximate method)")
-    if not entry.gradient and (args.l1 or args.l2):
-        raise ValueError(f"{entry.name} makes no gradient updates: --l1/--l2 apply to gradient-based methods and to "
-                         f"the replay of {entry.name}_our")
-    if args.weight_path is None:
-        l1 = settings.get("pretrain_l1")
-        args.weight_path = (os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, 0, l1), "model.pt")
-                            if l1 else default_weight_path(args))
-    return entry, settings
+    """Fill every default in ``args`` and check the run's inputs; returns (method entry, settings). See
+    ``unlearning.run_identity.resolve``."""
+    return resolve_run(args, subclass)
 
 
-def _remove_stale(out_dir):
-    """A rerun must not leave an earlier run's checkpoints next to a failed or diverged result."""
-    for name in ("last.pt", "mid.pt", "log.tsv"):
-        path = os.path.join(out_dir, name)
-        if os.path.exists(path):
-            os.remove(path)
+def check_finite_outputs(model, exp) -> None:
+    """Finite weights can still give NaN/inf outputs (a huge noise scale): that is a divergence too."""
+    for which in ("retain_test", "forget_test", "forget_train"):
+        idx = getattr(exp.split, which)
+        data = exp.test if which.endswith("_test") else exp.train
+        if len(idx) and not torch.isfinite(predict(model, data, idx)).all():
+            raise Diverged(f"outputs on {which} became NaN/inf")
+
+
+def _evaluate(model, exp, seed) -> dict:
+    check_finite_model(model)
+    check_finite_outputs(model, exp)
+    return efficacy_metrics(model, exp, seed)
+
+
+def _record_failure(stage: StagedOutput, results: dict, err: Exception) -> None:
+    """A failed or diverged rerun never replaces a finished run; otherwise its status is the folder's record."""
+    err.run_dir = stage.final_dir
+    err.kept_finished = finished_result(stage.final_dir)
+    if not err.kept_finished:
+        write_json(stage.path("results.json"), results)
+        stage.commit()
 
 
 def _library_warm_up(device, per_sample: bool, model=None, exp=None) -> None:
@@ -95,10 +89,16 @@ def _library_warm_up(device, per_sample: bool, model=None, exp=None) -> None:
 
 
 def unlearn(args, subclass: bool = False) -> dict:
-    """Run one method; returns the results dict (also written to results.json). Diverged propagates."""
+    """Run one method; returns the results dict (also written to results.json). Diverged propagates.
+
+    Everything is built in a staging folder beside the run folder and swapped in at the end (StagedOutput): a
+    rerun that fails or is interrupted leaves a finished run as it was; one that succeeds replaces the whole
+    folder, so attack and metric results of the old model go with it.
+    """
     entry, settings = resolve(args, subclass)
-    out_dir = run_dir_from_args(args)
-    _remove_stale(out_dir)
+    ident = RunIdentity.of(args, settings)
+    out_dir = ident.run_dir
+    preflight(args.device, out_dir)
     seed_everything(args.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device,
                      forget_class=None if subclass else args.forget_class, subclass=subclass,
@@ -113,11 +113,18 @@ def unlearn(args, subclass: bool = False) -> dict:
     split = exp.split
     meta = exp.model_meta(args.net, kind="unlearn", forget_class=split.forget_class, forget_fine=split.forget_fine,
                           method=args.method, para1=args.para1, para2=args.para2, seed=args.seed, l1=args.l1,
-                          l2=args.l2, mask_path=args.mask_path, pretrained=args.weight_path)
+                          l2=args.l2, mask_path=args.mask_path, pretrained=args.weight_path,
+                          source_fingerprint=ident.source_fingerprint)
+    with StagedOutput(out_dir) as stage:
+        return _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta, ident)
+
+
+def _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta, ident) -> dict:
     checkpoints, phases = {}, []
     results = {"status": "running", "error": None, "stage": "unlearn", "method": args.method, "args": vars(args),
                "settings": settings, "metrics": None, "phases": phases, "checkpoints": checkpoints,
-               "pretrained": args.weight_path, "device": str(exp.device), "split": split.summary()}
+               "pretrained": args.weight_path, "source_fingerprint": ident.source_fingerprint,
+               "model_fingerprint": None, "device": str(exp.device), "split": exp.split.summary()}
 
     # CPU seconds of the process next to the wall seconds: on a shared machine wall time swings with other jobs'
     # load, CPU time of a one-thread run much less. A phase's CPU time runs from the end of the previous on_phase.
@@ -125,11 +132,11 @@ def unlearn(args, subclass: bool = False) -> dict:
 
     def on_phase(name, m, seconds):
         cpu = time.process_time() - cpu_mark[0]
-        check_finite_model(m)
+        metrics = _evaluate(m, exp, args.seed)
         if name == PHASE1:
-            checkpoints["mid"] = save_checkpoint(os.path.join(out_dir, "mid.pt"), m, dict(meta, phase=name))
-        phases.append({"name": name, "seconds": seconds, "cpu_seconds": cpu,
-                       "metrics": efficacy_metrics(m, exp, args.seed)})
+            save_checkpoint(stage.path("mid.pt"), m, dict(meta, phase=name))
+            checkpoints["mid"] = stage.final("mid.pt")
+        phases.append({"name": name, "seconds": seconds, "cpu_seconds": cpu, "metrics": metrics})
         cpu_mark[0] = time.process_time()
 
     _library_warm_up(exp.device, entry.per_sample, model, exp)
@@ -141,26 +148,32 @@ def unlearn(args, subclass: bool = False) -> dict:
         model = entry.fn(ctx, args.para1, args.para2)
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu_mark[0]
-        check_finite_model(model)
+        if phases:  # a multi-phase method was evaluated phase by phase; only check its final model
+            check_finite_model(model)
+            check_finite_outputs(model, exp)
+        else:
+            final_metrics = _evaluate(model, exp, args.seed)
     except Diverged as err:
         results.update(status="diverged", error=str(err))
-        write_json(os.path.join(out_dir, "results.json"), results)
+        _record_failure(stage, results, err)
         raise
     except Exception as err:
         results.update(status="failed", error=f"{type(err).__name__}: {err}")
-        write_json(os.path.join(out_dir, "results.json"), results)
+        _record_failure(stage, results, err)
         raise
     if not phases:  # a one-phase method: its time is the whole call
-        phases.append({"name": "unlearn", "seconds": seconds, "cpu_seconds": cpu,
-                       "metrics": efficacy_metrics(model, exp, args.seed)})
+        phases.append({"name": "unlearn", "seconds": seconds, "cpu_seconds": cpu, "metrics": final_metrics})
     rte = sum(p["seconds"] for p in phases)
     metrics = dict(phases[-1]["metrics"], RTE=rte)
-    checkpoints["last"] = save_checkpoint(os.path.join(out_dir, "last.pt"), model, meta)
-    write_tsv(os.path.join(out_dir, "log.tsv"),
+    save_checkpoint(stage.path("last.pt"), model, meta)
+    checkpoints["last"] = stage.final("last.pt")
+    write_tsv(stage.path("log.tsv"),
               [{"d_t": metrics["TA"], "d_f": metrics["UA"], "d_r": metrics["RA"], "mia": metrics["MIA"], "time": rte}],
               LOG_COLUMNS)
-    results.update(status="done", metrics=metrics, rte_cpu=sum(p["cpu_seconds"] for p in phases))
-    write_json(os.path.join(out_dir, "results.json"), results)
+    results.update(status="done", metrics=metrics, rte_cpu=sum(p["cpu_seconds"] for p in phases),
+                   model_fingerprint=file_fingerprint(stage.path("last.pt")))
+    write_json(stage.path("results.json"), results)
+    stage.commit()
     return results
 
 
@@ -168,13 +181,25 @@ def main(dataset: str, subclass: bool = False, argv=None) -> dict:
     args = finish_args(parser(dataset, subclass).parse_args(argv))
     try:
         results = unlearn(args, subclass)
-    except UnknownMethodError as err:
-        sys.exit(f"error: {err}")
     except Diverged as err:
-        sys.exit(f"error: {args.method} diverged ({err}); status 'diverged' in {run_dir_from_args(args)}/results.json")
-    except (CheckpointError, FileNotFoundError, ValueError) as err:
-        sys.exit(f"error: {err}")
+        sys.exit(f"error: {args.method} diverged ({err}); " + _where(err, "diverged"))
+    except (CheckpointError, FileNotFoundError, ValueError) as err:  # UnknownMethodError, OutputError included
+        sys.exit(f"error: {err}" + (f"; {_where(err, 'failed')}" if hasattr(err, "kept_finished") else ""))
+    except OSError as err:  # a disk that fills up or goes read-only while writing
+        sys.exit(f"error: could not write the run: {err}")
+    except KeyboardInterrupt:
+        print("interrupted: nothing written (a finished run of these arguments is kept as it was)", file=sys.stderr)
+        raise SystemExit(130)
     m = results["metrics"]
     print(f"{args.method}: TA {m['TA']:.4f} | UA {m['UA']:.4f} | RA {m['RA']:.4f} | MIA {m['MIA']:.4f} | "
           f"RTE {m['RTE']:.2f}s → {run_dir_from_args(args)}")
     return results
+
+
+def _where(err, status: str) -> str:
+    run_dir = getattr(err, "run_dir", None)
+    if run_dir is None:
+        return "nothing written"
+    if getattr(err, "kept_finished", False):
+        return f"the finished run in {run_dir} is kept unchanged"
+    return f"status '{status}' in {run_dir}/results.json"

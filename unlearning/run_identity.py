@@ -1,0 +1,141 @@
+"""The identity of one unlearning run, shared by every stage that writes or reads it.
+
+A run is named by its dataset, network, forget class, method, para1/para2 (the method's defaults filled in), mask,
+seed, --l1/--l2 and its SOURCE MODEL. The source model counts by content (``file_fingerprint``), not by how its
+path is spelled: the preset's pretrained model (the default -weight_path) adds nothing to the folder name, any
+other model adds ``_src-<first 8 hex digits of its fingerprint>``. So the same model under another spelling (a
+relative path, a copy) finds the same run folder, and another model gets its own.
+
+``resolve(args)`` fills the defaults and checks the run's inputs (method, knob ranges, source model present);
+``RunIdentity.of(args)`` then gives the folder and the checkpoints in it. The unlearning driver, ReA, the
+distribution metrics and DFME all go through these two.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import config
+from .experiment import CheckpointError, check_output_dir, forget_name, pretrain_dir, resolve_device, unlearn_dir
+from .fingerprint import file_fingerprint
+
+SOURCE_DIGITS = 8  # hex digits of the source fingerprint in a folder name
+
+
+def default_source_path(args, settings: Optional[dict] = None) -> str:
+    """The pretrained model a method runs on unless -weight_path says otherwise (the sparse one for methods whose
+    settings name a ``pretrain_l1``)."""
+    if settings is None:
+        from .strategies import method_settings
+        settings = method_settings(args.dataset, args.method)
+    l1 = settings.get("pretrain_l1") or 0.0
+    return os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, 0, l1), "model.pt")
+
+
+def _settings_tag(settings: Optional[dict]) -> Optional[str]:
+    """Short stable hash of a settings override (None without one)."""
+    if not settings:
+        return None
+    import hashlib
+    import json
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    log_root: str
+    dataset: str
+    net: str
+    forget: str  # class id, or fine<id> in the sub-class setting
+    method: str
+    para1: Optional[float]
+    para2: Optional[float]
+    mask_path: Optional[str]
+    seed: int
+    l1: float
+    l2: float
+    weight_path: str  # the source model as given (or the default)
+    source_fingerprint: Optional[str]  # None only when the default source model does not exist (yet)
+    default_source: bool
+    settings_tag: Optional[str] = None  # hash of a --settings override, where the parser has that flag
+
+    @classmethod
+    def of(cls, args, settings: Optional[dict] = None) -> "RunIdentity":
+        """The identity of the run named by already resolved ``args`` (see ``resolve``)."""
+        default = default_source_path(args, settings)
+        weight_path = getattr(args, "weight_path", None) or default
+        fp = file_fingerprint(weight_path)
+        if _same_file(weight_path, default):
+            is_default = True
+        else:
+            if fp is None:
+                raise CheckpointError(f"checkpoint {weight_path} does not exist (pretrain first, or pass the right "
+                                      f"-weight_path)")
+            is_default = fp == file_fingerprint(default)
+        return cls(args.log_root, args.dataset, args.net, forget_name(args), args.method, args.para1, args.para2,
+                   args.mask_path, args.seed, args.l1 or 0.0, args.l2 or 0.0, weight_path, fp, is_default,
+                   _settings_tag(getattr(args, "settings", None)))
+
+    @property
+    def run_dir(self) -> str:
+        return unlearn_dir(self.log_root, self.dataset, self.net, self.forget, self.method, self.para1, self.para2,
+                           self.mask_path, self.seed, extra={"l1": self.l1, "l2": self.l2, "set": self.settings_tag},
+                           source=None if self.default_source else self.source_fingerprint[:SOURCE_DIGITS])
+
+    def checkpoint(self, name: str = "last.pt") -> str:
+        return os.path.join(self.run_dir, name)
+
+
+def resolve(args, subclass: bool = False) -> Tuple[object, dict]:
+    """Fill every default in ``args`` (forget class, para1/para2 from config.UNLEARN / OVER_UNLEARN, the source
+    model) and check them: method known, knobs in range, --l1/--l2/--mask_path meaningful, an explicit -weight_path
+    present. Returns (method entry, settings); sets ``args.source_fingerprint``. Raises ValueError (UnknownMethodError
+    and CheckpointError included) with one clear line."""
+    from .strategies import check_knobs, get_method, method_settings
+
+    entry = get_method(args.method)
+    pre = config.preset(args.dataset)
+    if subclass:
+        if args.forget_fine is None:
+            args.forget_fine = pre.get("subclass", {}).get("forget_fine")
+        if args.forget_fine is None:
+            raise ValueError(f"{args.dataset} has no sub-class preset: pass --forget_class <fine class>")
+    elif args.forget_class is None:
+        args.forget_class = pre["forget_class"]
+    settings = method_settings(args.dataset, args.method)
+    if getattr(args, "settings", None):  # a --settings override merged over the method's settings
+        from .strategies import _merge
+        settings = _merge(settings, args.settings)
+    if args.para1 is None:
+        args.para1 = settings.get("para1")
+    if args.para2 is None:
+        args.para2 = settings.get("para2")
+    settings["para1"], settings["para2"] = args.para1, args.para2
+    check_knobs(args.method, args.para1, args.para2)
+    if not entry.approximate and (args.l1 or args.l2 or args.mask_path):
+        raise ValueError(f"{entry.name} takes no --l1/--l2/--mask_path (it is a reference, not an approximate method)")
+    if not entry.gradient and (args.l1 or args.l2):
+        raise ValueError(f"{entry.name} makes no gradient updates: --l1/--l2 apply to gradient-based methods and to "
+                         f"the replay of {entry.name}_our")
+    if args.weight_path is None:
+        args.weight_path = default_source_path(args, settings)
+    args.source_fingerprint = RunIdentity.of(args, settings).source_fingerprint
+    return entry, settings
+
+
+def identity(args, subclass: bool = False) -> RunIdentity:
+    """``resolve`` then ``RunIdentity.of``."""
+    _, settings = resolve(args, subclass)
+    return RunIdentity.of(args, settings)
+
+
+def preflight(device: str, *folders: str) -> None:
+    """Checks every stage makes before computing: the device is known and present, every output folder writable."""
+    resolve_device(device)
+    for folder in folders:
+        check_output_dir(folder)
