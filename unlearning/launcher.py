@@ -357,6 +357,8 @@ class Launcher:
                 self._folder_lock.acquire()
             except FolderBusy as err:
                 raise SystemExit(f"error: {err}")
+            except OSError as err:
+                raise SystemExit(f"error: cannot write to {self.log_root}: {err.strerror or err}")
         try:
             return self._run_stages(stages)
         finally:
