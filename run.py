@@ -38,13 +38,15 @@ def parse_args(argv=None):
     p.add_argument("--devices", default=None, help="comma-separated GPU ids: one job per GPU, in parallel")
     p.add_argument("--jobs", type=int, default=2, help="parallel CPU jobs (ignored with --devices)")
     p.add_argument("--device", default="auto", help="device flag passed to every step")
-    p.add_argument("--log_root", default=LOG_ROOT)
-    p.add_argument("--data_root", default=DATA_ROOT)
+    p.add_argument("--log_root", default=None, help=f"default: the project's {LOG_ROOT}/, wherever run.py starts")
+    p.add_argument("--data_root", default=None, help=f"default: the project's {DATA_ROOT}/")
     p.add_argument("--dry_run", action="store_true", help="print the command lines, run nothing")
     return p.parse_args(argv)
 
 
 def settings_from(args) -> dict:
+    from unlearning.launcher import resolve_root
+
     if args.preset and args.preset != "digits":
         s = dict(RUN_PRESETS[args.preset])
     else:
@@ -54,6 +56,8 @@ def settings_from(args) -> dict:
     if args.methods:
         unknown = set(args.methods) - {m[0] for m in methods}
         methods = [m for m in methods if m[0] in args.methods] + [[m, None, None] for m in args.methods if m in unknown]
+    # absolute paths: the steps run in the project folder, the ledger keys name paths relative to the log root
+    args.log_root, args.data_root = resolve_root(args.log_root, LOG_ROOT), resolve_root(args.data_root, DATA_ROOT)
     s.update(methods=methods, log_root=args.log_root, data_root=args.data_root, device=args.device,
              stages=args.stages or s["stages"])
     if args.forget_classes:

@@ -2,10 +2,17 @@
 CPU jobs or GPUs), skips steps already done with the same arguments, isolates failures, prints a summary.
 
 Each step's success is recorded in a ledger file (``<log_root>/launcher/steps/<stage>-<hash>.json``) written
-atomically after the step's own outputs, so a sweep killed at any point restarts where it stopped.
+atomically after the step's own outputs, so a sweep killed at any point restarts where it stopped. The record
+holds the content fingerprints of the step's declared inputs: a step counts as done only while its outputs exist
+and its inputs are unchanged, otherwise it (and, through their inputs, the steps after it) is run again. The
+hash is of the command lines with paths written relative to the log root / project root, so neither the spelling
+of a path nor the directory run.py is started from changes it. One sweep at a time per log folder
+(``<log_root>/launcher/lock``); see docs/launcher.md.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -17,13 +24,19 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from .experiment import pretrain_dir, read_json, write_json
+from .fingerprint import file_fingerprint
 from .saliency import default_mask_dir, mask_filename
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "distribution", "report"]
+# flags whose value is a path: written relative to the log root / project root in a step's key
+PATH_FLAGS = {"--log_root", "--data_root", "-weight_path", "--weight_path", "--mask_path", "--model_path",
+              "--out_dir", "--victim_path"}
+
+Paths = Union[Sequence[str], Callable[[], Sequence[str]]]
 
 
 @dataclass
@@ -32,16 +45,55 @@ class Step:
     name: str
     cmds: List[List[str]]  # run in order; the step is done when all succeed
     deps: List[str] = field(default_factory=list)  # names of steps it needs
+    # files the step reads / writes; a callable is asked when the step comes up (its paths may depend on what
+    # earlier steps wrote). The ledger records the inputs' fingerprints and checks the outputs exist.
+    inputs: Paths = field(default_factory=list)
+    outputs: Paths = field(default_factory=list)
+    cached: bool = True  # False: run on every sweep (the report)
     status: str = "pending"
     error: str = ""
     log: str = ""
     seconds: float = 0.0
+    redo_reason: str = ""
 
     @property
     def key(self) -> str:
+        """Key of the command lines as written (the ledger name before paths were made canonical)."""
+        return self.canonical_key(None)
+
+    def canonical_key(self, log_root: Optional[str]) -> str:
         # --device is left out: the same step on another GPU is the same step
-        text = json.dumps([_without_device(c) for c in self.cmds])
+        cmds = [_without_device(c) for c in self.cmds]
+        if log_root is not None:
+            cmds = [canonical_cmd(c, log_root) for c in cmds]
+        text = json.dumps(cmds)
         return f"{self.stage}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+
+
+def resolve_root(path: Optional[str], default: str) -> str:
+    """An absolute path: ``path`` relative to the current directory, or ``default`` relative to the project."""
+    if path is None:
+        return os.path.realpath(os.path.join(ROOT, default))
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def canonical_path(path: str, log_root: str) -> str:
+    """``path`` (relative ones are relative to the project, where steps run) as ``<log_root>/…`` or ``<root>/…``."""
+    real = os.path.realpath(os.path.join(ROOT, os.path.expanduser(path)))
+    for tag, base in (("<log_root>", os.path.realpath(log_root)), ("<root>", os.path.realpath(ROOT))):
+        if real == base:
+            return tag
+        if real.startswith(base + os.sep):
+            return tag + "/" + os.path.relpath(real, base).replace(os.sep, "/")
+    return real
+
+
+def canonical_cmd(cmd: List[str], log_root: str) -> List[str]:
+    out, path_next = [], False
+    for tok in cmd:
+        out.append(canonical_path(tok, log_root) if path_next else tok)
+        path_next = tok in PATH_FLAGS
+    return out
 
 
 def _without_device(cmd):
@@ -57,10 +109,92 @@ def _without_device(cmd):
     return out
 
 
+class FolderBusy(RuntimeError):
+    """Another sweep (or steps it left running) holds the log folder."""
+
+
+class FolderLock:
+    """An exclusive ``flock`` on ``<log_root>/launcher/lock``, holding who took it (pid, start time, children).
+
+    The descriptor is passed to every step's subprocess, so the lock stays held while any of them lives: a run.py
+    killed with SIGKILL leaves its running step holding it, and a second sweep cannot start that step again.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd: Optional[int] = None
+        self.info: dict = {}
+
+    def acquire(self) -> "FolderLock":
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = _read_lock_info(fd)
+            os.close(fd)
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise FolderBusy(_busy_message(os.path.dirname(os.path.dirname(self.path)), holder)) from None
+        self.fd = fd
+        self.info = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                     "argv": sys.argv, "children": []}
+        self._write()
+        return self
+
+    def child_started(self, pid: int) -> None:
+        self.info["children"].append(pid)
+        self._write()
+
+    def child_ended(self, pid: int) -> None:
+        if pid in self.info["children"]:
+            self.info["children"].remove(pid)
+            self._write()
+
+    def _write(self) -> None:
+        data = (json.dumps(self.info) + "\n").encode()
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            self.info["children"] = []
+            self._write()
+            os.close(self.fd)  # children that still hold the descriptor keep the lock
+            self.fd = None
+
+
+def _read_lock_info(fd: int) -> dict:
+    try:
+        info = json.loads(os.pread(fd, 1 << 16, 0).decode() or "{}")
+        return info if isinstance(info, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _busy_message(log_root: str, holder: dict) -> str:
+    pid, started = holder.get("pid", "?"), holder.get("started", "?")
+    if _pid_alive(pid):
+        return (f"another run.py (pid {pid}, started {started}) is working in {log_root}: "
+                f"wait for it to finish or stop it")
+    children = [c for c in holder.get("children", []) if _pid_alive(c)]
+    which = f" (pid {', '.join(map(str, children))})" if children else ""
+    return (f"steps started by run.py (pid {pid}, started {started}), which is gone, are still running{which} in "
+            f"{log_root}: wait for them to finish or stop them")
+
+
 class Launcher:
     def __init__(self, log_root: str, jobs: int = 1, devices: Optional[List[str]] = None, dry_run: bool = False,
                  python: str = sys.executable):
-        self.log_root = log_root
+        self.log_root = os.path.realpath(log_root)
         self.ledger_dir = os.path.join(log_root, "launcher", "steps")
         self.logs_dir = os.path.join(log_root, "launcher", "logs")
         self.devices = devices or []
@@ -72,23 +206,70 @@ class Launcher:
         self._lock = threading.Lock()
         self._children = set()
         self._stopping = False
+        self._folder_lock = FolderLock(os.path.join(self.log_root, "launcher", "lock"))
 
     def add(self, step: Step) -> Step:
         self.steps.append(step)
         return step
 
     # ------------------------------------------------------------------ bookkeeping
+    def key(self, step: Step) -> str:
+        return step.canonical_key(self.log_root)
+
     def _ledger(self, step):
-        return os.path.join(self.ledger_dir, step.key + ".json")
+        return os.path.join(self.ledger_dir, self.key(step) + ".json")
+
+    def _record(self, path: str) -> Optional[dict]:
+        try:
+            rec = read_json(path)
+        except (ValueError, OSError):  # empty, truncated, binary garbage, unreadable
+            return None
+        return rec if isinstance(rec, dict) else None
+
+    def _paths(self, spec: Paths) -> Optional[List[str]]:
+        """The step's declared paths, or None when they cannot be worked out (the step is then run)."""
+        try:
+            return list(spec() if callable(spec) else spec)
+        except (Exception, SystemExit):
+            return None
+
+    def _fingerprints(self, paths: List[str]) -> Dict[str, Optional[str]]:
+        return {canonical_path(p, self.log_root): file_fingerprint(os.path.join(ROOT, p)) for p in paths}
 
     def _done_before(self, step) -> bool:
-        path = self._ledger(step)
-        if not os.path.isfile(path):
+        """True when the ledger says done, the outputs are there and the inputs are the ones recorded."""
+        step.redo_reason = ""
+        if not step.cached:
             return False
-        try:
-            return read_json(path).get("status") == "done"
-        except (ValueError, OSError):
+        rec = self._record(self._ledger(step))
+        legacy = None
+        if rec is None and self.key(step) != step.key:  # a ledger written before keys were canonical
+            legacy = self._record(os.path.join(self.ledger_dir, step.key + ".json"))
+        rec = rec or legacy
+        if rec is None or rec.get("status") != "done":
             return False
+        outputs, inputs = self._paths(step.outputs), self._paths(step.inputs)
+        if outputs is None or inputs is None:
+            step.redo_reason = "its inputs/outputs could not be worked out"
+            return False
+        for path in outputs:
+            problem = _output_problem(os.path.join(ROOT, path))
+            if problem:
+                step.redo_reason = f"{canonical_path(path, self.log_root)} {problem}"
+                return False
+        now = self._fingerprints(inputs)
+        recorded = rec.get("inputs")
+        if isinstance(recorded, dict):
+            for name, fp in now.items():
+                if recorded.get(name) != fp:
+                    step.redo_reason = f"input {name} " + ("is missing" if fp is None else "changed")
+                    return False
+        elif inputs:  # done before inputs were recorded: adopt the current ones
+            rec = dict(rec, inputs=now)
+            legacy = legacy or rec
+        if legacy is not None:
+            write_json(self._ledger(step), rec)
+        return True
 
     # ------------------------------------------------------------------ execution
     def _device_for_job(self):
@@ -112,8 +293,10 @@ class Launcher:
         if dev is not None:
             env["CUDA_VISIBLE_DEVICES"] = dev
         os.makedirs(self.logs_dir, exist_ok=True)
-        step.log = os.path.join(self.logs_dir, step.key + ".log")
+        step.log = os.path.join(self.logs_dir, self.key(step) + ".log")
         start = time.perf_counter()
+        inputs = self._paths(step.inputs)
+        consumed = self._fingerprints(inputs) if inputs else {}
         try:
             with open(step.log, "w") as log:
                 for cmd in step.cmds:
@@ -122,24 +305,43 @@ class Launcher:
                         cmd = _without_device(cmd) + ["--device", "cuda"]
                     log.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
                     log.flush()
-                    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+                    # the lock's descriptor goes with the child: the folder stays locked while it lives
+                    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            pass_fds=self._inherited_fds())
                     with self._lock:
                         self._children.add(proc)
+                        self._child_event(proc.pid, started=True)
                     rc = proc.wait()
                     with self._lock:
                         self._children.discard(proc)
+                        self._child_event(proc.pid, started=False)
                     if rc != 0:
                         step.status = "failed"
-                        step.error = _last_error_line(step.log) or f"exit code {rc}"
+                        step.error = _failure(rc, step.log)
                         return
+            outputs = self._paths(step.outputs) or []
+            missing = [p for p in outputs if _output_problem(os.path.join(ROOT, p))]
+            if missing:
+                step.status = "failed"
+                step.error = f"finished without writing {canonical_path(missing[0], self.log_root)}"
+                return
             step.status = "done"
             step.seconds = time.perf_counter() - start
             write_json(self._ledger(step), {"status": "done", "stage": step.stage, "name": step.name,
-                                            "cmds": step.cmds, "seconds": step.seconds, "log": step.log,
+                                            "cmds": step.cmds, "inputs": consumed,
+                                            "outputs": self._fingerprints(outputs),
+                                            "seconds": step.seconds, "log": step.log,
                                             "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
         finally:
             step.seconds = time.perf_counter() - start
             self._release(dev)
+
+    def _inherited_fds(self):
+        return (self._folder_lock.fd,) if self._folder_lock.fd is not None else ()
+
+    def _child_event(self, pid: int, started: bool) -> None:
+        if self._folder_lock.fd is not None:
+            (self._folder_lock.child_started if started else self._folder_lock.child_ended)(pid)
 
     def _terminate_children(self, signum, frame):
         self._stopping = True
@@ -150,6 +352,19 @@ class Launcher:
 
     def run(self, stages: List[str]) -> List[Step]:
         """Run the steps of ``stages`` in stage order; within a stage, up to ``jobs`` at once."""
+        if not self.dry_run:
+            try:
+                self._folder_lock.acquire()
+            except FolderBusy as err:
+                raise SystemExit(f"error: {err}")
+            except OSError as err:
+                raise SystemExit(f"error: cannot write to {self.log_root}: {err.strerror or err}")
+        try:
+            return self._run_stages(stages)
+        finally:
+            self._folder_lock.release()
+
+    def _run_stages(self, stages: List[str]) -> List[Step]:
         signal.signal(signal.SIGTERM, self._terminate_children)
         self.steps = [s for s in self.steps if s.stage in stages]
         by_name = {s.name: s for s in self.steps}
@@ -165,6 +380,8 @@ class Launcher:
                         step.status = "skipped"
                     elif self.dry_run:
                         step.status = "planned"
+                        if step.redo_reason:
+                            print(f"  (again: {step.redo_reason})")
                         for cmd in step.cmds:
                             print("  " + " ".join(shlex.quote(c) for c in cmd))
                     else:
@@ -172,6 +389,9 @@ class Launcher:
                 if not todo:
                     continue
                 print(f"[{stage}] {len(todo)} step(s), {self.jobs} at a time", flush=True)
+                for step in todo:
+                    if step.redo_reason:
+                        print(f"  again  {step.name}: {step.redo_reason}", flush=True)
                 with ThreadPoolExecutor(self.jobs) as pool:
                     for step, _ in zip(todo, pool.map(self._run_step, todo)):
                         mark = {"done": "ok", "failed": "FAILED"}.get(step.status, step.status)
@@ -196,8 +416,38 @@ class Launcher:
         out = {"seconds": seconds, "counts": counts,
                "steps": [{"stage": s.stage, "name": s.name, "status": s.status, "error": s.error, "log": s.log,
                           "seconds": s.seconds} for s in self.steps]}
-        write_json(os.path.join(self.log_root, "launcher", "last_summary.json"), out)
+        if not self.dry_run:  # a plan is not a sweep: keep the last real summary
+            write_json(os.path.join(self.log_root, "launcher", "last_summary.json"), out)
         return out
+
+
+def _failure(rc: int, log_path: str) -> str:
+    """The error of a failed command: the signal that killed it, else the last error line of its log."""
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"killed by signal {name}{hint}"
+    return _last_error_line(log_path) or f"exit code {rc}"
+
+
+def _output_problem(path: str) -> str:
+    """Why a declared output does not count as written ('' when it does): missing, or an unreadable / unfinished
+    results file."""
+    if not os.path.exists(path):
+        return "is missing"
+    if path.endswith(".json"):
+        try:
+            data = read_json(path)
+        except (ValueError, OSError):
+            return "is empty or truncated"
+        if not isinstance(data, dict):
+            return "is not a JSON object"
+        if data.get("status", "done") != "done":
+            return f"has status {data.get('status')!r}"
+    return ""
 
 
 def _last_error_line(log_path: str) -> str:
@@ -209,6 +459,35 @@ def _last_error_line(log_path: str) -> str:
         if line.startswith("error:") or "Error" in line.split(":")[0]:
             return line[:300]
     return lines[-1][:300] if lines else ""
+
+
+# ----------------------------------------------------------------------------- where steps write
+# Each asks the script's own argument handling, so the launcher never re-derives a folder name.
+def unlearn_run_dir(dataset: str, argv: List[str], subclass: bool = False) -> str:
+    """The run folder the unlearning script writes for the command-line arguments ``argv``."""
+    from .experiment import finish_args, run_dir_from_args
+    from .unlearn import parser, resolve
+
+    args = finish_args(parser(dataset, subclass).parse_known_args(argv)[0])
+    resolve(args, subclass)
+    return run_dir_from_args(args)
+
+
+def rea_results_path(dataset: str, argv: List[str]) -> str:
+    """results.json of the white-box attack run with ``argv`` on the run's last.pt."""
+    from .experiment import finish_args
+    from .reminiscence import config_from_args, rea_parser
+
+    args = finish_args(rea_parser(dataset).parse_known_args(argv)[0])
+    return os.path.join(unlearn_run_dir(dataset, argv), "rea", config_from_args(args, args.dataset).tag(),
+                        "results.json")
+
+
+def distribution_results_path(argv: List[str]) -> str:
+    from .experiment import finish_args
+    from .representation import parser, resolve_paths
+
+    return os.path.join(resolve_paths(finish_args(parser().parse_known_args(argv)[0]))[1], "results.json")
 
 
 # ----------------------------------------------------------------------------- composing a sweep
@@ -234,19 +513,24 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
         sparse_weight = os.path.join(pretrain_dir(log_root, ds, net, seed, s.get("sparse_l1") or 0.0), "model.pt")
         pre = f"pretrain seed{seed}"
         if not s.get("pretrain_path"):
-            launcher.add(Step("pretrain", pre, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed), "--quiet"]]))
+            launcher.add(Step("pretrain", pre, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed), "--quiet"]],
+                              outputs=[pre_weight]))
         sparse = None
         if s.get("sparse_l1") and any(str(m[0]).startswith("Wfisher") for m in s["methods"]):
             sparse = f"pretrain sparse seed{seed}"
             launcher.add(Step("pretrain", sparse, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed),
-                                                    "--l1", str(s["sparse_l1"]), "--quiet"]]))
+                                                    "--l1", str(s["sparse_l1"]), "--quiet"]], outputs=[sparse_weight]))
         for fc in s["forget_classes"]:
             ident_base = [*common, "-seed", str(seed), "--forget_class", str(fc)]
             mask_step = None
             if any(len(m) > 3 and m[3] is not None for m in s["methods"]):  # SalUn masks for masked entries
                 mask_step = f"masks seed{seed} forget{fc}"
+                mask_dir = default_mask_dir(log_root, ds, net, fc, seed)
                 launcher.add(Step("masks", mask_step, [["python", "saliency_mu/generate_mask.py", *ident_base,
-                                                        "-weight_path", pre_weight]], deps=[pre]))
+                                                        "-weight_path", pre_weight]], deps=[pre],
+                                  inputs=[pre_weight], outputs=[os.path.join(mask_dir, "masks.json")] + [
+                                      os.path.join(mask_dir, mask_filename(m[3])) for m in s["methods"]
+                                      if len(m) > 3 and m[3] is not None]))
             for entry in s["methods"]:
                 wfisher = bool(sparse) and str(entry[0]).startswith("Wfisher")  # Wfisher runs on the sparse model
                 ident = ident_base + _flag_args(entry) + ["-weight_path", sparse_weight if wfisher else pre_weight]
@@ -254,22 +538,33 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                       f" seed{seed} forget{fc}"
                 unl = f"unlearn {tag}"
                 deps = [sparse if wfisher else pre]
+                inputs = [sparse_weight if wfisher else pre_weight]
                 if len(entry) > 3 and entry[3] is not None:
                     mask_file = os.path.join(default_mask_dir(log_root, ds, net, fc, seed), mask_filename(entry[3]))
                     ident += ["--mask_path", mask_file]
                     deps.append(mask_step)
-                launcher.add(Step("unlearn", unl, [["python", f"forget_full_class_main_{ds}.py", *ident]], deps=deps))
+                    inputs.append(mask_file)
+                run_dir = (lambda ident=ident: unlearn_run_dir(ds, ident))  # asked when the step comes up
+                model = (lambda run_dir=run_dir: [os.path.join(run_dir(), "last.pt")])
+                launcher.add(Step("unlearn", unl, [["python", f"forget_full_class_main_{ds}.py", *ident]], deps=deps,
+                                  inputs=inputs, outputs=lambda run_dir=run_dir: [
+                                      os.path.join(run_dir(), "results.json"), os.path.join(run_dir(), "last.pt")]))
                 attack = ["--relearning_lr", *[str(lr) for lr in s["relearning_lrs"]]] if s.get("relearning_lrs") else []
                 if s.get("repeats"):
                     attack += ["--repeats", str(s["repeats"])]
-                launcher.add(Step("rea", f"rea {tag}", [["python", f"mia_on_mu_main_{ds}_fullclass.py", *ident, *attack]],
-                                  deps=[unl]))
+                rea_cmd = [*ident, *attack]
+                launcher.add(Step("rea", f"rea {tag}", [["python", f"mia_on_mu_main_{ds}_fullclass.py", *rea_cmd]],
+                                  deps=[unl], inputs=model,
+                                  outputs=lambda rea_cmd=rea_cmd: [rea_results_path(ds, rea_cmd)]))
                 # black box: the listed methods, or every method when the stage is asked for and none is listed
                 if "blackbox" in s["stages"] and entry[0] in (s.get("blackbox_methods") or [entry[0]]):
                     launcher.add(Step("blackbox", f"blackbox {tag}", [
                         ["python", "dfme_attack.py", *ident],
-                        ["python", f"mia_on_mu_main_{ds}_fullclass_blackbox.py", *ident, *attack]], deps=[unl]))
+                        ["python", f"mia_on_mu_main_{ds}_fullclass_blackbox.py", *ident, *attack]], deps=[unl],
+                        inputs=model))
                 launcher.add(Step("distribution", f"distribution {tag}",
-                                  [["python", "distribution_metric.py", *ident]], deps=[unl]))
-    launcher.add(Step("report", "report", [["python", "reproduce_tables.py", "--log_root", log_root]]))
+                                  [["python", "distribution_metric.py", *ident]], deps=[unl], inputs=model,
+                                  outputs=lambda ident=ident: [distribution_results_path(ident)]))
+    launcher.add(Step("report", "report", [["python", "reproduce_tables.py", "--log_root", log_root]],
+                      outputs=[os.path.join(log_root, "report", "report.md")], cached=False))
     return launcher

@@ -9,12 +9,14 @@ import csv
 import io
 import math
 import os
+import sys
 from collections import defaultdict
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from .experiment import atomic_write, atomic_write_text, read_json
+from .fingerprint import file_fingerprint
 
 MISSING = "—"
 
@@ -43,31 +45,116 @@ def _identity(res: dict) -> dict:
             "l2": a.get("l2") or 0.0, "seed": a.get("seed")}
 
 
-def collect(log_root: str) -> Dict[str, List[dict]]:
-    """Rows per table kind: 'unlearn', 'rea', 'blackbox', 'distribution'. Each row = identity + figures."""
-    unlearn_by_dir, rows = {}, defaultdict(list)
+def _read_result(path: str, notes: List[str]) -> Optional[dict]:
+    """The results dict of ``path``; None (with a warning naming the file) when it is empty, truncated or not an
+    object."""
+    try:
+        res = read_json(path)
+    except ValueError:
+        return _skip(notes, path, "empty or truncated JSON")
+    except OSError as err:
+        return _skip(notes, path, f"unreadable ({err.strerror or err})")
+    if not isinstance(res, dict):
+        return _skip(notes, path, f"holds {type(res).__name__ if res is not None else 'null'}, not a results object")
+    return res
+
+
+def _skip(notes: List[str], path: str, why: str) -> None:
+    notes.append(f"skipped {path}: {why}")
+    return None
+
+
+def _measured_model(path: str, res: dict, run_dir: str) -> Optional[str]:
+    """The checkpoint an attack/metric result was computed on, as it should be now: <run>/last.pt (mid.pt for a
+    distribution of mid.pt), or the extracted copy <run>/dfme/<tag>/student.pt for a black-box attack."""
+    parts = path.split(os.sep)
+    if "dfme" in parts and "rea" in parts:
+        return os.sep.join(parts[:len(parts) - 1 - parts[::-1].index("rea")] + ["student.pt"])
+    ckpt = res.get("checkpoint") or (res.get("target") or {}).get("checkpoint") or "last.pt"
+    return os.path.join(run_dir, os.path.basename(str(ckpt)))
+
+
+def _stale(path: str, res: dict, run_dir: str, unlearn_res: dict, unchecked: List[str]) -> Optional[str]:
+    """Why the result was computed on another model than the run's current one (None: it was not, as far as the
+    fingerprints tell). A result without a fingerprint (written before they were recorded) goes to ``unchecked``."""
+    recorded = res.get("model_fingerprint")
+    if not recorded:
+        unchecked.append(path)
+        return None
+    model = _measured_model(path, res, run_dir)
+    current = file_fingerprint(model)
+    if current is None and os.path.basename(model) == "last.pt":
+        current = unlearn_res.get("model_fingerprint")
+    if current is not None and current != recorded:
+        return f"computed on model {recorded}, but {os.path.relpath(model, run_dir)} is now {current}"
+    if "dfme" in path.split(os.sep):  # the copy must have been extracted from the current unlearned model
+        extraction = _read_quietly(os.path.join(os.path.dirname(model), "results.json"))
+        victim = extraction.get("model_fingerprint")
+        now = file_fingerprint(os.path.join(run_dir, "last.pt")) or unlearn_res.get("model_fingerprint")
+        if victim and now and victim != now:
+            return f"its copy was extracted from model {victim}, but last.pt is now {now}"
+    return None
+
+
+def _read_quietly(path: str) -> dict:
+    try:
+        res = read_json(path)
+    except (OSError, ValueError):
+        return {}
+    return res if isinstance(res, dict) else {}
+
+
+def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[dict]]:
+    """Rows per table kind: 'unlearn', 'rea', 'blackbox', 'distribution'. Each row = identity + figures.
+
+    Every results.json that is not used is named in ``notes``: unreadable ones, results of a run that is not done,
+    results computed on another model than the run's current one (stale); results without a model fingerprint are
+    used and listed as unchecked."""
+    notes = [] if notes is None else notes
+    unlearn_by_dir, rows, loaded, unchecked = {}, defaultdict(list), {}, []
     paths = sorted(_find_results(log_root))
     for path in paths:
-        try:
-            res = read_json(path)
-        except (OSError, ValueError):
+        res = _read_result(path, notes)
+        if res is None:
             continue
+        loaded[path] = res
         if res.get("stage") == "unlearn" and _run_dir_of(path) is None:
             unlearn_by_dir[os.path.dirname(path)] = res
             if res.get("status") == "done":
-                m = res.get("metrics", {})
+                m = res.get("metrics") or {}
+                recorded, current = res.get("model_fingerprint"), file_fingerprint(
+                    os.path.join(os.path.dirname(path), "last.pt"))
+                if recorded and current and recorded != current:
+                    _skip(notes, path, f"stale: written for model {recorded}, but last.pt is now {current}")
+                    continue
                 rows["unlearn"].append(dict(_identity(res), TA=m.get("TA"), UA=m.get("UA"), RA=m.get("RA"),
                                             MIA=m.get("MIA"), RTE=m.get("RTE"), forget_test=m.get("forget_test_acc")))
-    for path in paths:
+    for path, res in loaded.items():
         run_dir = _run_dir_of(path)
-        if run_dir is None or run_dir not in unlearn_by_dir:
+        if run_dir is None:
             continue
-        res = read_json(path)
-        ident = _identity(unlearn_by_dir[run_dir])
         parts = path.split(os.sep)
-        if "rea" in parts and "per_lr" in res:
+        is_rea, is_dist = "rea" in parts, any(p.startswith("distribution") for p in parts)
+        if not (is_rea or is_dist):
+            continue  # an extraction's own results.json: no table of its own
+        owner = unlearn_by_dir.get(run_dir)
+        if owner is None:
+            _skip(notes, path, f"its unlearning run {run_dir} has no readable results.json")
+            continue
+        if owner.get("status") != "done":
+            _skip(notes, path, f"its unlearning run is not done (status {owner.get('status')!r})")
+            continue
+        why = _stale(path, res, run_dir, owner, unchecked)
+        if why:
+            _skip(notes, path, "stale: " + why)
+            continue
+        ident = _identity(owner)
+        if is_rea:
+            if not isinstance(res.get("per_lr"), dict):
+                _skip(notes, path, "no per_lr results")
+                continue
             kind = "blackbox" if "dfme" in parts else "rea"
-            prior = res.get("prior_attack", {}).get("scores", {})
+            prior = (res.get("prior_attack") or {}).get("scores", {})
             for lr_key, r in res["per_lr"].items():
                 rows[kind].append(dict(ident, lr=float(r.get("lr", lr_key)), AUC=r.get("roc_auc"),
                                        BA=r.get("balanced_accuracy"), TPR5=r.get("tpr_at_fpr"),
@@ -75,18 +162,21 @@ def collect(log_root: str) -> Dict[str, List[dict]]:
                                        prior_BA=prior.get("balanced_accuracy"),
                                        ratio=r.get("rea_over_prior_balanced_accuracy"),
                                        seconds=res.get("relearn_seconds")))
-        elif any(p.startswith("distribution") for p in parts):
+        else:
             for space, m in _metric_spaces(res.get("metrics", res)):
                 if os.path.basename(str(res.get("checkpoint", "last.pt"))) == "mid.pt":
                     space += " (mid.pt)"
                 rows["distribution"].append(dict(ident, features=space, variance=m.get("variance"),
                                                  silhouette=m.get("silhouette"), overlap=m.get("overlap"),
                                                  multiclass_overlap=m.get("multiclass_overlap")))
+    rows["unchecked"] = unchecked
     return rows
 
 
 def _metric_spaces(metrics: dict):
     """Distribution results hold one metric dict, or one per feature space."""
+    if not isinstance(metrics, dict):
+        return
     if "variance" in metrics:
         yield metrics.get("features", "features"), metrics
     else:
@@ -232,9 +322,19 @@ def plot_rea(rows: List[dict], path: str, title: str) -> Optional[str]:
 
 
 # ----------------------------------------------------------------------------- entry
-def build_report(log_root: str, out_dir: Optional[str] = None) -> dict:
+def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dict:
+    """Tables, figures and report.md in ``out_dir``. Every results.json left out is named by ``warn`` (one line
+    each, default: stderr) and in the report's notes."""
     out_dir = out_dir or os.path.join(log_root, "report")
-    rows = collect(log_root)
+    notes: List[str] = []
+    rows = collect(log_root, notes)
+    unchecked = rows.pop("unchecked", [])
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    for line in notes:
+        warn("warning: " + line)
+    if unchecked:
+        warn(f"note: {len(unchecked)} result(s) carry no model fingerprint (written before fingerprints were "
+             f"recorded): reported as their run's without that check (listed in report.md)")
     tables = {
         "efficacy": ("Unlearning efficacy (paper Tables 14/15)", efficacy_table(rows["unlearn"])),
         "distribution": ("Representation distribution of the forget class (Tables 16/17)",
@@ -249,21 +349,32 @@ def build_report(log_root: str, out_dir: Optional[str] = None) -> dict:
     figures = [plot_rea(rows["rea"], os.path.join(out_dir, "rea_balanced_accuracy.png"), "White-box ReA"),
                plot_rea(rows["blackbox"], os.path.join(out_dir, "rea_blackbox_balanced_accuracy.png"), "Black-box ReA")]
     md += ["## Figures\n"] + [f"![]({os.path.basename(f)})\n" for f in figures if f]
+    if notes or unchecked:
+        md += ["## Notes\n"] + [f"- {line}" for line in notes] + \
+              [f"- no model fingerprint (not checked against the run's model): {p}" for p in unchecked] + [""]
     atomic_write_text(os.path.join(out_dir, "report.md"), "\n".join(md))
-    return {"out_dir": out_dir, "tables": {k: v[1] for k, v in tables.items()}, "markdown": "\n".join(md)}
+    return {"out_dir": out_dir, "tables": {k: v[1] for k, v in tables.items()}, "markdown": "\n".join(md),
+            "notes": notes, "unchecked": unchecked}
 
 
 def main(argv=None):
     import argparse
 
     p = argparse.ArgumentParser(description="Rebuild the paper-style tables and figures from log_files/.")
-    p.add_argument("--log_root", default="log_files")
+    p.add_argument("--log_root", default=None, help="default: the project's log_files/")
     p.add_argument("--out_dir", default=None, help="default: <log_root>/report")
     p.add_argument("--quiet", action="store_true", help="do not print the tables")
     args = p.parse_args(argv)
+    if args.log_root is None:
+        import config
+        args.log_root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), config.LOG_ROOT)
     if not os.path.isdir(args.log_root):
         raise SystemExit(f"error: {args.log_root} does not exist: run python run.py first")
-    rep = build_report(args.log_root, args.out_dir)
+    try:
+        rep = build_report(args.log_root, args.out_dir)
+    except OSError as err:
+        raise SystemExit(f"error: cannot write the report to {args.out_dir or os.path.join(args.log_root, 'report')}: "
+                         f"{err.strerror or err}")
     if not args.quiet:
         print(rep["markdown"])
     print(f"report written to {rep['out_dir']}/ (report.md, *.csv, *.png)")
