@@ -59,7 +59,7 @@ def _without_device(cmd):
 
 class Launcher:
     def __init__(self, log_root: str, jobs: int = 1, devices: Optional[List[str]] = None, dry_run: bool = False,
-                 python: str = sys.executable):
+                 python: str = sys.executable, executor=None):
         self.log_root = log_root
         self.ledger_dir = os.path.join(log_root, "launcher", "steps")
         self.logs_dir = os.path.join(log_root, "launcher", "logs")
@@ -70,7 +70,7 @@ class Launcher:
         self.steps: List[Step] = []
         self._free_devices = list(self.devices)
         self._lock = threading.Lock()
-        self._children = set()
+        self.executor = executor or LocalExecutor()  # runs one step's command list (here or as a cluster job)
         self._stopping = False
 
     def add(self, step: Step) -> Step:
@@ -115,23 +115,16 @@ class Launcher:
         step.log = os.path.join(self.logs_dir, step.key + ".log")
         start = time.perf_counter()
         try:
-            with open(step.log, "w") as log:
-                for cmd in step.cmds:
-                    cmd = [self.python if c == "python" else c for c in cmd]
-                    if dev is not None:
-                        cmd = _without_device(cmd) + ["--device", "cuda"]
-                    log.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
-                    log.flush()
-                    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-                    with self._lock:
-                        self._children.add(proc)
-                    rc = proc.wait()
-                    with self._lock:
-                        self._children.discard(proc)
-                    if rc != 0:
-                        step.status = "failed"
-                        step.error = _last_error_line(step.log) or f"exit code {rc}"
-                        return
+            cmds = []
+            for cmd in step.cmds:
+                cmd = [self.python if c == "python" else c for c in cmd]
+                if dev is not None:
+                    cmd = _without_device(cmd) + ["--device", "cuda"]
+                cmds.append(cmd)
+            error = self.executor.run(step, cmds, env, step.log)
+            if error:
+                step.status, step.error = "failed", error
+                return
             step.status = "done"
             step.seconds = time.perf_counter() - start
             write_json(self._ledger(step), {"status": "done", "stage": step.stage, "name": step.name,
@@ -143,14 +136,13 @@ class Launcher:
 
     def _terminate_children(self, signum, frame):
         self._stopping = True
-        with self._lock:
-            for proc in list(self._children):
-                proc.terminate()
+        self.executor.cancel()
         raise KeyboardInterrupt
 
     def run(self, stages: List[str]) -> List[Step]:
         """Run the steps of ``stages`` in stage order; within a stage, up to ``jobs`` at once."""
-        signal.signal(signal.SIGTERM, self._terminate_children)
+        # Ctrl-C too: the executor's work may live outside this process group (cluster jobs)
+        previous = {sig: signal.signal(sig, self._terminate_children) for sig in (signal.SIGTERM, signal.SIGINT)}
         self.steps = [s for s in self.steps if s.stage in stages]
         by_name = {s.name: s for s in self.steps}
         total_start = time.perf_counter()
@@ -181,7 +173,8 @@ class Launcher:
             print("interrupted: finished steps are kept; run again to resume", file=sys.stderr)
             raise SystemExit(130)
         finally:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         self.summary(time.perf_counter() - total_start)
         return self.steps
 
@@ -198,6 +191,35 @@ class Launcher:
                           "seconds": s.seconds} for s in self.steps]}
         write_json(os.path.join(self.log_root, "launcher", "last_summary.json"), out)
         return out
+
+
+class LocalExecutor:
+    """Runs a step's commands in order as subprocesses of this process, all output into one log file."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._children = set()
+
+    def run(self, step: Optional[Step], cmds: List[List[str]], env: dict, log_path: str) -> str:
+        """'' when every command succeeded, else the error line (the first failing command stops the step)."""
+        with open(log_path, "w") as log:
+            for cmd in cmds:
+                log.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
+                log.flush()
+                proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+                with self._lock:
+                    self._children.add(proc)
+                rc = proc.wait()
+                with self._lock:
+                    self._children.discard(proc)
+                if rc != 0:
+                    return _last_error_line(log_path) or f"exit code {rc}"
+        return ""
+
+    def cancel(self) -> None:
+        with self._lock:
+            for proc in list(self._children):
+                proc.terminate()
 
 
 def _last_error_line(log_path: str) -> str:
