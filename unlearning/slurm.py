@@ -21,7 +21,7 @@ from .launcher import ROOT, LocalExecutor
 
 # states in which the job may still produce a result (squeue/sacct spelling)
 ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-          "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "PREEMPTED"}
+          "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED"}
 GONE = "GONE"  # the controller no longer knows the job
 
 
@@ -172,7 +172,8 @@ class SlurmExecutor:
                 ended_since = None
             elif ended_since is None:
                 ended_since = time.time()
-            elif time.time() - ended_since > max(3 * self.poll_s, 10):  # shared filesystems lag a little
+            # a little grace: shared filesystems lag, a preempted job passes through PREEMPTED before requeueing
+            elif time.time() - ended_since > max(3 * self.poll_s, 30):
                 return f"SLURM job ended {state.lower() if state != GONE else 'out of sight of squeue/sacct'} " \
                        f"without a result (timeout, node failure or cancelled: rerun to redo it)"
             time.sleep(1.0)
