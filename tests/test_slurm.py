@@ -157,3 +157,12 @@ def test_sweep_through_slurm_equals_local_and_resumes_after_kill_and_cancel(slur
     assert sorted(j[1] for j in jobs if j[2] == "COMPLETED") == sorted(_ledger(remote))  # one job per step
     print(f"\nrerun after cancel: {time.time() - start:.0f}s; jobs:\n" + "\n".join(" ".join(j) for j in jobs))
     assert _tables(remote) == _tables(local)
+
+
+def test_time_limits_round_up_to_whole_minutes():
+    from unlearning.slurm import minutes
+
+    assert [minutes(t) for t in ("04:00:00", "1-00:30:00", "00:00:30", "00:10:01", "90", "1:30")] == \
+        [240, 1470, 1, 11, 90, 90]
+    with pytest.raises(ValueError):
+        minutes("four hours")

@@ -98,7 +98,11 @@ class SlurmExecutor:
                 if self._cancelled:
                     return "cancelled"
                 self._ex.update_parameters(job_name=step.key)
-                job = self._ex.submit(run_step_commands, cmds, extra, log_path)
+                try:
+                    job = self._ex.submit(run_step_commands, cmds, extra, log_path)
+                except Exception as e:  # sbatch refused (bad partition, time limit, …): the step fails, not the sweep
+                    lines = [l for l in str(e).splitlines() if l.strip()]
+                    return "sbatch failed: " + (lines[-1] if lines else type(e).__name__)[:300]
                 self._jobs[job.job_id] = step.key
                 write_json(record_path, {"job_id": job.job_id, "folder": str(job.paths.folder), "name": step.name,
                                          "log": log_path, "submitted": time.strftime("%Y-%m-%d %H:%M:%S")})
