@@ -41,6 +41,16 @@ def parse_args(argv=None):
     p.add_argument("--log_root", default=None, help=f"default: the project's {LOG_ROOT}/, wherever run.py starts")
     p.add_argument("--data_root", default=None, help=f"default: the project's {DATA_ROOT}/")
     p.add_argument("--dry_run", action="store_true", help="print the command lines, run nothing")
+    c = p.add_argument_group("cluster (--launcher slurm; see docs/cluster.md)")
+    c.add_argument("--launcher", choices=["local", "slurm"], default="local",
+                   help="local: subprocesses here; slurm: one SLURM job per step (needs submitit)")
+    c.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
+    c.add_argument("--gpus_per_job", type=int, default=0, help="GPUs per SLURM job")
+    c.add_argument("--cpus_per_job", type=int, default=1, help="CPUs per SLURM job")
+    c.add_argument("--time", default="04:00:00", help="time limit per SLURM job, HH:MM:SS")
+    c.add_argument("--max_parallel", type=int, default=16, help="SLURM jobs of one stage queued or running at once")
+    c.add_argument("--slurm_folder", default=None,
+                   help="submitit's job folders (default <log_root>/launcher/slurm; must be on shared storage)")
     return p.parse_args(argv)
 
 
@@ -77,7 +87,15 @@ def main(argv=None):
     args = parse_args(argv)
     s = settings_from(args)
     devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
-    launcher = plan_sweep(s, Launcher(args.log_root, jobs=args.jobs, devices=devices, dry_run=args.dry_run))
+    if args.launcher == "slurm" and not args.dry_run:
+        from unlearning.slurm import SlurmExecutor
+
+        executor = SlurmExecutor(args.log_root, partition=args.partition, gpus_per_job=args.gpus_per_job,
+                                 cpus_per_job=args.cpus_per_job, time_limit=args.time, folder=args.slurm_folder)
+        launcher = Launcher(args.log_root, jobs=args.max_parallel, dry_run=args.dry_run, executor=executor)
+    else:
+        launcher = Launcher(args.log_root, jobs=args.jobs, devices=devices, dry_run=args.dry_run)
+    launcher = plan_sweep(s, launcher)
     steps = launcher.run(s["stages"])
     return 1 if any(st.status in ("failed", "blocked") for st in steps) else 0
 

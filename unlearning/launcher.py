@@ -193,7 +193,7 @@ def _busy_message(log_root: str, holder: dict) -> str:
 
 class Launcher:
     def __init__(self, log_root: str, jobs: int = 1, devices: Optional[List[str]] = None, dry_run: bool = False,
-                 python: str = sys.executable):
+                 python: str = sys.executable, executor=None):
         self.log_root = os.path.realpath(log_root)
         self.ledger_dir = os.path.join(log_root, "launcher", "steps")
         self.logs_dir = os.path.join(log_root, "launcher", "logs")
@@ -204,7 +204,7 @@ class Launcher:
         self.steps: List[Step] = []
         self._free_devices = list(self.devices)
         self._lock = threading.Lock()
-        self._children = set()
+        self.executor = executor or LocalExecutor()  # runs one step's command list (here or as a cluster job)
         self._stopping = False
         self._folder_lock = FolderLock(os.path.join(self.log_root, "launcher", "lock"))
 
@@ -298,27 +298,16 @@ class Launcher:
         inputs = self._paths(step.inputs)
         consumed = self._fingerprints(inputs) if inputs else {}
         try:
-            with open(step.log, "w") as log:
-                for cmd in step.cmds:
-                    cmd = [self.python if c == "python" else c for c in cmd]
-                    if dev is not None:
-                        cmd = _without_device(cmd) + ["--device", "cuda"]
-                    log.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
-                    log.flush()
-                    # the lock's descriptor goes with the child: the folder stays locked while it lives
-                    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            pass_fds=self._inherited_fds())
-                    with self._lock:
-                        self._children.add(proc)
-                        self._child_event(proc.pid, started=True)
-                    rc = proc.wait()
-                    with self._lock:
-                        self._children.discard(proc)
-                        self._child_event(proc.pid, started=False)
-                    if rc != 0:
-                        step.status = "failed"
-                        step.error = _failure(rc, step.log)
-                        return
+            cmds = []
+            for cmd in step.cmds:
+                cmd = [self.python if c == "python" else c for c in cmd]
+                if dev is not None:
+                    cmd = _without_device(cmd) + ["--device", "cuda"]
+                cmds.append(cmd)
+            error = self.executor.run(step, cmds, env, step.log)
+            if error:
+                step.status, step.error = "failed", error
+                return
             outputs = self._paths(step.outputs) or []
             missing = [p for p in outputs if _output_problem(os.path.join(ROOT, p))]
             if missing:
@@ -345,9 +334,7 @@ class Launcher:
 
     def _terminate_children(self, signum, frame):
         self._stopping = True
-        with self._lock:
-            for proc in list(self._children):
-                proc.terminate()
+        self.executor.cancel()
         raise KeyboardInterrupt
 
     def run(self, stages: List[str]) -> List[Step]:
@@ -359,13 +346,17 @@ class Launcher:
                 raise SystemExit(f"error: {err}")
             except OSError as err:
                 raise SystemExit(f"error: cannot write to {self.log_root}: {err.strerror or err}")
+        if hasattr(self.executor, "pass_fds"):  # local children inherit the lock and are named in it
+            self.executor.pass_fds = self._inherited_fds()
+            self.executor.on_child = self._child_event
         try:
             return self._run_stages(stages)
         finally:
             self._folder_lock.release()
 
     def _run_stages(self, stages: List[str]) -> List[Step]:
-        signal.signal(signal.SIGTERM, self._terminate_children)
+        # Ctrl-C too: the executor's work may live outside this process group (cluster jobs)
+        previous = {sig: signal.signal(sig, self._terminate_children) for sig in (signal.SIGTERM, signal.SIGINT)}
         self.steps = [s for s in self.steps if s.stage in stages]
         by_name = {s.name: s for s in self.steps}
         total_start = time.perf_counter()
@@ -401,7 +392,8 @@ class Launcher:
             print("interrupted: finished steps are kept; run again to resume", file=sys.stderr)
             raise SystemExit(130)
         finally:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         self.summary(time.perf_counter() - total_start)
         return self.steps
 
@@ -448,6 +440,42 @@ def _output_problem(path: str) -> str:
         if data.get("status", "done") != "done":
             return f"has status {data.get('status')!r}"
     return ""
+
+
+class LocalExecutor:
+    """Runs a step's commands in order as subprocesses of this process, all output into one log file."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._children = set()
+        self.pass_fds = ()  # the folder lock's descriptor: the folder stays locked while a child lives
+        self.on_child = None  # on_child(pid, started): the lock file names the live children
+
+    def run(self, step: Optional[Step], cmds: List[List[str]], env: dict, log_path: str) -> str:
+        """'' when every command succeeded, else the error line (the first failing command stops the step)."""
+        with open(log_path, "w") as log:
+            for cmd in cmds:
+                log.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
+                log.flush()
+                proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        pass_fds=tuple(self.pass_fds))
+                with self._lock:
+                    self._children.add(proc)
+                    if self.on_child:
+                        self.on_child(proc.pid, True)
+                rc = proc.wait()
+                with self._lock:
+                    self._children.discard(proc)
+                    if self.on_child:
+                        self.on_child(proc.pid, False)
+                if rc != 0:
+                    return _failure(rc, log_path)
+        return ""
+
+    def cancel(self) -> None:
+        with self._lock:
+            for proc in list(self._children):
+                proc.terminate()
 
 
 def _last_error_line(log_path: str) -> str:
