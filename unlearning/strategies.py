@@ -591,8 +591,9 @@ _BASE = [
     Method("FisherForgetting", FisherForgetting, "α, noise scale", "unused", gradient=False, per_sample=True),
     Method("FT_prune", FT_prune, "learning rate (SGD)", "initial ℓ1 coefficient γ₀ (decays linearly to 0)",
            gradient=True),
-    Method("UNSIR", UNSIR, "impair learning rate", "repair learning rate", gradient=True),
-    Method("SCRUB", SCRUB, "learning rate (SGD)", "epochs with max steps on D_f", gradient=True),
+    Method("UNSIR", UNSIR, "impair learning rate (Adam)", "repair learning rate (Adam)", gradient=True),
+    Method("SCRUB", SCRUB, "learning rate (Adam; SGD with optimizer=sgd)", "epochs with max steps on D_f",
+           gradient=True),
     Method("salun", salun, "learning rate (SGD)", "saliency-mask ratio (ignored with --mask_path)", gradient=True),
 ]
 METHODS: Dict[str, Method] = {m.name: m for m in _BASE}
