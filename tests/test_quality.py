@@ -219,3 +219,20 @@ def test_stage_bad_arguments_give_one_line(tmp_path):
         with pytest.raises(SystemExit) as err:
             main("digits", argv + ["--log_root", str(tmp_path), "--device", "cpu"])
         assert msg in str(err.value.code) and str(err.value.code).startswith("error:")
+
+
+def test_run_py_plans_one_quality_step_per_forget_class():
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "run.py", "--dry_run", "--stages", "quality", "--methods", "retrain",
+                        "negative_grad", "negative_grad_our", "--forget_classes", "3", "4", "--log_root", "/nonexistent"],
+                       cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = [l.split() for l in r.stdout.splitlines() if l.startswith("  python")]
+    assert [l[1] for l in lines] == ["forget_quality_main_digits.py"] * 2
+    for line, fc in zip(lines, ("3", "4")):
+        assert line[line.index("--forget_class") + 1] == fc
+        i = line.index("--methods")
+        assert line[i + 1:i + 3] == ["negative_grad", "negative_grad_our"] and "retrain" not in line

@@ -23,7 +23,7 @@ from .experiment import pretrain_dir, read_json, write_json
 from .saliency import default_mask_dir, mask_filename
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "distribution", "report"]
+STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "distribution", "quality", "report"]
 
 
 @dataclass
@@ -271,5 +271,12 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                         ["python", f"mia_on_mu_main_{ds}_fullclass_blackbox.py", *ident, *attack]], deps=[unl]))
                 launcher.add(Step("distribution", f"distribution {tag}",
                                   [["python", "distribution_metric.py", *ident]], deps=[unl]))
+    audited = [m[0] for m in s["methods"] if m[0] not in ("baseline", "retrain")]
+    quality_attack = (["--relearning_lr", str(s["relearning_lrs"][0])] if s.get("relearning_lrs") else []) + \
+        (["--repeats", str(s["repeats"])] if s.get("repeats") else [])  # the stage attacks at one lr
+    for fc in s["forget_classes"] if audited else []:  # K seeds of its own: needs no step above
+        launcher.add(Step("quality", f"quality forget{fc}", [["python", f"forget_quality_main_{ds}.py", *common,
+                                                              "--forget_class", str(fc), "--methods", *audited,
+                                                              *quality_attack]]))
     launcher.add(Step("report", "report", [["python", "reproduce_tables.py", "--log_root", log_root]]))
     return launcher
