@@ -248,6 +248,8 @@ def table_rows(results: dict) -> List[dict]:
             "no-forget-data AUC": f"{nofd['ulira']['auc']:.3f}" if "ulira" in nofd else "—",
             "OOD-normalised AUC": f"{norm['ulira']['auc']:.3f}" if "ulira" in norm else "—",
         })
+        if block.get("errors"):
+            rows[-1]["note"] = f"{len(block['errors'])} seed(s) failed"
     return rows
 
 
