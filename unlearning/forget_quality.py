@@ -50,7 +50,7 @@ def parser(dataset: str):
                     f"their relearning speed (U-LiRA, challenge-style ε).", dataset)
     p.add_argument("--forget_class", "-forget_class", type=int, default=None, help="default: the preset's")
     p.add_argument("-K", "--K", dest="K", type=int, default=16, help="models per population (seeds)")
-    p.add_argument("--first_seed", type=int, default=0, help="seeds first_seed … first_seed+K−1")
+    p.add_argument("--first_seed", type=int, default=None, help="seeds first_seed … first_seed+K−1 (default: -seed)")
     p.add_argument("-methods", "--methods", nargs="+", default=None,
                    help="unlearning methods (default: the run preset's mu_method_list without baseline/retrain); "
                         "para1/para2 come from that list, else the method defaults")
@@ -313,6 +313,8 @@ def run_stage(args) -> dict:
         raise StageError(f"-K must be at least 2 (leave-one-out fits need two models per population), got {args.K}")
     if args.forget_class is None:
         args.forget_class = config.preset(args.dataset)["forget_class"]
+    if args.first_seed is None:
+        args.first_seed = args.seed
     entries = method_entries(args.dataset, args.methods)
     cfg = rea_config(args)
     seeds = list(range(args.first_seed, args.first_seed + args.K))
