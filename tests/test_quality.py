@@ -236,3 +236,11 @@ def test_run_py_plans_one_quality_step_per_forget_class():
         assert line[line.index("--forget_class") + 1] == fc
         i = line.index("--methods")
         assert line[i + 1:i + 3] == ["negative_grad", "negative_grad_our"] and "retrain" not in line
+
+
+def test_saved_settings_compare_without_what_the_run_logged():
+    from unlearning.forget_quality import same_settings
+    cur = {"para1": 0.01, "replay": {"steps": 400}, "milestones": (1, 2)}
+    assert same_settings({"para1": 0.01, "replay": {"steps": 400}, "milestones": [1, 2], "_log": {"phase1": "steps"}}, cur)
+    assert not same_settings({"para1": 0.02, "replay": {"steps": 400}, "milestones": [1, 2]}, cur)
+    assert not same_settings(None, cur)

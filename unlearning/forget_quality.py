@@ -147,7 +147,7 @@ def ensure_unlearned(args, entry, seed: int, weight_path: str) -> dict:
     if not args.rerun and os.path.isfile(ckpt) and os.path.isfile(res_path):
         old = read_json(res_path)
         same = (old.get("status") == "done" and old.get("pretrained") == weight_path
-                and old.get("settings") == read_json_roundtrip(settings))
+                and same_settings(old.get("settings"), settings))
         if same:
             return {"run_dir": run_dir, "checkpoint": ckpt, "metrics": old.get("metrics", {}), "reused": True}
     try:
@@ -158,10 +158,14 @@ def ensure_unlearned(args, entry, seed: int, weight_path: str) -> dict:
             "seconds": res.get("metrics", {}).get("RTE")}
 
 
-def read_json_roundtrip(obj):
+def same_settings(saved: Optional[dict], current: dict) -> bool:
+    """A saved run's settings equal the current ones; keys starting with '_' are what the run logged into them."""
     import json
     from .experiment import _jsonable
-    return json.loads(json.dumps(_jsonable(obj)))
+
+    def clean(d):
+        return {k: v for k, v in json.loads(json.dumps(_jsonable(d or {}))).items() if not str(k).startswith("_")}
+    return saved is not None and clean(saved) == clean(current)
 
 
 # ----------------------------------------------------------------------------- the attack on every model
