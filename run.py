@@ -4,7 +4,7 @@
     python run.py --preset cifar20 --devices 0,1
     python run.py --stages unlearn rea --methods retrain badteacher badteacher_our
 
-Stages run in order (pretrain, masks, unlearn, rea, blackbox, distribution, report), each step a subprocess of
+Stages run in order (pretrain, masks, unlearn, rea, blackbox, distribution, quality, report), each step a subprocess of
 the per-dataset scripts. A step already done with the same arguments is skipped; a failing step is recorded and
 the sweep goes on. Tables land in log_files/report/.
 """

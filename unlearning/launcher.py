@@ -31,7 +31,7 @@ from .fingerprint import file_fingerprint
 from .saliency import default_mask_dir, mask_filename
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "distribution", "report"]
+STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "distribution", "quality", "report"]
 # flags whose value is a path: written relative to the log root / project root in a step's key
 PATH_FLAGS = {"--log_root", "--data_root", "-weight_path", "--weight_path", "--mask_path", "--model_path",
               "--out_dir", "--victim_path"}
@@ -593,6 +593,13 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                 launcher.add(Step("distribution", f"distribution {tag}",
                                   [["python", "distribution_metric.py", *ident]], deps=[unl], inputs=model,
                                   outputs=lambda ident=ident: [distribution_results_path(ident)]))
+    audited = [m[0] for m in s["methods"] if m[0] not in ("baseline", "retrain")]
+    quality_attack = (["--relearning_lr", str(s["relearning_lrs"][0])] if s.get("relearning_lrs") else []) + \
+        (["--repeats", str(s["repeats"])] if s.get("repeats") else [])  # the stage attacks at one lr
+    for fc in s["forget_classes"] if audited else []:  # K seeds of its own: needs no step above
+        launcher.add(Step("quality", f"quality forget{fc}", [["python", f"forget_quality_main_{ds}.py", *common,
+                                                              "--forget_class", str(fc), "--methods", *audited,
+                                                              *quality_attack]]))
     launcher.add(Step("report", "report", [["python", "reproduce_tables.py", "--log_root", log_root]],
                       outputs=[os.path.join(log_root, "report", "report.md")], cached=False))
     return launcher

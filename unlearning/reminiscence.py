@@ -310,6 +310,97 @@ def relearn(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, batc
     return relearn_loop(model, runs, rd, steps, progress, states)
 
 
+# ----------------------------------------------------------------------------- many targets in one pass
+def check_same_shape(models: Sequence[nn.Module]) -> None:
+    """Stacking needs one module class with identically named and shaped parameters and buffers."""
+    ref = models[0]
+    shapes = {k: v.shape for k, v in ref.state_dict().items()}
+    for i, m in enumerate(models[1:], 1):
+        if type(m) is not type(ref) or {k: v.shape for k, v in m.state_dict().items()} != shapes:
+            raise ReAError(f"target {i} ({type(m).__name__}) does not have the shape of target 0 "
+                           f"({type(ref).__name__}): only models of one network can be stacked")
+
+
+def stack_targets(models: Sequence[nn.Module], owners: Sequence[int]) -> StackedModels:
+    """Slot i holds a fresh copy of ``models[owners[i]]``'s parameters and buffers, with zero momentum."""
+    st = StackedModels.__new__(StackedModels)
+    params = [dict(m.named_parameters()) for m in models]
+    buffers = [dict(m.named_buffers()) for m in models]
+    st.params = {k: torch.stack([params[o][k].detach() for o in owners]).clone() for k in params[0]}
+    st.buffers = {k: torch.stack([buffers[o][k].detach() for o in owners]).clone() for k in buffers[0]}
+    st.momentum = {k: torch.zeros_like(v) for k, v in st.params.items()}
+    st.b = len(owners)
+    return st
+
+
+def relearn_many(models: Sequence[nn.Module], runs_per_model: Sequence[Sequence[Run]], rd: RunData, steps: int,
+                 chunk: int, progress=None, states: Optional[list] = None) -> List[np.ndarray]:
+    """The runs of several targets of one network, ``chunk`` runs at a time in one vmapped network whatever
+    target they belong to; ``chunk`` 0 = the reference loop, one target after another.
+
+    Returns one runs×(T+1) array of correct counts per target, equal to ``relearn`` on each target alone
+    (a run's copy starts from its own target's weights, buffers and a zero momentum)."""
+    from torch.func import functional_call, grad, vmap
+
+    if len(models) != len(runs_per_model):
+        raise ReAError(f"{len(models)} targets but {len(runs_per_model)} run lists")
+    if not models:
+        return []
+    check_same_shape(models)
+    if not chunk or chunk <= 0:
+        out = []
+        for model, runs in zip(models, runs_per_model):
+            out.append(relearn_loop(model, runs, rd, steps, progress, states))
+        return out
+    template = models[0]  # supplies the forward code; every tensor it uses comes from the stacks
+    was_training = [m.training for m in models]
+    target = rd.forget_index
+
+    def loss_fn(params, buffers, x, y):
+        return F.cross_entropy(functional_call(template, (params, buffers), (x,)), y)
+
+    def logits_fn(params, buffers, x):
+        return functional_call(template, (params, buffers), (x,))
+
+    grad_fn = vmap(grad(loss_fn), randomness="different")
+    eval_fn = vmap(logits_fn, randomness="different")
+    items = [(i, run) for i, runs in enumerate(runs_per_model) for run in runs]
+    counts = np.zeros((len(items), steps + 1), dtype=np.int64)
+    for start in range(0, len(items), chunk):
+        part = items[start:start + chunk]
+        part_runs = [r for _, r in part]
+        st = stack_targets(models, [i for i, _ in part])
+        lr = torch.tensor([r.lr for r in part_runs], dtype=torch.float32, device=rd.device)
+        idx = rd.train_indices(part_runs, steps)
+        x_eval = rd.eval_batch(part_runs)
+        template.eval()
+        with torch.no_grad():
+            c = [_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1)]
+        for t in range(steps):
+            x, y = rd.train_batch(idx[:, t])
+            template.train()
+            g = grad_fn(st.params, st.buffers, x, y)
+            with torch.no_grad():
+                keys = list(st.params)
+                bufs = [st.momentum[k] for k in keys]
+                torch._foreach_mul_(bufs, MOMENTUM)
+                torch._foreach_add_(bufs, [g[k] for k in keys])
+                steps_ = [b_ * lr.view(-1, *[1] * (b_.ndim - 1)) for b_ in bufs]
+                torch._foreach_sub_([st.params[k] for k in keys], steps_)
+                template.eval()
+                c.append(_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1))
+        counts[start:start + len(part)] = torch.stack(c, 1).cpu().numpy()
+        if states is not None:
+            for i in range(len(part)):
+                states.append({k: v[i].clone() for k, v in {**st.params, **st.buffers}.items()})
+        if progress:
+            progress(len(part))
+    for m, w in zip(models, was_training):
+        m.train(w)
+    bounds = np.cumsum([0] + [len(r) for r in runs_per_model])
+    return [counts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 # ----------------------------------------------------------------------------- statistics
 def steps_to_threshold(acc: np.ndarray, tau: float) -> np.ndarray:
     """Per run (rows of acc, columns = steps 0..T): the first step with accuracy ≥ τ; T+1 if never.

@@ -321,6 +321,17 @@ def plot_rea(rows: List[dict], path: str, title: str) -> Optional[str]:
     return path
 
 
+def quality_sections(log_root: str) -> List[str]:
+    """The forgetting-quality stage writes its own table (…/forget_<c>/quality/<tag>/table.md): include each."""
+    out = []
+    for dirpath, _, files in sorted(os.walk(log_root)):
+        if "table.md" in files and os.path.basename(os.path.dirname(dirpath)) == "quality":
+            rel = os.path.relpath(dirpath, log_root)
+            with open(os.path.join(dirpath, "table.md")) as fh:
+                out += [f"## Forgetting quality against retrained models ({rel})\n", fh.read()]
+    return out
+
+
 # ----------------------------------------------------------------------------- entry
 def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dict:
     """Tables, figures and report.md in ``out_dir``. Every results.json left out is named by ``warn`` (one line
@@ -346,6 +357,7 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
     for name, (title, table) in tables.items():
         md += [f"## {title}\n", to_markdown(table)]
         atomic_write_text(os.path.join(out_dir, f"{name}.csv"), to_csv(table))
+    md += quality_sections(log_root)
     figures = [plot_rea(rows["rea"], os.path.join(out_dir, "rea_balanced_accuracy.png"), "White-box ReA"),
                plot_rea(rows["blackbox"], os.path.join(out_dir, "rea_blackbox_balanced_accuracy.png"), "Black-box ReA")]
     md += ["## Figures\n"] + [f"![]({os.path.basename(f)})\n" for f in figures if f]

@@ -1,0 +1,429 @@
+"""The forgetting-quality stage behind forget_quality_main_<dataset>.py: is an unlearned model distinguishable
+from a population of retrained ones?
+
+For a preset and a forget class, with K seeds s = first_seed … first_seed+K−1:
+  1. pretrain model s (pretrain_model_<dataset>.py's function; a finished checkpoint is reused),
+  2. retrain model s without the forget class, and for every method unlearn pretrained model s (the unlearning
+     driver; a finished run with the same settings and pretrained checkpoint is reused) — the K retrained models
+     are shared by every method,
+  3. run the Reminiscence Attack on every model, all targets stacked in one vmapped engine, the attacker samples
+     of model s drawn with attack seed ``attack_seed + s`` (retrained and unlearned model s see the same samples),
+  4. per method, compare the per-model relearning statistics with the retrained population (unlearning/quality.py).
+
+Writes ``<log_root>/<dataset>/<net>/forget_<c>/quality/K<K>_seed<s0>_<ReA tag>/``: results.json (every number,
+the per-model statistics), table.md and distributions.png; per-model ReA results are cached under models/ by
+checkpoint fingerprint, so adding a method or seeds attacks only the new models.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+import config
+from . import quality as Q
+from . import reminiscence as R
+from .experiment import (CheckpointError, Experiment, base_parser, finish_args, fmt_param, load_model, pretrain_dir,
+                         read_json, run_dir_from_args, write_json)
+from .fingerprint import file_fingerprint
+
+REFERENCES = ("baseline", "retrain")
+STAT_NAMES = list(Q.STATISTICS)
+HEADLINE = "forget_steps"  # the statistic of the U-LiRA and ε columns
+NO_FORGET_DATA = "ood_steps"
+SHORT_NAMES = {"forget_steps": "forget steps-to-τ (mean per model)", "forget_over_ood": "forget / OOD steps-to-τ",
+               "ood_steps": "OOD steps-to-τ (no forget data)"}
+
+
+class StageError(ValueError):
+    """Bad stage arguments (K, methods, attack settings)."""
+
+
+# ----------------------------------------------------------------------------- arguments
+def parser(dataset: str):
+    p = base_parser(f"Forgetting quality on {dataset}: K retrained vs K unlearned models per method, told apart by "
+                    f"their relearning speed (U-LiRA, challenge-style ε).", dataset)
+    p.add_argument("--forget_class", "-forget_class", type=int, default=None, help="default: the preset's")
+    p.add_argument("-K", "--K", dest="K", type=int, default=16, help="models per population (seeds)")
+    p.add_argument("--first_seed", type=int, default=None, help="seeds first_seed … first_seed+K−1 (default: -seed)")
+    p.add_argument("-methods", "--methods", nargs="+", default=None,
+                   help="unlearning methods (default: the run preset's mu_method_list without baseline/retrain); "
+                        "para1/para2 come from that list, else the method defaults")
+    p.add_argument("--relearning_lr", type=float, default=None, help="one ReA learning rate (default: the preset's first)")
+    for name, kind, text in (("unlearn_data_percent", float, "fraction p of D_f given to the attacker"),
+                             ("num_ood_dataset", int, "OOD classes used"), ("repeats", int, "repetitions per model"),
+                             ("steps", int, "relearning steps T"), ("mix_batch", int, "retain samples m per step"),
+                             ("threshold", float, "accuracy τ"),
+                             ("batch_models", int, "runs per vmapped network, across targets (0 = one at a time)")):
+        p.add_argument(f"--{name}", type=kind, default=None, help=f"{text} (default: the ReA preset's)")
+    p.add_argument("--attack_seed", type=int, default=0, help="model s is attacked with attack seed attack_seed + s")
+    p.add_argument("--confidence", type=float, default=Q.DEFAULT_CONFIDENCE, help="of the Clopper–Pearson bounds")
+    p.add_argument("--max_fpr", type=float, default=Q.DEFAULT_MAX_FPR, help="FPR of the TPR column")
+    p.add_argument("--rerun", action="store_true", help="redo unlearning runs and attacks even when finished")
+    p.add_argument("--no_plot", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def method_entries(dataset: str, names: Optional[List[str]]) -> List[list]:
+    """[[method, para1, para2], ...] for the methods to audit (never baseline or retrain)."""
+    listed = [list(m)[:3] for m in config.RUN_PRESETS.get(dataset, {}).get("mu_method_list", [])]
+    by_name = {m[0]: m for m in listed}
+    if names is None:
+        names = [m[0] for m in listed if m[0] not in REFERENCES]
+    bad = [n for n in names if n in REFERENCES]
+    if bad:
+        raise StageError(f"{bad[0]} is a reference, not a method to audit (retrained models are always trained)")
+    from .strategies import get_method
+    for n in names:
+        get_method(n)  # UnknownMethodError (a ValueError) names the choices
+    if not names:
+        raise StageError("no method to audit: pass --methods")
+    return [by_name.get(n, [n, None, None]) for n in names]
+
+
+def rea_config(args) -> R.ReAConfig:
+    d = R.rea_defaults(args.dataset)
+    values = {}
+    for key in ("unlearn_data_percent", "num_ood_dataset", "repeats", "steps", "mix_batch", "threshold", "batch_models"):
+        v = getattr(args, key)
+        if v is None:
+            if key not in d:
+                raise StageError(f"no default for --{key} on {args.dataset} (config.REA has none): pass it")
+            v = d[key]
+        values[key] = v
+    try:
+        values["batch_models"] = int(values["batch_models"])
+    except (TypeError, ValueError):
+        values["batch_models"] = 80  # a non-numeric preset value ("auto"): a chunk size that suits CPU and GPU
+    lr = args.relearning_lr if args.relearning_lr is not None else list(np.atleast_1d(d.get("relearning_lr", [0.01])))[0]
+    return R.ReAConfig(relearning_lr=[lr], seed=args.attack_seed, **values).validate()
+
+
+# ----------------------------------------------------------------------------- models (reusing the entry points)
+def _common(args) -> List[str]:
+    return ["-dataset", args.dataset, "-net", args.net, "--device", args.device, "--log_root", args.log_root,
+            "--data_root", args.data_root]
+
+
+def ensure_pretrained(args, seed: int) -> str:
+    """The pretrained checkpoint of ``seed``, pretraining it with the pretraining entry's function if missing."""
+    from . import pretraining
+
+    folder = pretrain_dir(args.log_root, args.dataset, args.net, seed)
+    ckpt = os.path.join(folder, "model.pt")
+    res = os.path.join(folder, "results.json")
+    if os.path.isfile(ckpt) and os.path.isfile(res) and read_json(res).get("status") == "done":
+        return ckpt
+    pretraining.main(args.dataset, _common(args) + ["-seed", str(seed), "--quiet"])
+    return ckpt
+
+
+def unlearn_argv(args, entry, seed: int, weight_path: str) -> List[str]:
+    argv = _common(args) + ["-seed", str(seed), "--forget_class", str(args.forget_class), "-method", entry[0],
+                            "-weight_path", weight_path]
+    if entry[1] is not None:
+        argv += ["--para1", str(entry[1])]
+    if entry[2] is not None:
+        argv += ["--para2", str(entry[2])]
+    return argv
+
+
+def ensure_unlearned(args, entry, seed: int, weight_path: str) -> dict:
+    """Run folder, checkpoint and metrics of one (method, seed), reusing a finished run with the same settings
+    and pretrained checkpoint; the unlearning driver does the work."""
+    from . import unlearn as U
+
+    argv = unlearn_argv(args, entry, seed, weight_path)
+    uargs = finish_args(U.parser(args.dataset).parse_args(argv))
+    _, settings = U.resolve(uargs)
+    run_dir = run_dir_from_args(uargs)
+    res_path, ckpt = os.path.join(run_dir, "results.json"), os.path.join(run_dir, "last.pt")
+    if not args.rerun and os.path.isfile(ckpt) and os.path.isfile(res_path):
+        old = read_json(res_path)
+        same = (old.get("status") == "done" and old.get("pretrained") == weight_path
+                and same_settings(old.get("settings"), settings))
+        if same:
+            return {"run_dir": run_dir, "checkpoint": ckpt, "metrics": old.get("metrics", {}), "reused": True}
+    try:
+        res = U.main(args.dataset, argv=argv)
+    except SystemExit as err:  # the driver exits with one line on a bad run: record it, go on with the others
+        return {"run_dir": run_dir, "checkpoint": None, "error": str(err.code), "reused": False}
+    return {"run_dir": run_dir, "checkpoint": ckpt, "metrics": res.get("metrics", {}), "reused": False,
+            "seconds": res.get("metrics", {}).get("RTE")}
+
+
+def same_settings(saved: Optional[dict], current: dict) -> bool:
+    """A saved run's settings equal the current ones; keys starting with '_' are what the run logged into them."""
+    import json
+    from .experiment import _jsonable
+
+    def clean(d):
+        return {k: v for k, v in json.loads(json.dumps(_jsonable(d or {}))).items() if not str(k).startswith("_")}
+    return saved is not None and clean(saved) == clean(current)
+
+
+# ----------------------------------------------------------------------------- the attack on every model
+def attack_models(targets: List[dict], exp, cfg: R.ReAConfig, cache_dir: str, rerun: bool, quiet: bool) -> float:
+    """Fill ``target["rea"]`` for every target: cached by checkpoint fingerprint, the rest attacked together."""
+    todo = []
+    for t in targets:
+        t["fingerprint"] = file_fingerprint(t["checkpoint"])
+        t["cache"] = os.path.join(cache_dir, t["population"], f"seed{t['seed']}.json")
+        if not rerun and os.path.isfile(t["cache"]):
+            cached = read_json(t["cache"])
+            if cached.get("fingerprint") == t["fingerprint"]:
+                t["rea"] = cached["rea"]
+                continue
+        todo.append(t)
+    if not todo:
+        return 0.0
+    models, runs_per_model = [], []
+    for t in todo:
+        model, _ = load_model(t["checkpoint"], exp)
+        models.append(model)
+        cfg_t = R.ReAConfig(**{**cfg.__dict__, "seed": cfg.seed + t["seed"]})
+        samples = [R.draw_samples(exp.split, cfg_t, r) for r in range(cfg.repeats)]
+        runs_per_model.append(R.build_runs(samples, cfg.relearning_lr))
+    n = R.attacker_size(exp.split, cfg)
+    bar = None
+    if not quiet:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=sum(len(r) for r in runs_per_model), desc=f"ReA, {len(models)} models stacked", leave=False)
+    start = time.perf_counter()
+    counts = R.relearn_many(models, runs_per_model, R.RunData(exp.train, exp.split), int(cfg.steps),
+                            int(cfg.batch_models), bar.update if bar else None)
+    seconds = time.perf_counter() - start
+    if bar:
+        bar.close()
+    for t, c, runs in zip(todo, counts, runs_per_model):
+        res = R.score_lr(c / float(n), runs, cfg)
+        t["rea"] = {"attack_seed": cfg.seed + t["seed"], "member_steps": res["member_steps"],
+                    "non_member_steps": res["non_member_steps"], "balanced_accuracy": res["balanced_accuracy"],
+                    "roc_auc": res["roc_auc"], "tpr_at_fpr": res["tpr_at_fpr"]}
+        write_json(t["cache"], {"fingerprint": t["fingerprint"], "checkpoint": t["checkpoint"], "rea": t["rea"],
+                                "settings": cfg.__dict__})
+    return seconds
+
+
+# ----------------------------------------------------------------------------- numbers per method
+def population_numbers(ret: List[dict], unl: List[dict], max_fpr: float, confidence: float) -> dict:
+    """U-LiRA and ε of every statistic, plus the per-model ReA balanced accuracy, for one pair of populations."""
+    out = {"statistics": {}}
+    for name in STAT_NAMES:
+        r = [m["stats"][name] for m in ret]
+        u = [m["stats"][name] for m in unl]
+        if not all(math.isfinite(v) for v in r + u):
+            out["statistics"][name] = {"error": "non-finite statistic (a model predicts the forget output on OOD images)"}
+            continue
+        out["statistics"][name] = Q.compare(r, u, max_fpr, confidence)
+    ba = [m["rea"]["balanced_accuracy"] for m in unl]
+    out["rea_balanced_accuracy"] = {"mean": float(np.mean(ba)), "sd": float(np.std(ba, ddof=1)) if len(ba) > 1 else 0.0,
+                                    "per_model": ba}
+    return out
+
+
+def _fmt_pm(d):
+    return f"{d['mean']:.3f} ± {d['sd']:.3f}"
+
+
+def table_rows(results: dict) -> List[dict]:
+    rows = []
+    for name, block in results["methods"].items():
+        if "numbers" not in block:
+            rows.append({"method": name, "models": 0, "note": block.get("error", "failed")})
+            continue
+        num = block["numbers"]
+        head, nofd = num["statistics"][HEADLINE], num["statistics"].get(NO_FORGET_DATA, {})
+        norm = num["statistics"].get("forget_over_ood", {})
+        e0 = head["epsilon"]["0"] if "epsilon" in head else None
+        rows.append({
+            "method": name, "models": len(block["models"]),
+            "ReA bal. acc.": _fmt_pm(num["rea_balanced_accuracy"]),
+            "U-LiRA AUC": f"{head['ulira']['auc']:.3f}" if "ulira" in head else "—",
+            f"TPR@{results['settings']['max_fpr']:g}FPR": f"{head['ulira']['tpr_at_fpr']:.3f}" if "ulira" in head else "—",
+            "ε (δ=0) [CI]": Q.fmt_epsilon(e0) if e0 else "—",
+            "ε lower bound": f"{e0['lower_bound']:.2f}" if e0 else "—",
+            "no-forget-data AUC": f"{nofd['ulira']['auc']:.3f}" if "ulira" in nofd else "—",
+            "OOD-normalised AUC": f"{norm['ulira']['auc']:.3f}" if "ulira" in norm else "—",
+        })
+        if block.get("errors"):
+            rows[-1]["note"] = f"{len(block['errors'])} seed(s) failed"
+    return rows
+
+
+def to_markdown(rows: List[dict], results: dict) -> str:
+    s = results["settings"]
+    res = results["resolution"]
+    cols = [c for c in rows[0]] if rows else []
+    for r in rows:
+        cols += [c for c in r if c not in cols]
+    lines = [f"Forgetting quality, {s['dataset']} {s['net']} forget class {s['forget_class']}: K = {s['K']} "
+             f"retrained vs K unlearned models per method (seeds {s['seeds'][0]}–{s['seeds'][-1]}), statistic "
+             f"'{HEADLINE}' (mean ReA steps-to-τ of the forget samples); ε at δ = 0 with its "
+             f"{100 * s['confidence']:g}% Clopper–Pearson interval. With K = {s['K']}: the largest finite ε estimate "
+             f"is {res['max_finite_epsilon']:.2f}, the largest certifiable lower bound {res['max_certifiable_epsilon']:.2f} "
+             f"(≥ {res['min_models_to_certify']} models per population are needed to certify any ε > 0); TPR at "
+             f"{s['max_fpr']:g} FPR with {s['K']} retrained models means TPR at FPR "
+             f"{math.floor(s['max_fpr'] * s['K']) / s['K']:.3g}.", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(c, "—")) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(path: str, results: dict) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .experiment import atomic_write
+
+    pops = [("retrain", results["retrained"]["models"])] + [
+        (name, b["models"]) for name, b in results["methods"].items() if b.get("models")]
+    fig, axes = plt.subplots(1, len(STAT_NAMES), figsize=(4.2 * len(STAT_NAMES), 3.8), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, stat in zip(axes[0], STAT_NAMES):
+        for j, (name, models) in enumerate(pops):
+            v = np.array([m["stats"][stat] for m in models], dtype=float)
+            ax.scatter(j + rng.uniform(-0.15, 0.15, v.size), v, s=14, alpha=0.75,
+                       color="tab:gray" if j == 0 else f"C{j % 10}")
+            if v.size and np.isfinite(v).any():
+                ax.hlines(np.nanmean(v), j - 0.3, j + 0.3, color="k", lw=1)
+        ax.set_xticks(range(len(pops)))
+        ax.set_xticklabels([p[0] for p in pops], rotation=45, ha="right", fontsize=7)
+        ax.set_title(SHORT_NAMES[stat], fontsize=8)
+    s = results["settings"]
+    fig.suptitle(f"{s['dataset']} forget {s['forget_class']}: per-model ReA statistics, K = {s['K']}", fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- the stage
+def out_dir_for(args, cfg: R.ReAConfig) -> str:
+    return os.path.join(args.log_root, args.dataset, args.net, f"forget_{args.forget_class}", "quality",
+                        f"K{args.K}_seed{args.first_seed}_{cfg.tag()}")
+
+
+def run_stage(args) -> dict:
+    if args.K < 2:
+        raise StageError(f"-K must be at least 2 (leave-one-out fits need two models per population), got {args.K}")
+    if args.forget_class is None:
+        args.forget_class = config.preset(args.dataset)["forget_class"]
+    if args.first_seed is None:
+        args.first_seed = args.seed
+    entries = method_entries(args.dataset, args.methods)
+    cfg = rea_config(args)
+    seeds = list(range(args.first_seed, args.first_seed + args.K))
+    out_dir = out_dir_for(args, cfg)
+    t0 = time.perf_counter()
+    timings = {}
+
+    def log(msg):
+        if not args.quiet:
+            print(msg, flush=True)
+
+    start = time.perf_counter()
+    pretrained = {s: ensure_pretrained(args, s) for s in seeds}
+    timings["pretrain"] = time.perf_counter() - start
+    log(f"[quality] {len(seeds)} pretrained models ({timings['pretrain']:.0f}s)")
+
+    def population(entry) -> tuple:
+        models, errors = [], []
+        for s in seeds:
+            r = ensure_unlearned(args, entry, s, pretrained[s])
+            if r.get("checkpoint") is None:
+                errors.append(f"seed {s}: {r['error']}")
+                continue
+            models.append({"population": entry[0], "seed": s, "checkpoint": r["checkpoint"], "run_dir": r["run_dir"],
+                           "UA": r["metrics"].get("UA"), "TA": r["metrics"].get("TA"), "reused": r["reused"]})
+        return models, errors
+
+    start = time.perf_counter()
+    retrained, errors = population(["retrain", None, None])
+    if errors:
+        raise StageError(f"retraining failed ({errors[0]}): no reference population")
+    timings["retrain"] = time.perf_counter() - start
+    log(f"[quality] {len(retrained)} retrained models ({timings['retrain']:.0f}s)")
+    methods = {}
+    start = time.perf_counter()
+    for entry in entries:
+        models, errors = population(entry)
+        methods[entry[0]] = {"entry": entry, "models": models, "errors": errors}
+        log(f"[quality] {entry[0]}: {len(models)} unlearned models" + (f", {len(errors)} failed" if errors else ""))
+    timings["unlearn"] = time.perf_counter() - start
+
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
+    targets = retrained + [m for b in methods.values() for m in b["models"]]
+    timings["rea"] = attack_models(targets, exp, cfg, os.path.join(out_dir, "models"), args.rerun, args.quiet)
+    for t in targets:
+        t["stats"] = Q.per_model_statistics(t["rea"]["member_steps"], t["rea"]["non_member_steps"])
+        for key in ("fingerprint", "cache"):
+            t.pop(key, None)
+    log(f"[quality] ReA on {len(targets)} models ({timings['rea']:.0f}s for the ones not cached)")
+
+    for name, block in methods.items():
+        if len(block["models"]) < 2:
+            block["error"] = "fewer than 2 unlearned models: " + "; ".join(block["errors"])
+            continue
+        if block["errors"]:
+            block["error"] = f"{len(block['errors'])} seed(s) failed, computed on the rest: " + "; ".join(block["errors"])
+        block["numbers"] = population_numbers(retrained, block["models"], args.max_fpr, args.confidence)
+    half = len(retrained) // 2
+    control = None
+    if half >= 2:  # retrained against retrained: what "indistinguishable" looks like at this K
+        control = population_numbers(retrained[:half], retrained[half:2 * half], args.max_fpr, args.confidence)
+
+    ba = [m["rea"]["balanced_accuracy"] for m in retrained]
+    timings["total"] = time.perf_counter() - t0
+    results = {
+        "status": "done", "stage": "quality",
+        "settings": {"dataset": args.dataset, "net": args.net, "forget_class": args.forget_class, "K": args.K,
+                     "seeds": seeds, "attack_seeds": [args.attack_seed + s for s in seeds], "rea": cfg.__dict__,
+                     "rea_tag": cfg.tag(), "confidence": args.confidence, "max_fpr": args.max_fpr,
+                     "headline_statistic": HEADLINE, "no_forget_data_statistic": NO_FORGET_DATA,
+                     "statistics": Q.STATISTICS, "device": str(exp.device)},
+        "args": vars(args),
+        "resolution": Q.resolution(args.K, args.K, 0.0, args.confidence),
+        "resolution_challenge_delta": Q.resolution(args.K, args.K, Q.CHALLENGE_DELTA, args.confidence),
+        "retrained": {"models": retrained, "rea_balanced_accuracy": {
+            "mean": float(np.mean(ba)), "sd": float(np.std(ba, ddof=1)) if len(ba) > 1 else 0.0, "per_model": ba}},
+        "retrained_split_halves": control,
+        "methods": methods,
+        "seconds": timings,
+    }
+    rows = [{"method": "retrain", "models": len(retrained), "ReA bal. acc.": _fmt_pm(results["retrained"]["rea_balanced_accuracy"])}]
+    if control:
+        ctrl = {"retrain (half vs half)": {"models": retrained[half:2 * half], "numbers": control}}
+        rows += table_rows({"methods": ctrl, "settings": results["settings"]})
+    rows += table_rows(results)
+    results["table"] = rows
+    md = to_markdown(rows, results)
+    from .experiment import atomic_write_text
+    atomic_write_text(os.path.join(out_dir, "table.md"), md)
+    files = {"table": "table.md"}
+    if not args.no_plot:
+        plot(os.path.join(out_dir, "distributions.png"), results)
+        files["plot"] = "distributions.png"
+    results["files"] = files
+    write_json(os.path.join(out_dir, "results.json"), results)
+    log(md)
+    log(f"[quality] {timings['total']:.0f}s in all → {out_dir}")
+    results["out_dir"] = out_dir
+    return results
+
+
+def main(dataset: str, argv=None) -> dict:
+    """Entry point of forget_quality_main_<dataset>.py."""
+    args = finish_args(parser(dataset).parse_args(argv))
+    try:
+        return run_stage(args)
+    except (StageError, R.ReAError, Q.QualityError, CheckpointError, FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
