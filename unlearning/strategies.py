@@ -462,6 +462,9 @@ _BASE = [
 METHODS: Dict[str, Method] = {m.name: m for m in _BASE}
 for _m in _BASE:
     _m.doc = (_m.fn.__doc__ or "").strip()
+from .recent_methods import RECENT_METHODS  # noqa: E402  (last: it imports this module only at call time)
+for _spec in RECENT_METHODS:
+    METHODS[_spec["name"]] = Method(**_spec, doc=(_spec["fn"].__doc__ or "").strip())
 
 
 def our_names():
