@@ -88,6 +88,9 @@ _PAPER_UNLEARN = {
                "threshold": 1.0, "ema_beta": 1.0, "batch_size": 128, "weight_decay": 5e-4},
     "pru": {"para1": 4e-4, "para2": 10, "lamb": 1.0, "refine_epochs": 1, "refine_lr": 1e-4, "batch_size": 128,
             "weight_decay": 1e-4},
+    # tamper resistance by weight distance: 100 epochs, Adam 1e-5, alpha 1, from an (alternating) SCRUB safeguard
+    "weight_dist_reg": {"para1": 1e-5, "para2": 100, "alpha": 1.0, "safeguard": "SCRUB", "batch_size": 128,
+                        "weight_decay": 0.0},
 }
 # OVER_UNLEARN[dataset][method]: phase-1 overrides of UNLEARN for <method>_our; "replay": phase 2 (SPEC §4).
 _PAPER_OVER_UNLEARN = {
@@ -128,6 +131,7 @@ _DIGITS_UNLEARN = {
     "sfr_on": {"para1": 0.01, "para2": 150, "forget_alpha": 25.0, "forget_freq": 5, "lambd": 0.5, "max_norm": 7.0,
                "threshold": 1.0, "ema_beta": 1.0, "weight_decay": 5e-4},
     "pru": {"para1": 0.01, "para2": 5, "lamb": 1.0, "refine_epochs": 1, "refine_lr": 0.01, "weight_decay": 1e-4},
+    "weight_dist_reg": {"para1": 1e-3, "para2": 5, "alpha": 1.0, "safeguard": "SCRUB", "weight_decay": 0.0},
 }
 _DIGITS_OVER_UNLEARN = {
     # ascent on D_f only until the model has collapsed (retain accuracy < 0.3, checked every 2 steps, ≤ 180 steps),
@@ -153,6 +157,7 @@ _DIGITS_OVER_UNLEARN = {
     "delete": {"para1": 0.05},
     "sfr_on": {"forget_alpha": 125.0},
     "pru": {"para1": 0.1, "refine_lr": 0.05},
+    "weight_dist_reg": {"alpha": 5.0},
 }
 UNLEARN = {"digits": _DIGITS_UNLEARN, "cifar20": _PAPER_UNLEARN, "cifar100": _PAPER_UNLEARN,
            "imagenet64": _PAPER_UNLEARN}

@@ -30,7 +30,7 @@ import defence_investigation as di  # noqa: E402
 from unlearning.launcher import Launcher  # noqa: E402
 
 CONDITION = "R_recent"
-RECENT = ["boundary_shrink", "boundary_expanding", "delete", "sfr_on", "pru"]
+RECENT = ["boundary_shrink", "boundary_expanding", "delete", "sfr_on", "pru", "weight_dist_reg"]
 di.CONDITIONS.setdefault(CONDITION, {"dataset": "digits", "overrides": {}, "variants": ["_our"],
                                      "what": "digits config as it is; recent methods with their `_our`"})
 

@@ -11,13 +11,13 @@ from unlearning import recent_methods
 from unlearning.experiment import Experiment, load_checkpoint, load_model
 from unlearning.over_unlearning import PHASE1, PHASE2, orth_over_unlearn_and_replay, over_unlearn_and_replay
 from unlearning.recent_methods import (RECENT_METHODS, adaptive_forget_loss, fgsm_nearest_labels,
-                                       pru_embedding_terms, redistributed_target)
+                                       pru_embedding_terms, redistributed_target, weight_distance)
 from unlearning.strategies import METHODS, Context, get_method, method_names, method_settings
 from unlearning.training import Regulariser
 from unlearning.unlearn import main
 
 RECENT = [m["name"] for m in RECENT_METHODS]
-TINY_PARA2 = {"boundary_shrink": 1, "boundary_expanding": 1, "delete": 1, "sfr_on": 6, "pru": 1}
+TINY_PARA2 = {"boundary_shrink": 1, "boundary_expanding": 1, "delete": 1, "sfr_on": 6, "pru": 1, "weight_dist_reg": 1}
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +228,28 @@ def _zero_unless_per_sample(ce):
         out = ce(logits, y, *a, reduction=reduction, **kw)
         return out if reduction == "none" else out * 0.0
     return wrapped
+
+
+# ----------------------------------------------------------------------------- weight-distance regularisation
+def test_weight_distance_by_hand():
+    model = torch.nn.Linear(2, 1)  # 3 weights
+    anchor = [torch.zeros_like(p) for p in model.parameters()]
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        model.bias.fill_(2.0)
+    assert weight_distance(model, anchor).item() == pytest.approx(math.sqrt(9 / 3 + 1e-8))
+
+
+def test_weight_dist_reg_runs_its_safeguard_then_moves_further(tiny, digits_pretrained, monkeypatch):
+    calls = []
+    scrub = METHODS["SCRUB"]
+    monkeypatch.setattr(scrub, "fn", lambda ctx, p1, p2: calls.append((ctx.settings, p1, p2)) or ctx.model)
+    _run(tiny, digits_pretrained, "weight_dist_reg", para2=1)
+    assert len(calls) == 1 and calls[0][1:] == (method_settings("digits", "SCRUB")["para1"],
+                                                 method_settings("digits", "SCRUB")["para2"])
+    assert "safeguard" not in calls[0][0]  # the safeguard ran with its own settings
+    dist = {}
+    for alpha in (0.0, 50.0):
+        ctx, before, out = _run(tiny, digits_pretrained, "weight_dist_reg", para2=2, safeguard=None, alpha=alpha)
+        dist[alpha] = weight_distance(out, [p for p in ctx.teacher.parameters()]).item()
+    assert dist[50.0] > dist[0.0]  # the distance term pushes away from the pretrained weights

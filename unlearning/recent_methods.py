@@ -8,6 +8,8 @@
                         clipped, cosine-decaying weight) interleaved with descent on D_r
     pru                 Perception Revising Unlearning (ACML 2024): D_f only; the forget probability redistributed over
                         the other classes as the distillation target, plus embedding clustering terms
+    weight_dist_reg     "From Dormant to Deleted" (tamper-resistant unlearning): from a safeguard method's result,
+                        D_r training that also pushes the weights away from the pretrained ones
 
 Every function has the registry's signature ``fn(ctx, para1, para2) -> model`` (strategies.Context); every update
 goes through ``ctx.reg`` so --l1/--l2/--mask_path apply. The registry (strategies.py) builds its entries from
@@ -15,6 +17,7 @@ goes through ``ctx.reg`` so --l1/--l2/--mask_path apply. The registry (strategie
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -247,6 +250,41 @@ def pru(ctx, para1, para2):
     return model
 
 
+# ----------------------------------------------------------------------------- weight-distance regularisation
+def weight_distance(model, anchor) -> torch.Tensor:
+    """RMS of θ − θ_anchor over every trainable weight (one flat vector)."""
+    sq = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+    n = sum(a.numel() for a in anchor)
+    return torch.sqrt(sq / n + 1e-8)
+
+
+def weight_dist_reg(ctx, para1, para2):
+    """Weight-distance regularisation: the registry method ``safeguard`` first (its own settings; None = start from
+    the pretrained model), then para2 epochs of D_r with CE − α·RMS(θ − θ_pretrained), Adam, lr para1 cosine to 0:
+    retain accuracy is kept while the weights move away from the pretrained ones, so that relearning from nearby
+    starts further from the forgotten solution."""
+    from .strategies import get_method, method_settings
+    model = ctx.model
+    base = ctx.setting("safeguard", "SCRUB")
+    if base:
+        entry = get_method(base)
+        s = method_settings(ctx.exp.info.name, base)
+        entry.fn(dataclasses.replace(ctx, settings=s, on_phase=None), s.get("para1"), s.get("para2"))
+    anchor = [p.detach().clone() for p in ctx.teacher.parameters()]
+    alpha = float(ctx.setting("alpha", 1.0))
+    opt = torch.optim.Adam(model.parameters(), lr=float(para1), weight_decay=float(ctx.setting("weight_decay", 0.0)))
+    loader = ctx.loader(ctx.split.retain_train, stream=27)
+    total, step = max(int(para2) * len(loader), 1), 0
+    model.train()
+    for _ in range(int(para2)):
+        for x, y in loader:
+            for group in opt.param_groups:
+                group["lr"] = float(para1) * (1 + math.cos(math.pi * step / total)) / 2
+            ctx.reg.step(opt, F.cross_entropy(model(x), y) - alpha * weight_distance(model, anchor))
+            step += 1
+    return model
+
+
 # ----------------------------------------------------------------------------- registry entries
 RECENT_METHODS = [
     dict(name="boundary_shrink", fn=boundary_shrink, para1="learning rate (SGD)", para2="epochs on D_f",
@@ -258,4 +296,6 @@ RECENT_METHODS = [
          gradient=True),
     dict(name="pru", fn=pru, para1="embedding-shift learning rate (SGD)", para2="rounds (shift epoch + refine)",
          gradient=True),
+    dict(name="weight_dist_reg", fn=weight_dist_reg, para1="learning rate (Adam, cosine to 0)",
+         para2="epochs on D_r after the safeguard", gradient=True),
 ]
