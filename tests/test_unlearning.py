@@ -12,6 +12,7 @@ from conftest import ROOT
 from unlearning import strategies
 from unlearning.experiment import Experiment, load_checkpoint, load_model, read_json
 from unlearning.over_unlearning import PHASE1, PHASE2, over_unlearn_and_replay
+from unlearning.recent_methods import RECENT_METHODS
 from unlearning.strategies import (METHODS, Context, UnknownMethodError, get_method, mean_squared_grads,
                                    method_names, method_settings, retain_val_idx)
 from unlearning.training import Regulariser
@@ -60,7 +61,7 @@ def _params_equal(model, state):
 
 # ----------------------------------------------------------------------------- registry
 def test_registry_has_every_method_and_a_generated_our_variant():
-    assert set(METHODS) == {"baseline", "retrain", *BASES}
+    assert set(METHODS) == {"baseline", "retrain", *BASES, *(m["name"] for m in RECENT_METHODS)}
     names = method_names()
     for base in BASES:
         entry = get_method(f"{base}_our")

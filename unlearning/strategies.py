@@ -599,6 +599,9 @@ _BASE = [
 METHODS: Dict[str, Method] = {m.name: m for m in _BASE}
 for _m in _BASE:
     _m.doc = (_m.fn.__doc__ or "").strip()
+from .recent_methods import RECENT_METHODS  # noqa: E402  (last: it imports this module only at call time)
+for _spec in RECENT_METHODS:
+    METHODS[_spec["name"]] = Method(**_spec, doc=(_spec["fn"].__doc__ or "").strip())
 
 
 # What para1 / para2 are, per method (an ``_our`` / ``_orth`` variant takes its base method's): the kind names a
