@@ -631,6 +631,12 @@ KNOBS = {
     "UNSIR": ("lr", "lr"),
     "SCRUB": ("lr", "count0"),
     "salun": ("lr", "ratio"),
+    "boundary_shrink": ("lr", "epochs"),
+    "boundary_expanding": ("lr", "epochs"),
+    "delete": ("lr", "epochs"),
+    "sfr_on": ("lr", "count"),
+    "pru": ("lr", "count"),
+    "weight_dist_reg": ("lr", "epochs"),
 }
 
 
