@@ -453,9 +453,11 @@ def c23(w):
     wait_for(lambda: not _alive(child), timeout=600)
     if "Traceback" in again.stdout + again.stderr:
         return "traceback", last_line(again)
+    if again.returncode != 0 and "still running" in again.stderr:
+        return refused(again), last_line(again)  # refused while the orphan ran: no duplicate
     if alive and again.returncode == 0:
         return "silent-wrong", "the rerun started the step while the orphan still ran it"
-    return (refused(again) or "silent-wrong") if alive else "fine", last_line(again)
+    return "fine" if again.returncode == 0 else refused(again), last_line(again)
 
 
 @case(24, "SIGKILL to the whole group during the attack stage")
