@@ -453,9 +453,11 @@ def c23(w):
     wait_for(lambda: not _alive(child), timeout=600)
     if "Traceback" in again.stdout + again.stderr:
         return "traceback", last_line(again)
+    if again.returncode != 0 and "still running" in again.stderr:
+        return refused(again), last_line(again)  # refused while the orphan ran: no duplicate
     if alive and again.returncode == 0:
         return "silent-wrong", "the rerun started the step while the orphan still ran it"
-    return (refused(again) or "silent-wrong") if alive else "fine", last_line(again)
+    return "fine" if again.returncode == 0 else refused(again), last_line(again)
 
 
 @case(24, "SIGKILL to the whole group during the attack stage")
@@ -472,7 +474,7 @@ def c24(w):
     time.sleep(2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    r = run(cmd[1:], timeout=900)
+    r = run(["python", *cmd[1:]], timeout=900)
     parts = glob.glob(os.path.join(log_root, "**", "*.part"), recursive=True)
     steps = summary_of(log_root)
     ok = r.returncode == 0 and all(s["status"] in ("done", "skipped") for s in steps.values())
@@ -496,10 +498,14 @@ def c25(w):
 def c26(w):
     run_dir = w.finished("finetune", log_root=w.path("c26"))
     before = fingerprints(run_dir)
+    start = time.time()
     proc = subprocess.Popen([PY, F, "-method", "finetune", "--log_root", w.path("c26"), "--device", "cpu",
                              "-weight_path", w.pretrained()], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
-    time.sleep(6)  # start-up done, unlearning under way
+    # interrupt once the rerun has loaded its model (start-up done, unlearning under way)
+    wait_for(lambda: proc.poll() is not None or os.path.getmtime(os.path.join(run_dir, "results.json")) > start
+             or not os.path.exists(os.path.join(run_dir, "last.pt")), timeout=120)
+    time.sleep(1)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=300)
     after = fingerprints(run_dir)
