@@ -223,25 +223,56 @@ def _flag_args(method_entry):
     return args
 
 
+def _smoke_unlearn_settings(smoke: dict, method: str) -> dict:
+    """--settings of one method in a smoke sweep: the common tiny settings and the method's own extras."""
+    base = str(method)
+    for suffix in ("_our", "_orth"):
+        if base.endswith(suffix):
+            base = base[:-len(suffix)]
+    return dict(smoke.get("unlearn", {}), **smoke.get("methods", {}).get(base, {}))
+
+
+def _flags(values: dict) -> List[str]:
+    out = []
+    for key, value in values.items():
+        out += [f"--{key}", *([str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)])]
+    return out
+
+
 def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
-    """Add every step of the sweep described by settings ``s`` (see run.py) to ``launcher``."""
+    """Add every step of the sweep described by settings ``s`` (see run.py) to ``launcher``.
+
+    ``s["subclass"]``: the CIFAR-20 sub-class setting (forget_classes are fine classes, sub-class scripts and
+    pretraining). ``s["smoke"]``: config.SMOKE-style tiny settings passed to every step.
+    """
     ds, net, log_root = s["dataset"], s["net"], s["log_root"]
+    sub = bool(s.get("subclass"))
+    smoke = s.get("smoke") or {}
     common = ["-dataset", ds, "-net", net, "--device", s["device"], "--log_root", log_root, "--data_root", s["data_root"]]
     if s.get("n_classes"):
         common += ["-classes", str(s["n_classes"])]
+    if s.get("download"):
+        common += ["--download"]
+    pre_flags = (["--subclass"] if sub else []) + _flags(smoke.get("pretrain", {}))
+    unlearn_script = f"forget_subclass_main_{ds}.py" if sub else f"forget_full_class_main_{ds}.py"
+    rea_script = f"mia_on_mu_main_{ds}_{'subclass' if sub else 'fullclass'}.py"
+    forget_flag = "--forget_fine" if sub else "--forget_class"
     for seed in s["seeds"]:
-        pre_weight = s.get("pretrain_path") or os.path.join(pretrain_dir(log_root, ds, net, seed), "model.pt")
-        sparse_weight = os.path.join(pretrain_dir(log_root, ds, net, seed, s.get("sparse_l1") or 0.0), "model.pt")
+        pre_weight = s.get("pretrain_path") or os.path.join(
+            pretrain_dir(log_root, ds, net, seed, subclass=sub), "model.pt")
+        sparse_weight = os.path.join(pretrain_dir(log_root, ds, net, seed, s.get("sparse_l1") or 0.0, subclass=sub),
+                                     "model.pt")
         pre = f"pretrain seed{seed}"
         if not s.get("pretrain_path"):
-            launcher.add(Step("pretrain", pre, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed), "--quiet"]]))
+            launcher.add(Step("pretrain", pre, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed),
+                                                 "--quiet", *pre_flags]]))
         sparse = None
         if s.get("sparse_l1") and any(str(m[0]).startswith("Wfisher") for m in s["methods"]):
             sparse = f"pretrain sparse seed{seed}"
             launcher.add(Step("pretrain", sparse, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed),
-                                                    "--l1", str(s["sparse_l1"]), "--quiet"]]))
+                                                    "--l1", str(s["sparse_l1"]), "--quiet", *pre_flags]]))
         for fc in s["forget_classes"]:
-            ident_base = [*common, "-seed", str(seed), "--forget_class", str(fc)]
+            ident_base = [*common, "-seed", str(seed), forget_flag, str(fc)]
             mask_step = None
             if any(len(m) > 3 and m[3] is not None for m in s["methods"]):  # SalUn masks for masked entries
                 mask_step = f"masks seed{seed} forget{fc}"
@@ -250,26 +281,32 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
             for entry in s["methods"]:
                 wfisher = bool(sparse) and str(entry[0]).startswith("Wfisher")  # Wfisher runs on the sparse model
                 ident = ident_base + _flag_args(entry) + ["-weight_path", sparse_weight if wfisher else pre_weight]
+                if smoke:
+                    ident += ["--settings", json.dumps(_smoke_unlearn_settings(smoke, entry[0]), sort_keys=True)]
                 tag = f"{entry[0]}({entry[1]},{entry[2]}{', mask ' + str(entry[3]) if len(entry) > 3 else ''})" \
-                      f" seed{seed} forget{fc}"
+                      f" seed{seed} forget{'fine' if sub else ''}{fc}"
                 unl = f"unlearn {tag}"
                 deps = [sparse if wfisher else pre]
                 if len(entry) > 3 and entry[3] is not None:
                     mask_file = os.path.join(default_mask_dir(log_root, ds, net, fc, seed), mask_filename(entry[3]))
                     ident += ["--mask_path", mask_file]
                     deps.append(mask_step)
-                launcher.add(Step("unlearn", unl, [["python", f"forget_full_class_main_{ds}.py", *ident]], deps=deps))
+                launcher.add(Step("unlearn", unl, [["python", unlearn_script, *ident]], deps=deps))
                 attack = ["--relearning_lr", *[str(lr) for lr in s["relearning_lrs"]]] if s.get("relearning_lrs") else []
                 if s.get("repeats"):
                     attack += ["--repeats", str(s["repeats"])]
-                launcher.add(Step("rea", f"rea {tag}", [["python", f"mia_on_mu_main_{ds}_fullclass.py", *ident, *attack]],
-                                  deps=[unl]))
+                rea_smoke = dict(smoke.get("rea", {}))
+                if s.get("repeats"):
+                    rea_smoke.pop("repeats", None)
+                attack += _flags(rea_smoke)
+                launcher.add(Step("rea", f"rea {tag}", [["python", rea_script, *ident, *attack]], deps=[unl]))
                 # black box: the listed methods, or every method when the stage is asked for and none is listed
-                if "blackbox" in s["stages"] and entry[0] in (s.get("blackbox_methods") or [entry[0]]):
+                if "blackbox" in s["stages"] and not sub and entry[0] in (s.get("blackbox_methods") or [entry[0]]):
                     launcher.add(Step("blackbox", f"blackbox {tag}", [
-                        ["python", "dfme_attack.py", *ident],
+                        ["python", "dfme_attack.py", *ident, *_flags(smoke.get("blackbox", {}))],
                         ["python", f"mia_on_mu_main_{ds}_fullclass_blackbox.py", *ident, *attack]], deps=[unl]))
-                launcher.add(Step("distribution", f"distribution {tag}",
-                                  [["python", "distribution_metric.py", *ident]], deps=[unl]))
+                dist = ["python", "distribution_metric.py", *ident, *_flags(smoke.get("distribution", {}))]
+                launcher.add(Step("distribution", f"distribution {tag}", [dist + (["--subclass"] if sub else [])],
+                                  deps=[unl]))
     launcher.add(Step("report", "report", [["python", "reproduce_tables.py", "--log_root", log_root]]))
     return launcher

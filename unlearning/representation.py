@@ -363,6 +363,9 @@ def parser():
     p = base_parser("Representation distribution metrics (t-SNE variance, silhouette, KDE overlap) of an "
                     "unlearned model, found by its identity arguments, or of any checkpoint (--model_path).")
     add_run_identity_args(p)
+    p.add_argument("--forget_fine", type=int, default=None,
+                   help="sub-class setting: the fine class forgotten (default with --subclass: the preset's)")
+    p.add_argument("--subclass", action="store_true", help="a sub-class run (forget_subclass_main_<dataset>.py)")
     p.add_argument("--features", choices=FEATURE_KINDS, default="penultimate",
                    help="penultimate layer (model.features) or logits (what the paper plotted)")
     p.add_argument("--max_points", type=int, default=2000, help="seeded subsample of D_r ∪ D_f for t-SNE")
@@ -387,12 +390,13 @@ def resolve_paths(args):
     suffix = ("" if stem == "last" or args.model_path else f"_{stem}") + \
         ("" if args.features == "penultimate" else f"_{args.features}")
     if args.model_path:
+        from .experiment import forget_name
         out = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.model_path)),
-                                           f"distribution_forget{args.forget_class}{suffix}")
+                                           f"distribution_forget{forget_name(args)}{suffix}")
         return args.model_path, out
     from .unlearn import resolve
 
-    resolve(args)  # the unlearning driver's defaults (para1/para2 of the method), so the folder name matches
+    resolve(args, subclass=args.forget_fine is not None)  # the unlearning driver's defaults (para1/para2 of the method), so the folder name matches
     run_dir = run_dir_from_args(args)
     ckpt = os.path.join(run_dir, args.checkpoint)
     if not os.path.isfile(ckpt):
@@ -405,7 +409,14 @@ def run(args) -> dict:
     import config
     from .experiment import Experiment, load_model, seed_everything, write_json
 
-    if args.forget_class is None:
+    sub = args.subclass or args.forget_fine is not None
+    if sub:
+        if args.forget_fine is None:
+            args.forget_fine = config.preset(args.dataset).get("subclass", {}).get("forget_fine")
+        if args.forget_fine is None:
+            raise ValueError(f"{args.dataset} has no sub-class setting")
+        args.forget_class = None
+    elif args.forget_class is None:
         args.forget_class = config.preset(args.dataset)["forget_class"]
     if args.max_points is not None and args.max_points < 10:
         raise ValueError(f"--max_points must be at least 10 (got {args.max_points})")
@@ -413,7 +424,8 @@ def run(args) -> dict:
         raise ValueError(f"--tsne_threads must be 0 (all cores) or positive (got {args.tsne_threads})")
     seed_everything(args.seed)
     ckpt, out_dir = resolve_paths(args)
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class,
+                     subclass=sub, forget_fine=args.forget_fine)
     model, meta = load_model(ckpt, exp, net=args.net)
     res = distribution_metrics(model, exp, args.features, args.max_points, args.seed, args.grid_size,
                                args.perplexity, plot_dir=out_dir, tsne_threads=args.tsne_threads or None,

@@ -52,6 +52,9 @@ def resolve(args, subclass: bool = False):
     elif args.forget_class is None:
         args.forget_class = pre["forget_class"]
     settings = method_settings(args.dataset, args.method)
+    if getattr(args, "settings", None):
+        from .strategies import _merge
+        settings = _merge(settings, args.settings)
     if args.para1 is None:
         args.para1 = settings.get("para1")
     if args.para2 is None:
@@ -64,8 +67,7 @@ def resolve(args, subclass: bool = False):
                          f"the replay of {entry.name}_our")
     if args.weight_path is None:
         l1 = settings.get("pretrain_l1")
-        args.weight_path = (os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, 0, l1), "model.pt")
-                            if l1 else default_weight_path(args))
+        args.weight_path = default_weight_path(args, 0, l1 or 0.0)
     return entry, settings
 
 
@@ -94,6 +96,11 @@ def _library_warm_up(device, per_sample: bool, model=None, exp=None) -> None:
         per_sample_grads(scratch, x[:2], torch.zeros(2, dtype=torch.long, device=x.device))
 
 
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def unlearn(args, subclass: bool = False) -> dict:
     """Run one method; returns the results dict (also written to results.json). Diverged propagates."""
     entry, settings = resolve(args, subclass)
@@ -103,6 +110,8 @@ def unlearn(args, subclass: bool = False) -> dict:
     exp = Experiment(args.dataset, args.data_root, args.download, args.device,
                      forget_class=None if subclass else args.forget_class, subclass=subclass,
                      forget_fine=args.forget_fine if subclass else None)
+    if isinstance(settings.get("pretrain"), dict):  # retrain's recipe (e.g. fewer epochs for a smoke run)
+        exp.preset = dict(exp.preset, pretrain=dict(exp.preset["pretrain"], **settings["pretrain"]))
     teacher, _ = load_model(args.weight_path, exp, net=args.net)
     model = copy.deepcopy(teacher)
     teacher.eval().requires_grad_(False)
@@ -123,24 +132,34 @@ def unlearn(args, subclass: bool = False) -> dict:
     # load, CPU time of a one-thread run much less. A phase's CPU time runs from the end of the previous on_phase.
     cpu_mark = [0.0]
 
+    wall_mark = [0.0]
+
     def on_phase(name, m, seconds):
         cpu = time.process_time() - cpu_mark[0]
+        if exp.device.type == "cuda":  # the phase's queued GPU work belongs to its time
+            _sync(exp.device)
+            seconds = time.perf_counter() - wall_mark[0]
+        ctx.reg.flush()
         check_finite_model(m)
         if name == PHASE1:
             checkpoints["mid"] = save_checkpoint(os.path.join(out_dir, "mid.pt"), m, dict(meta, phase=name))
         phases.append({"name": name, "seconds": seconds, "cpu_seconds": cpu,
                        "metrics": efficacy_metrics(m, exp, args.seed)})
         cpu_mark[0] = time.process_time()
+        wall_mark[0] = time.perf_counter()
 
     _library_warm_up(exp.device, entry.per_sample, model, exp)
     ctx = Context(model=model, teacher=teacher, exp=exp, net=args.net, reg=Regulariser(model, args.l1, args.l2, mask),
                   seed=args.seed, settings=settings, mask=mask, on_phase=on_phase)
     try:
         cpu_mark[0] = time.process_time()
-        start = time.perf_counter()
+        _sync(exp.device)
+        start = wall_mark[0] = time.perf_counter()
         model = entry.fn(ctx, args.para1, args.para2)
+        _sync(exp.device)  # RTE: queued GPU work is part of the method's time
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu_mark[0]
+        ctx.reg.flush()
         check_finite_model(model)
     except Diverged as err:
         results.update(status="diverged", error=str(err))
