@@ -6,7 +6,8 @@
 # 3. runs benchmarks/bench_paper_preset.py (training loop vs plain PyTorch, ReA batching, Wfisher memory);
 # 4. times a CIFAR-20 ResNet18 pretraining: GPU_CHECK_EPOCHS epochs (default 3; 40 = the paper's recipe), the
 #    per-epoch time is in its train_log.tsv.
-# Logs go to $OUT/*.log, a summary to $OUT/summary.txt. GPU_CHECK_TINY=1: tiny sizes (a CPU dry run of the script).
+# Logs go to $OUT/*.log, a summary to $OUT/summary.txt; each part has a time limit (GPU_CHECK_<PART>_S).
+# GPU_CHECK_TINY=1: tiny sizes (a CPU dry run of the script).
 set -uo pipefail
 OUT=${OUT:-gpu_check_out}
 mkdir -p "$OUT"
@@ -34,13 +35,13 @@ timed() {  # timed NAME LIMIT_S CMD...: run, tee its log, record wall time and e
 : > "$OUT/summary.txt"
 { nvidia-smi || true; $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } \
   2>&1 | tee "$OUT/device.log"
-timed write_data 120 $PY benchmarks/write_fixture_data.py cifar100 "$WORK/data" --per_class_train $TRAIN --per_class_test $TEST
-timed smoke 300 $PY run.py --preset cifar20 --smoke "${NET[@]}" "${SMOKE_METHODS[@]}" --jobs 4 \
+timed write_data "${GPU_CHECK_WRITE_S:-60}" $PY benchmarks/write_fixture_data.py cifar100 "$WORK/data" --per_class_train $TRAIN --per_class_test $TEST
+timed smoke "${GPU_CHECK_SMOKE_S:-240}" $PY run.py --preset cifar20 --smoke ${NET[@]+"${NET[@]}"} ${SMOKE_METHODS[@]+"${SMOKE_METHODS[@]}"} --jobs 4 \
   --data_root "$WORK/data" --log_root "$WORK/logs"
 cp "$WORK/logs/smoke/launcher/last_summary.json" "$OUT/smoke_summary.json" 2>/dev/null || true
 cp "$WORK/logs/smoke/report/report.md" "$OUT/smoke_report.md" 2>/dev/null || true
-timed bench 200 $PY benchmarks/bench_paper_preset.py $QUICK
-timed pretrain 150 $PY pretrain_model_cifar20.py "${NET[@]}" --data_root "$WORK/data" --log_root "$WORK/pre" \
+timed bench "${GPU_CHECK_BENCH_S:-110}" $PY benchmarks/bench_paper_preset.py $QUICK
+timed pretrain "${GPU_CHECK_PRETRAIN_S:-90}" $PY pretrain_model_cifar20.py ${NET[@]+"${NET[@]}"} --data_root "$WORK/data" --log_root "$WORK/pre" \
   --epochs "$EPOCHS" --quiet
 find "$WORK/pre" -name train_log.tsv -exec cp {} "$OUT/pretrain_train_log.tsv" \;
 if [ -f "$OUT/pretrain_train_log.tsv" ]; then

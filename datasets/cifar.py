@@ -33,7 +33,7 @@ def _locate(data_root, download):
     if download:
         from torchvision.datasets import CIFAR100
 
-        archive = os.path.join(data_root, CIFAR100.filename)
+        archive = os.path.join(data_root, "cifar-100-python.tar.gz")  # torchvision's download name
         try:
             CIFAR100(root=data_root, train=True, download=True)
         except Exception as err:  # no network, bad archive: leave no partial download behind

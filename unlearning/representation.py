@@ -312,6 +312,12 @@ def plot_overlap_map(grid: DensityGrid, cls, path, title="") -> str:
 
 
 # ----------------------------------------------------------------------------- model → metrics
+def forget_label(exp) -> int:
+    """The forget group's label: the forget class, or in the sub-class setting a new id (num_classes) for the
+    forgotten fine class."""
+    return exp.info.num_classes if exp.split.forget_fine is not None else exp.split.forget_class
+
+
 def representation_features(model, exp, kind: str = "penultimate", max_points: Optional[int] = 2000, seed: int = 0):
     """(features n×d float64, original class ids, indices into exp.train) of a seeded subsample of D_r ∪ D_f."""
     import torch
@@ -326,9 +332,10 @@ def representation_features(model, exp, kind: str = "penultimate", max_points: O
     idx_all = torch.sort(torch.cat([split.retain_train, split.forget_train]))[0]
     idx = idx_all[torch.as_tensor(subsample_indices(len(idx_all), max_points, seed))]
     feats = predict(model, exp.train, idx, features=(kind == "penultimate"))
-    if split.forget_fine is not None:
-        raise ValueError("the sub-class setting is not supported by the distribution metrics yet")
     labels = exp.train.y[idx.to(exp.train.y.device)]
+    if split.forget_fine is not None:  # sub-class: the forgotten fine class is its own group, apart from its superclass
+        fine = exp.train.fine[idx.to(exp.train.fine.device)]
+        labels = torch.where(fine == split.forget_fine, torch.full_like(labels, forget_label(exp)), labels)
     return feats.double().cpu().numpy(), labels.cpu().numpy(), idx.cpu().numpy()
 
 
@@ -337,7 +344,7 @@ def distribution_metrics(model, exp, kind="penultimate", max_points=2000, seed=0
     """Features → t-SNE → metrics (+ PNGs in ``plot_dir``). Returns a JSON-ready dict with per-stage seconds."""
     t0 = time.perf_counter()
     X, labels, idx = representation_features(model, exp, kind, max_points, seed)
-    forget = exp.split.forget_class
+    forget = forget_label(exp)
     t1 = time.perf_counter()
     Z = tsne_embedding(X, seed, perplexity, tsne_threads)
     t2 = time.perf_counter()
