@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, write_cifar100_fixture, write_imagenet64_fixture
 
 
-def _run(args, timeout=600):
+def _run(args, timeout=1800):
     return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 

@@ -302,6 +302,11 @@ def relearn_batched(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: i
     return counts
 
 
+# Beyond this many runs per chunk the GPU is saturated; the cap also leaves room for other jobs on the same GPU
+# (run.py --jobs N without --devices).
+AUTO_BATCH_CAP = 64
+
+
 def auto_batch_models(model: nn.Module, rd: RunData, n_runs: int, cfg: ReAConfig, fraction: float = 0.8) -> int:
     """Runs per vmapped chunk that fit ``fraction`` of the GPU's free memory: one copy's stacked weights and
     momentum plus the measured gradient and activation memory of one training step of 1 + m images."""
@@ -321,7 +326,7 @@ def auto_batch_models(model: nn.Module, rd: RunData, n_runs: int, cfg: ReAConfig
     del probe
     per_copy = 2 * param_bytes + buffer_bytes + step_bytes * 2  # ×2: vmap's batched intermediates, evaluation
     b = int(fraction * free // max(per_copy, 1))
-    chosen = max(1, min(b, n_runs, 512))
+    chosen = max(1, min(b, n_runs, AUTO_BATCH_CAP))
     print(f"ReA batch_models auto: {chosen} ({free / 2**30:.1f} GiB free, ~{per_copy / 2**20:.0f} MiB per run)",
           flush=True)
     return chosen
