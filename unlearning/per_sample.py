@@ -79,11 +79,15 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_s
                              f"{n * d * 4 / 2**30:.1f} GiB; {free / 2**30:.1f} GiB free on {x.device}: N ≤ {fits} fits "
                              f"(e.g. Wfisher --para2 {fits})")
         torch.cuda.reset_peak_memory_stats(x.device)
-    G = torch.empty(n, d, device=x.device)
+    G = None
     start = 0
     for block in iter_per_sample_grads(model, x, y, chunk_size):
+        if G is None:  # the gradients' dtype (float64 for a float64 model)
+            G = torch.empty(n, d, device=x.device, dtype=block.dtype)
         G[start:start + len(block)] = block
         start += len(block)
+    if G is None:
+        return torch.empty(0, d, device=x.device)
     if x.device.type == "cuda" and n:
         print(f"per-sample gradients: {n} × {d} float32 = {G.numel() * 4 / 2**30:.2f} GiB, peak GPU memory "
               f"{torch.cuda.max_memory_allocated(x.device) / 2**30:.2f} GiB", flush=True)
