@@ -215,6 +215,27 @@ RUN_PRESETS = {
 }
 RUN_PRESETS["cifar100"] = dict(RUN_PRESETS["cifar20"], dataset="cifar100", n_classes=100, forget_classes=[0])
 RUN_PRESETS["imagenet64"] = dict(RUN_PRESETS["cifar20"], dataset="imagenet64", n_classes=100, forget_classes=[0])
+# Sub-class setting: all 20 superclasses trained (the OOD fine class held out, pretrain_model_cifar20.py
+# --subclass); forget_classes are fine classes. Wfisher needs a sparse sub-class model too: left out.
+RUN_PRESETS["cifar20_subclass"] = dict(
+    RUN_PRESETS["cifar20"], subclass=True, forget_classes=[PRESETS["cifar20"]["subclass"]["forget_fine"]],
+    mu_method_list=[["baseline", None, None], ["retrain", None, None],
+                    ["badteacher", None, None], ["badteacher_our", None, None],
+                    ["ssd_tuning", None, None], ["ssd_tuning_our", None, None]])
+
+# run.py --smoke: every stage of a preset with tiny settings, so a machine is checked in minutes. Results go under
+# <log_root>/smoke/ and are never mixed with real ones.
+SMOKE = {
+    "pretrain": {"epochs": 1},
+    # merged over every method's settings (unlearning scripts' --settings); "methods": per-method extras
+    "unlearn": {"pretrain": {"epochs": 1}, "epochs": 1, "max_steps": 4, "noise_steps": 1, "impair_epochs": 1, "repair_epochs": 1,
+                "fisher_samples": 16, "replay": {"epochs": 1, "steps": 4}, "orth": {"steps": 2}},
+    "methods": {"finetune": {"para2": 1}, "amnesiac": {"para2": 1}, "Wfisher": {"para2": 8},
+                "SCRUB": {"para2": 1}},
+    "rea": {"repeats": 2, "steps": 3},
+    "distribution": {"max_points": 1000, "perplexity": 5, "grid_size": 16},
+    "blackbox": {"query_budget": 512, "batch_size": 32, "eval_points": 2},
+}
 
 
 # Data-free model extraction (black-box ReA, SPEC §6). Keys are DFMEConfig fields (unlearning/extraction.py).

@@ -9,6 +9,7 @@ the per-dataset scripts. A step already done with the same arguments is skipped;
 the sweep goes on. Tables land in log_files/report/.
 """
 import argparse
+import sys
 
 from config import LOG_ROOT, DATA_ROOT, RUN_PRESETS
 
@@ -41,6 +42,11 @@ def parse_args(argv=None):
     p.add_argument("--log_root", default=None, help=f"default: the project's {LOG_ROOT}/, wherever run.py starts")
     p.add_argument("--data_root", default=None, help=f"default: the project's {DATA_ROOT}/")
     p.add_argument("--dry_run", action="store_true", help="print the command lines, run nothing")
+    p.add_argument("--net", default=None, help="model registry name (default: the preset's)")
+    p.add_argument("--download", action="store_true", help="passed to every step: fetch CIFAR if missing")
+    p.add_argument("--smoke", action="store_true",
+                   help="every stage with tiny epochs/steps/repeats (config.SMOKE), under <log_root>/smoke/: "
+                        "checks a machine in minutes; its results are never used as real ones")
     c = p.add_argument_group("cluster (--launcher slurm; see docs/cluster.md)")
     c.add_argument("--launcher", choices=["local", "slurm"], default="local",
                    help="local: subprocesses here; slurm: one SLURM job per step (needs submitit)")
@@ -69,7 +75,18 @@ def settings_from(args) -> dict:
     # absolute paths: the steps run in the project folder, the ledger keys name paths relative to the log root
     args.log_root, args.data_root = resolve_root(args.log_root, LOG_ROOT), resolve_root(args.data_root, DATA_ROOT)
     s.update(methods=methods, log_root=args.log_root, data_root=args.data_root, device=args.device,
-             stages=args.stages or s["stages"])
+             stages=args.stages or s["stages"], download=args.download)
+    if args.net:
+        s["net"] = args.net
+    if args.smoke:
+        import copy
+        import os
+
+        from config import SMOKE
+        s.update(smoke=copy.deepcopy(SMOKE), log_root=os.path.join(args.log_root, "smoke"))
+        if not args.relearning_lr and not s.get("relearning_lrs"):
+            from unlearning.reminiscence import rea_defaults
+            s["relearning_lrs"] = rea_defaults(s["dataset"], bool(s.get("subclass")))["relearning_lr"][:1]
     if args.forget_classes:
         s["forget_classes"] = args.forget_classes
     if args.seeds:
@@ -84,17 +101,25 @@ def settings_from(args) -> dict:
 def main(argv=None):
     from unlearning.launcher import Launcher, plan_sweep
 
+    from unlearning.sweep_checks import check_sweep
+
     args = parse_args(argv)
     s = settings_from(args)
     devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
+    problems = check_sweep(s, devices)
+    if problems:
+        for line in problems:
+            print(f"error: {line}", file=sys.stderr)
+        print(f"nothing run ({len(problems)} problem(s))", file=sys.stderr)
+        return 2
     if args.launcher == "slurm" and not args.dry_run:
         from unlearning.slurm import SlurmExecutor
 
-        executor = SlurmExecutor(args.log_root, partition=args.partition, gpus_per_job=args.gpus_per_job,
+        executor = SlurmExecutor(s["log_root"], partition=args.partition, gpus_per_job=args.gpus_per_job,
                                  cpus_per_job=args.cpus_per_job, time_limit=args.time, folder=args.slurm_folder)
-        launcher = Launcher(args.log_root, jobs=args.max_parallel, dry_run=args.dry_run, executor=executor)
+        launcher = Launcher(s["log_root"], jobs=args.max_parallel, dry_run=args.dry_run, executor=executor)
     else:
-        launcher = Launcher(args.log_root, jobs=args.jobs, devices=devices, dry_run=args.dry_run)
+        launcher = Launcher(s["log_root"], jobs=args.jobs, devices=devices, dry_run=args.dry_run)
     launcher = plan_sweep(s, launcher)
     steps = launcher.run(s["stages"])
     return 1 if any(st.status in ("failed", "blocked") for st in steps) else 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 from functools import partial
 
 from .base import DatasetInfo, DatasetNotFoundError, ImageData
-from .cifar import load_cifar20, load_cifar100
+from .cifar import load_cifar20, load_cifar100, locate_cifar
 from .digits import load_digits_data, load_digits_shadow, load_digits_x10
-from .imagenet64 import load_imagenet64
+from .imagenet64 import TRAIN_BATCHES, load_imagenet64, locate_imagenet64
 from .split import ClassSplit, SplitError, build_split
 
 DATASETS = {
@@ -17,10 +17,15 @@ DATASETS = {
                                  description="the attacker's shadow data: digits' test split, re-split"),
     "digits_x10_shadow": DatasetInfo("digits_x10_shadow", 10, 1, 16, partial(load_digits_x10, source="shadow"),
                                      description="digits_shadow x10 (seeded shifts/rotations), upsampled to 16x16"),
-    "cifar100": DatasetInfo("cifar100", 100, 3, 32, load_cifar100, has_fine=True, description="CIFAR-100, fine labels"),
-    "cifar20": DatasetInfo("cifar20", 20, 3, 32, load_cifar20, has_fine=True, description="CIFAR-100, 20 superclasses"),
-    "imagenet64": DatasetInfo("imagenet64", 100, 3, 64, partial(load_imagenet64, classes=range(100)),
-                              description="downsampled ImageNet 64x64, first 100 classes"),
+    "cifar100": DatasetInfo("cifar100", 100, 3, 32, load_cifar100, has_fine=True, description="CIFAR-100, fine labels",
+                            locate=locate_cifar),
+    "cifar20": DatasetInfo("cifar20", 20, 3, 32, load_cifar20, has_fine=True, description="CIFAR-100, 20 superclasses",
+                           locate=locate_cifar),
+    # the paper resizes ImageNet64 to 32x32 for training
+    "imagenet64": DatasetInfo("imagenet64", 100, 3, 32,
+                              partial(load_imagenet64, classes=range(100), size=32, expect_batches=TRAIN_BATCHES),
+                              description="downsampled ImageNet 64x64, first 100 classes, resized to 32x32",
+                              locate=lambda data_root, download=False: locate_imagenet64(data_root, TRAIN_BATCHES)),
 }
 ALIASES = {"cifar-100": "cifar100", "cifar-20": "cifar20", "imagenet": "imagenet64", "Imagenet64": "imagenet64"}
 

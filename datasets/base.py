@@ -26,6 +26,7 @@ class ImageData:
     std: Sequence[float] = (0.5,)
     class_names: Optional[list] = None
     group: Optional[torch.Tensor] = None  # source-image id of augmented copies (held out together)
+    _norm: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # device → (mean, std)
 
     def __post_init__(self):
         if self.x.ndim != 4:
@@ -51,8 +52,10 @@ class ImageData:
 
     def normalize(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw pixels (any device) → float, normalised per channel."""
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=raw.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32, device=raw.device).view(1, -1, 1, 1)
+        if raw.device not in self._norm:  # built once per device: no host-to-device copy per batch
+            self._norm[raw.device] = (torch.tensor(self.mean, dtype=torch.float32, device=raw.device).view(1, -1, 1, 1),
+                                      torch.tensor(self.std, dtype=torch.float32, device=raw.device).view(1, -1, 1, 1))
+        mean, std = self._norm[raw.device]
         return (raw.float() / self.scale - mean) / std
 
 
@@ -68,4 +71,6 @@ class DatasetInfo:
     has_fine: bool = False
     description: str = ""
     options: dict = field(default_factory=dict)
+    # (data_root, download) -> None; raises DatasetNotFoundError when the files are missing (no loading)
+    locate: Optional[Callable[..., None]] = None
 

@@ -28,16 +28,28 @@ def _locate(data_root, download):
     needed = [os.path.join(folder, name) for name in ("train", "test", "meta")]
     if all(os.path.isfile(p) for p in needed):
         return folder
+    where = (f"expected {os.path.abspath(folder)}/{{train,test,meta}} (the extracted 'cifar-100-python' folder "
+             f"under --data_root)")
     if download:
         from torchvision.datasets import CIFAR100
 
-        CIFAR100(root=data_root, train=True, download=True)
+        archive = os.path.join(data_root, "cifar-100-python.tar.gz")  # torchvision's download name
+        try:
+            CIFAR100(root=data_root, train=True, download=True)
+        except Exception as err:  # no network, bad archive: leave no partial download behind
+            if os.path.isfile(archive):
+                os.remove(archive)
+            raise DatasetNotFoundError(f"CIFAR-100 --download failed ({type(err).__name__}: "
+                                       f"{str(err).splitlines()[0] if str(err) else ''}); {where}")
         if all(os.path.isfile(p) for p in needed):
             return folder
-    raise DatasetNotFoundError(
-        f"CIFAR-100 not found: expected {os.path.abspath(folder)}/{{train,test,meta}} "
-        f"(the extracted 'cifar-100-python' folder under --data_root), or pass --download to fetch it"
-    )
+    raise DatasetNotFoundError(f"CIFAR-100 not found: {where}, or pass --download to fetch it")
+
+
+def locate_cifar(data_root="data", download=False):
+    """Raises DatasetNotFoundError if the files are missing and --download was not given (nothing is fetched)."""
+    if not download:
+        _locate(data_root, False)
 
 
 def _read(folder, split, coarse):

@@ -60,6 +60,7 @@ class ClassSplit:
     forget_test: torch.Tensor = None
     ood_train: Dict[int, torch.Tensor] = field(default_factory=dict)
     ood_test: Dict[int, torch.Tensor] = field(default_factory=dict)
+    _lookup: dict = field(default_factory=dict, repr=False, compare=False)  # device → targets() lookup table
 
     @property
     def class_to_index(self) -> Dict[int, int]:
@@ -79,10 +80,12 @@ class ClassSplit:
 
     def targets(self, labels: torch.Tensor) -> torch.Tensor:
         """Original class ids → output indices (-1 for classes the model has no output for)."""
-        lookup = torch.full((self.num_classes,), -1, dtype=torch.long)
-        for c, i in self.class_to_index.items():
-            lookup[c] = i
-        return lookup.to(labels.device)[labels.long()]
+        if labels.device not in self._lookup:  # built once per device
+            lookup = torch.full((self.num_classes,), -1, dtype=torch.long)
+            for c, i in self.class_to_index.items():
+                lookup[c] = i
+            self._lookup[labels.device] = lookup.to(labels.device)
+        return self._lookup[labels.device][labels.long()]
 
     def metadata(self) -> dict:
         """What a checkpoint must agree on to be used with this split (JSON/weights_only friendly)."""

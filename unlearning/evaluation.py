@@ -15,7 +15,7 @@ def predict(model: nn.Module, data, idx, batch_size: int = 1024, features: bool 
     outs = []
     for b in range(0, len(idx), batch_size):
         x = data.normalize(data.x[idx[b:b + batch_size]])
-        outs.append(model.features(x) if features else model(x))
+        outs.append((model.features(x) if features else model(x)).float())  # float32 under bf16 autocast too
     model.train(was_training)
     if not outs:
         return torch.empty(0)

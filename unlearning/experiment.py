@@ -36,7 +36,16 @@ def base_parser(description: str, dataset: Optional[str] = None) -> argparse.Arg
     p.add_argument("--data_root", default=config.DATA_ROOT, help="folder holding the real datasets")
     p.add_argument("--download", action="store_true", help="download CIFAR if missing (user machines only)")
     p.add_argument("--log_root", default=config.LOG_ROOT, help="where runs write checkpoints and logs")
+    speed = p.add_argument_group("GPU speed (no effect on the CPU)")
+    speed.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                       help="bf16 autocast (default: on for CUDA)")
+    speed.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=None,
+                       help="channels_last memory format (default: on for CUDA)")
+    speed.add_argument("--compile", action="store_true", help="torch.compile the supervised training forward")
     return p
+
+
+_SPEED_FLAGS = {}  # the parsed --amp/--channels_last/--compile of this process (finish_args)
 
 
 def finish_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -49,6 +58,7 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
             raise ValueError(f"-classes {args.classes} does not match {info.name}, which has {info.num_classes} classes")
     except ValueError as err:
         sys.exit(f"error: {err}")
+    _SPEED_FLAGS.update({k: getattr(args, k) for k in ("amp", "channels_last", "compile") if hasattr(args, k)})
     return args
 
 
@@ -93,12 +103,14 @@ class Experiment:
         self.info, train, test = load_dataset_or_explain(dataset, data_root, download)
         pre = config.preset(self.info.name)
         self.preset = pre
+        if subclass and "subclass" not in pre:
+            raise ValueError(f"{self.info.name} has no sub-class setting (config.PRESETS[...]['subclass'])")
+        self.subclass = bool(subclass)
         self.device = resolve_device(device) if isinstance(device, str) else device
         sub = pre.get("subclass", {}) if subclass else {}
         if ood_classes is None:
             ood_classes = sub.get("ood_classes", pre["ood_classes"])
-        if subclass:
-            forget_fine = sub.get("forget_fine") if forget_fine is None else forget_fine
+        if subclass:  # forget_fine None: no forget class (pretraining)
             ood_fine = sub.get("ood_fine", []) if ood_fine is None else ood_fine
         self.split = build_split(
             self.info.name, train, test, self.info.num_classes, ood_classes,
@@ -107,12 +119,16 @@ class Experiment:
         )
         self.train = train.to(self.device)
         self.test = test.to(self.device)
+        from .training import configure_speed
+        self.speed = configure_speed(self.device, **_SPEED_FLAGS)
 
     def new_model(self, net: str):
-        return build_model(net, self.split.num_outputs, self.info.in_channels, self.info.image_size).to(self.device)
+        from .training import to_speed_layout
+        model = build_model(net, self.split.num_outputs, self.info.in_channels, self.info.image_size).to(self.device)
+        return to_speed_layout(model)
 
     def model_meta(self, net: str, **extra) -> dict:
-        meta = dict(self.split.metadata(), arch=canonical_name(net),
+        meta = dict(self.split.metadata(), arch=canonical_name(net), setting=setting_name(self.subclass),
                     in_channels=self.info.in_channels, image_size=self.info.image_size)
         meta.update(extra)
         return meta
@@ -183,9 +199,9 @@ def fmt_param(value) -> str:
     return str(value).replace(os.sep, "_").replace(" ", "")
 
 
-def pretrain_dir(log_root: str, dataset: str, net: str, seed: int = 0, l1: float = 0.0) -> str:
-    """log_files/<dataset>/<net>/pretrain/seed<s>[_l1-<λ>]"""
-    name = f"seed{seed}" + (f"_l1-{fmt_param(float(l1))}" if l1 else "")
+def pretrain_dir(log_root: str, dataset: str, net: str, seed: int = 0, l1: float = 0.0, subclass: bool = False) -> str:
+    """log_files/<dataset>/<net>/pretrain/seed<s>[_l1-<λ>][_subclass]"""
+    name = f"seed{seed}" + (f"_l1-{fmt_param(float(l1))}" if l1 else "") + ("_subclass" if subclass else "")
     return os.path.join(log_root, dataset, canonical_name(net), "pretrain", name)
 
 
@@ -208,6 +224,10 @@ def unlearn_dir(log_root, dataset, net, forget, method, para1=None, para2=None, 
 
 
 # ----------------------------------------------------------------------------- checkpoints
+def setting_name(subclass: bool) -> str:
+    return "subclass" if subclass else "fullclass"
+
+
 META_KEYS_CHECKED = ("dataset", "arch", "trained_classes", "ood_classes", "ood_fine")
 
 
@@ -235,6 +255,13 @@ def load_checkpoint(path: str, map_location="cpu", expect: Optional[dict] = None
     if not isinstance(payload, dict) or "state_dict" not in payload or "meta" not in payload:
         raise CheckpointError(f"checkpoint {path} has no state_dict/meta: not a checkpoint of this project")
     meta = payload["meta"]
+    if expect and "setting" in expect:
+        made_for = meta.get("setting") or setting_name(bool(meta.get("ood_fine")))
+        if made_for != expect["setting"]:
+            fix = ("pretrain_model_<dataset>.py --subclass" if expect["setting"] == "subclass"
+                   else "pretrain_model_<dataset>.py without --subclass")
+            raise CheckpointError(f"checkpoint {path} is a {made_for} model; this {expect['setting']} run needs one "
+                                  f"from {fix}")
     for key in META_KEYS_CHECKED if expect else ():
         if key in expect and meta.get(key) != expect[key]:
             raise CheckpointError(
@@ -283,7 +310,28 @@ def add_run_identity_args(p: argparse.ArgumentParser, subclass: bool = False) ->
     p.add_argument("--l2", type=float, default=0.0, help="λ of an added λ‖θ−θ₀‖² term (towards the pretrained weights)")
     p.add_argument("-weight_path", "--weight_path", default=None,
                    help="pretrained checkpoint (default: log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
+    p.add_argument("--settings", default=None, type=json_object,
+                   help="JSON object merged over the method's settings (e.g. '{\"epochs\": 1}'); the run folder "
+                        "name gets a hash of it")
     return p
+
+
+def json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not JSON: {err}")
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
+
+
+def settings_tag(settings: Optional[dict]) -> Optional[str]:
+    """Short stable hash of a --settings override (None without one)."""
+    if not settings:
+        return None
+    import hashlib
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def forget_name(args) -> str:
@@ -297,8 +345,10 @@ def run_dir_from_args(args) -> str:
     return RunIdentity.of(args).run_dir
 
 
-def default_weight_path(args, seed: int = 0) -> str:
-    return os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, seed), "model.pt")
+def default_weight_path(args, seed: int = 0, l1: float = 0.0) -> str:
+    """The pretrained checkpoint of the run's setting (the sub-class one when the run forgets a fine class)."""
+    subclass = getattr(args, "forget_fine", None) is not None
+    return os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, seed, l1, subclass=subclass), "model.pt")
 
 
 # ----------------------------------------------------------------------------- inputs checked before computing

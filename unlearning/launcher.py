@@ -501,14 +501,14 @@ def unlearn_run_dir(dataset: str, argv: List[str], subclass: bool = False) -> st
     return run_dir_from_args(args)
 
 
-def rea_results_path(dataset: str, argv: List[str]) -> str:
+def rea_results_path(dataset: str, argv: List[str], subclass: bool = False) -> str:
     """results.json of the white-box attack run with ``argv`` on the run's last.pt."""
     from .experiment import finish_args
     from .reminiscence import config_from_args, rea_parser
 
-    args = finish_args(rea_parser(dataset).parse_known_args(argv)[0])
-    return os.path.join(unlearn_run_dir(dataset, argv), "rea", config_from_args(args, args.dataset).tag(),
-                        "results.json")
+    args = finish_args(rea_parser(dataset, subclass).parse_known_args(argv)[0])
+    return os.path.join(unlearn_run_dir(dataset, argv, subclass), "rea",
+                        config_from_args(args, args.dataset, subclass).tag(), "results.json")
 
 
 def distribution_results_path(argv: List[str]) -> str:
@@ -530,26 +530,57 @@ def _flag_args(method_entry):
     return args
 
 
+def _smoke_unlearn_settings(smoke: dict, method: str) -> dict:
+    """--settings of one method in a smoke sweep: the common tiny settings and the method's own extras."""
+    base = str(method)
+    for suffix in ("_our", "_orth"):
+        if base.endswith(suffix):
+            base = base[:-len(suffix)]
+    return dict(smoke.get("unlearn", {}), **smoke.get("methods", {}).get(base, {}))
+
+
+def _flags(values: dict) -> List[str]:
+    out = []
+    for key, value in values.items():
+        out += [f"--{key}", *([str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)])]
+    return out
+
+
 def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
-    """Add every step of the sweep described by settings ``s`` (see run.py) to ``launcher``."""
+    """Add every step of the sweep described by settings ``s`` (see run.py) to ``launcher``.
+
+    ``s["subclass"]``: the CIFAR-20 sub-class setting (forget_classes are fine classes, sub-class scripts and
+    pretraining). ``s["smoke"]``: config.SMOKE-style tiny settings passed to every step.
+    """
     ds, net, log_root = s["dataset"], s["net"], s["log_root"]
+    sub = bool(s.get("subclass"))
+    smoke = s.get("smoke") or {}
     common = ["-dataset", ds, "-net", net, "--device", s["device"], "--log_root", log_root, "--data_root", s["data_root"]]
     if s.get("n_classes"):
         common += ["-classes", str(s["n_classes"])]
+    if s.get("download"):
+        common += ["--download"]
+    pre_flags = (["--subclass"] if sub else []) + _flags(smoke.get("pretrain", {}))
+    unlearn_script = f"forget_subclass_main_{ds}.py" if sub else f"forget_full_class_main_{ds}.py"
+    rea_script = f"mia_on_mu_main_{ds}_{'subclass' if sub else 'fullclass'}.py"
+    forget_flag = "--forget_fine" if sub else "--forget_class"
     for seed in s["seeds"]:
-        pre_weight = s.get("pretrain_path") or os.path.join(pretrain_dir(log_root, ds, net, seed), "model.pt")
-        sparse_weight = os.path.join(pretrain_dir(log_root, ds, net, seed, s.get("sparse_l1") or 0.0), "model.pt")
+        pre_weight = s.get("pretrain_path") or os.path.join(
+            pretrain_dir(log_root, ds, net, seed, subclass=sub), "model.pt")
+        sparse_weight = os.path.join(pretrain_dir(log_root, ds, net, seed, s.get("sparse_l1") or 0.0, subclass=sub),
+                                     "model.pt")
         pre = f"pretrain seed{seed}"
         if not s.get("pretrain_path"):
-            launcher.add(Step("pretrain", pre, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed), "--quiet"]],
-                              outputs=[pre_weight]))
+            launcher.add(Step("pretrain", pre, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed),
+                                                 "--quiet", *pre_flags]], outputs=[pre_weight]))
         sparse = None
         if s.get("sparse_l1") and any(str(m[0]).startswith("Wfisher") for m in s["methods"]):
             sparse = f"pretrain sparse seed{seed}"
             launcher.add(Step("pretrain", sparse, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed),
-                                                    "--l1", str(s["sparse_l1"]), "--quiet"]], outputs=[sparse_weight]))
+                                                    "--l1", str(s["sparse_l1"]), "--quiet", *pre_flags]],
+                              outputs=[sparse_weight]))
         for fc in s["forget_classes"]:
-            ident_base = [*common, "-seed", str(seed), "--forget_class", str(fc)]
+            ident_base = [*common, "-seed", str(seed), forget_flag, str(fc)]
             mask_step = None
             if any(len(m) > 3 and m[3] is not None for m in s["methods"]):  # SalUn masks for masked entries
                 mask_step = f"masks seed{seed} forget{fc}"
@@ -562,8 +593,10 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
             for entry in s["methods"]:
                 wfisher = bool(sparse) and str(entry[0]).startswith("Wfisher")  # Wfisher runs on the sparse model
                 ident = ident_base + _flag_args(entry) + ["-weight_path", sparse_weight if wfisher else pre_weight]
+                if smoke:
+                    ident += ["--settings", json.dumps(_smoke_unlearn_settings(smoke, entry[0]), sort_keys=True)]
                 tag = f"{entry[0]}({entry[1]},{entry[2]}{', mask ' + str(entry[3]) if len(entry) > 3 else ''})" \
-                      f" seed{seed} forget{fc}"
+                      f" seed{seed} forget{'fine' if sub else ''}{fc}"
                 unl = f"unlearn {tag}"
                 deps = [sparse if wfisher else pre]
                 inputs = [sparse_weight if wfisher else pre_weight]
@@ -572,31 +605,36 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                     ident += ["--mask_path", mask_file]
                     deps.append(mask_step)
                     inputs.append(mask_file)
-                run_dir = (lambda ident=ident: unlearn_run_dir(ds, ident))  # asked when the step comes up
+                run_dir = (lambda ident=ident: unlearn_run_dir(ds, ident, sub))  # asked when the step comes up
                 model = (lambda run_dir=run_dir: [os.path.join(run_dir(), "last.pt")])
-                launcher.add(Step("unlearn", unl, [["python", f"forget_full_class_main_{ds}.py", *ident]], deps=deps,
+                launcher.add(Step("unlearn", unl, [["python", unlearn_script, *ident]], deps=deps,
                                   inputs=inputs, outputs=lambda run_dir=run_dir: [
                                       os.path.join(run_dir(), "results.json"), os.path.join(run_dir(), "last.pt")]))
                 attack = ["--relearning_lr", *[str(lr) for lr in s["relearning_lrs"]]] if s.get("relearning_lrs") else []
                 if s.get("repeats"):
                     attack += ["--repeats", str(s["repeats"])]
+                rea_smoke = dict(smoke.get("rea", {}))
+                if s.get("repeats"):
+                    rea_smoke.pop("repeats", None)
+                attack += _flags(rea_smoke)
                 rea_cmd = [*ident, *attack]
-                launcher.add(Step("rea", f"rea {tag}", [["python", f"mia_on_mu_main_{ds}_fullclass.py", *rea_cmd]],
-                                  deps=[unl], inputs=model,
-                                  outputs=lambda rea_cmd=rea_cmd: [rea_results_path(ds, rea_cmd)]))
+                launcher.add(Step("rea", f"rea {tag}", [["python", rea_script, *rea_cmd]], deps=[unl], inputs=model,
+                                  outputs=lambda rea_cmd=rea_cmd: [rea_results_path(ds, rea_cmd, sub)]))
                 # black box: the listed methods, or every method when the stage is asked for and none is listed
-                if "blackbox" in s["stages"] and entry[0] in (s.get("blackbox_methods") or [entry[0]]):
+                if "blackbox" in s["stages"] and not sub and entry[0] in (s.get("blackbox_methods") or [entry[0]]):
                     launcher.add(Step("blackbox", f"blackbox {tag}", [
-                        ["python", "dfme_attack.py", *ident],
+                        ["python", "dfme_attack.py", *ident, *_flags(smoke.get("blackbox", {}))],
                         ["python", f"mia_on_mu_main_{ds}_fullclass_blackbox.py", *ident, *attack]], deps=[unl],
                         inputs=model))
-                launcher.add(Step("distribution", f"distribution {tag}",
-                                  [["python", "distribution_metric.py", *ident]], deps=[unl], inputs=model,
-                                  outputs=lambda ident=ident: [distribution_results_path(ident)]))
+                dist = ["python", "distribution_metric.py", *ident, *_flags(smoke.get("distribution", {}))]
+                dist += ["--subclass"] if sub else []
+                launcher.add(Step("distribution", f"distribution {tag}", [dist], deps=[unl], inputs=model,
+                                  outputs=lambda d=dist: [distribution_results_path(d[2:])]))
     audited = [m[0] for m in s["methods"] if m[0] not in ("baseline", "retrain")]
     quality_attack = (["--relearning_lr", str(s["relearning_lrs"][0])] if s.get("relearning_lrs") else []) + \
         (["--repeats", str(s["repeats"])] if s.get("repeats") else [])  # the stage attacks at one lr
-    for fc in s["forget_classes"] if audited else []:  # K seeds of its own: needs no step above
+    for fc in (s["forget_classes"] if audited and "quality" in s["stages"] and not sub else []):
+        # K seeds of its own: needs no step above
         launcher.add(Step("quality", f"quality forget{fc}", [["python", f"forget_quality_main_{ds}.py", *common,
                                                               "--forget_class", str(fc), "--methods", *audited,
                                                               *quality_attack]]))

@@ -61,12 +61,37 @@ def iter_per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ch
         model.train(was_training)
 
 
+def fitting_samples(d: int, free_bytes: int, chunk_size: int = 64, fraction: float = 0.9) -> int:
+    """How many per-sample gradient rows (float32, d entries) fit in ``fraction`` of ``free_bytes``, next to the
+    workspace of one chunk (its vmapped gradients, about three chunk × d blocks)."""
+    return max(0, int((fraction * free_bytes - 3 * chunk_size * d * 4) // (d * 4)))
+
+
 def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_size: int = 64) -> torch.Tensor:
-    """N × d per-sample gradients (torch.func, chunks of ``chunk_size`` samples)."""
-    blocks = list(iter_per_sample_grads(model, x, y, chunk_size))
-    if not blocks:
-        return torch.empty(0, num_trainable(model), device=x.device)
-    return torch.cat(blocks)
+    """N × d per-sample gradients (torch.func, chunks of ``chunk_size`` samples), written into one preallocated
+    matrix (peak: the matrix plus one chunk's workspace). On a GPU, an N that cannot fit is refused up front."""
+    n, d = len(x), num_trainable(model)
+    if x.device.type == "cuda" and n:
+        free, _ = torch.cuda.mem_get_info(x.device)
+        fits = fitting_samples(d, free, chunk_size)
+        if n > fits:
+            raise ValueError(f"per-sample gradients of N={n} samples × {d} parameters need "
+                             f"{n * d * 4 / 2**30:.1f} GiB; {free / 2**30:.1f} GiB free on {x.device}: N ≤ {fits} fits "
+                             f"(e.g. Wfisher --para2 {fits})")
+        torch.cuda.reset_peak_memory_stats(x.device)
+    G = None
+    start = 0
+    for block in iter_per_sample_grads(model, x, y, chunk_size):
+        if G is None:  # the gradients' dtype (float64 for a float64 model)
+            G = torch.empty(n, d, device=x.device, dtype=block.dtype)
+        G[start:start + len(block)] = block
+        start += len(block)
+    if G is None:
+        return torch.empty(0, d, device=x.device)
+    if x.device.type == "cuda" and n:
+        print(f"per-sample gradients: {n} × {d} float32 = {G.numel() * 4 / 2**30:.2f} GiB, peak GPU memory "
+              f"{torch.cuda.max_memory_allocated(x.device) / 2**30:.2f} GiB", flush=True)
+    return G
 
 
 def per_sample_grads_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

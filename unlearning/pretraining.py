@@ -7,7 +7,7 @@ import sys
 import torch
 
 import config
-from .evaluation import split_accuracy
+from .evaluation import accuracy, split_accuracy
 from .experiment import (Experiment, StagedOutput, base_parser, finish_args, pretrain_dir, save_checkpoint,
                          seed_everything, write_json)
 from .fingerprint import file_fingerprint
@@ -31,6 +31,8 @@ def parser(dataset: str):
     p.add_argument("--l1", type=float, default=0.0, help="λ of the sparse model's λ‖θ‖₁ term (0 = normal model)")
     p.add_argument("--augment", action=argparse_bool(), default=None, help="random crop + flip")
     p.add_argument("--out", default=None, help="checkpoint path (default: log_files/<dataset>/<net>/pretrain/…/model.pt)")
+    p.add_argument("--subclass", action="store_true",
+                   help="sub-class setting: every superclass trained, the preset's OOD fine classes held out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -44,10 +46,11 @@ def pretrain(args) -> dict:
     """Train, then swap the new model into place (StagedOutput): a diverged or interrupted rerun keeps the old one.
     The default folder is replaced whole (results computed on the old model under it go with it); with --out only
     the model file, train_log.tsv and results.json beside it are replaced."""
-    out_dir = os.path.dirname(args.out) if args.out else pretrain_dir(args.log_root, args.dataset, args.net, args.seed, args.l1)
+    out_dir = os.path.dirname(args.out) if args.out else pretrain_dir(args.log_root, args.dataset, args.net, args.seed,
+                                                                     args.l1, subclass=args.subclass)
     preflight(args.device, out_dir or ".")
     seed_everything(args.seed)
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=args.subclass)
     recipe = dict(config.preset(args.dataset)["pretrain"])
     for key in ("epochs", "lr", "batch_size", "milestones", "augment"):
         if getattr(args, key) is not None:
@@ -67,9 +70,12 @@ def _pretrain_into(stage, args, exp, recipe, model, loader) -> dict:
     summary = train_supervised(model, loader, recipe, lambda m: split_accuracy(m, exp, "val_idx"), l1=args.l1,
                                log_path=stage.path("train_log.tsv"), desc=f"pretrain {args.dataset}",
                                progress=not args.quiet)
-    test_acc = split_accuracy(model, exp, "retain_test")  # forget_class is None: all trained classes
+    test_idx = torch.sort(torch.cat([split.retain_test, split.forget_test]))[0]  # every trained (fine) class
+    test_acc = accuracy(model, exp.test, test_idx, split.targets(exp.test.y[test_idx.to(exp.test.y.device)]))
     sparsity = weight_sparsity(model)
     meta = exp.model_meta(args.net, seed=args.seed, l1=args.l1, kind="pretrain", recipe=recipe)
+    if args.subclass:
+        meta["held_out_fine"] = list(split.ood_fine)
     save_checkpoint(stage.path(os.path.basename(ckpt)), model, meta)
     results = {
         "status": "done", "stage": "pretrain", "args": vars(args), "recipe": recipe, "checkpoint": ckpt,

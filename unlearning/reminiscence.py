@@ -66,7 +66,7 @@ class ReAConfig:
                 raise ReAError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if int(self.mix_batch) < 0:
             raise ReAError(f"--mix_batch must be ≥ 0, got {self.mix_batch}")
-        if int(self.batch_models) < 0:
+        if self.batch_models != "auto" and int(self.batch_models) < 0:
             raise ReAError(f"--batch_models must be ≥ 0 (0 = one run at a time), got {self.batch_models}")
         if not self.relearning_lr:
             raise ReAError("--relearning_lr needs at least one learning rate")
@@ -302,6 +302,36 @@ def relearn_batched(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: i
     return counts
 
 
+# Beyond this many runs per chunk the GPU is saturated; the cap also leaves room for other jobs on the same GPU
+# (run.py --jobs N without --devices).
+AUTO_BATCH_CAP = 64
+
+
+def auto_batch_models(model: nn.Module, rd: RunData, n_runs: int, cfg: ReAConfig, fraction: float = 0.8) -> int:
+    """Runs per vmapped chunk that fit ``fraction`` of the GPU's free memory: one copy's stacked weights and
+    momentum plus the measured gradient and activation memory of one training step of 1 + m images."""
+    dev = rd.device
+    torch.cuda.synchronize(dev)
+    free, _ = torch.cuda.mem_get_info(dev)
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
+    probe = copy.deepcopy(model).train()
+    idx = torch.cat([rd.split.forget_train[:1], rd.split.retain_train[:int(cfg.mix_batch)]]).to(dev)
+    x = rd.data.normalize(rd.data.x[idx])
+    y = rd.split.targets(rd.data.y[idx]).clamp_min(0)
+    base = torch.cuda.memory_allocated(dev)
+    torch.cuda.reset_peak_memory_stats(dev)
+    F.cross_entropy(probe(x), y).backward()
+    step_bytes = torch.cuda.max_memory_allocated(dev) - base
+    del probe
+    per_copy = 2 * param_bytes + buffer_bytes + step_bytes * 2  # ×2: vmap's batched intermediates, evaluation
+    b = int(fraction * free // max(per_copy, 1))
+    chosen = max(1, min(b, n_runs, AUTO_BATCH_CAP))
+    print(f"ReA batch_models auto: {chosen} ({free / 2**30:.1f} GiB free, ~{per_copy / 2**20:.0f} MiB per run)",
+          flush=True)
+    return chosen
+
+
 def relearn(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, batch_models: int, progress=None,
             states: Optional[list] = None) -> np.ndarray:
     """Correct counts on the attacker sample, runs×(T+1) (column 0: before any step); batched or loop."""
@@ -477,8 +507,13 @@ def run_rea(model: nn.Module, exp, cfg: ReAConfig, prior_model: Optional[nn.Modu
         from tqdm.auto import tqdm
         bar = tqdm(total=len(runs), desc="ReA runs", leave=False)
     cpu0 = time.process_time()  # CPU time too: wall time on a shared machine mostly measures the neighbours
+    if cfg.batch_models == "auto":
+        cfg.batch_models = auto_batch_models(model, rd, len(runs), cfg) if rd.device.type == "cuda" else \
+            int(rea_defaults(split.dataset).get("batch_models", 8))
     with Timer() as tm:
         counts = relearn(model, runs, rd, int(cfg.steps), int(cfg.batch_models), bar.update if bar else None)
+        if rd.device.type == "cuda":
+            torch.cuda.synchronize(rd.device)
     cpu = time.process_time() - cpu0
     if bar:
         bar.close()
@@ -608,7 +643,8 @@ def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False):
     p.add_argument("--threshold", type=float, default=None, help="accuracy τ that counts as relearned")
     p.add_argument("--attack_seed", type=int, default=0, help="seed of attacker samples and mixing batches")
     p.add_argument("--batch_models", type=int, default=None,
-                   help="runs trained together in one vmapped network (0 = one at a time)")
+                   help="runs trained together in one vmapped network (0 = one at a time; default: as many as fit "
+                        "the GPU's free memory, the preset's value on the CPU)")
     p.add_argument("--no-batch", "--no_batch", dest="no_batch", action="store_true",
                    help="one run at a time (the reference loop), same as --batch_models 0")
     p.add_argument("--no_plot", action="store_true", help="skip the PNG")
@@ -628,6 +664,9 @@ def config_from_args(args, dataset: str, subclass: bool = False) -> ReAConfig:
                 raise ReAError(f"no default for --{key} on {dataset} (config.REA has none): pass it")
             v = defaults[key]
         values[key] = v
+    if args.batch_models is None and "batch_models" in defaults:
+        # unless given: chosen from the GPU's free memory (the CPU keeps the preset's value)
+        values["batch_models"] = "auto"
     if args.no_batch:
         values["batch_models"] = 0
     return ReAConfig(seed=args.attack_seed, **values).validate()

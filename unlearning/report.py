@@ -39,7 +39,9 @@ def _run_dir_of(path: str) -> Optional[str]:
 
 def _identity(res: dict) -> dict:
     a = res.get("args", {})
-    return {"dataset": a.get("dataset"), "net": a.get("net"), "forget": a.get("forget_fine", a.get("forget_class")),
+    fine = a.get("forget_fine")  # sub-class runs: the paper's sub-class rows, "fine<id>"
+    return {"dataset": a.get("dataset"), "net": a.get("net"),
+            "forget": f"fine{fine}" if fine is not None else a.get("forget_class"),
             "method": res.get("method", a.get("method")), "para1": a.get("para1"), "para2": a.get("para2"),
             "mask": os.path.basename(a["mask_path"]) if a.get("mask_path") else None, "l1": a.get("l1") or 0.0,
             "l2": a.get("l2") or 0.0, "seed": a.get("seed")}

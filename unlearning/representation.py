@@ -312,6 +312,12 @@ def plot_overlap_map(grid: DensityGrid, cls, path, title="") -> str:
 
 
 # ----------------------------------------------------------------------------- model → metrics
+def forget_label(exp) -> int:
+    """The forget group's label: the forget class, or in the sub-class setting a new id (num_classes) for the
+    forgotten fine class."""
+    return exp.info.num_classes if exp.split.forget_fine is not None else exp.split.forget_class
+
+
 def representation_features(model, exp, kind: str = "penultimate", max_points: Optional[int] = 2000, seed: int = 0):
     """(features n×d float64, original class ids, indices into exp.train) of a seeded subsample of D_r ∪ D_f."""
     import torch
@@ -326,9 +332,10 @@ def representation_features(model, exp, kind: str = "penultimate", max_points: O
     idx_all = torch.sort(torch.cat([split.retain_train, split.forget_train]))[0]
     idx = idx_all[torch.as_tensor(subsample_indices(len(idx_all), max_points, seed))]
     feats = predict(model, exp.train, idx, features=(kind == "penultimate"))
-    if split.forget_fine is not None:
-        raise ValueError("the sub-class setting is not supported by the distribution metrics yet")
     labels = exp.train.y[idx.to(exp.train.y.device)]
+    if split.forget_fine is not None:  # sub-class: the forgotten fine class is its own group, apart from its superclass
+        fine = exp.train.fine[idx.to(exp.train.fine.device)]
+        labels = torch.where(fine == split.forget_fine, torch.full_like(labels, forget_label(exp)), labels)
     return feats.double().cpu().numpy(), labels.cpu().numpy(), idx.cpu().numpy()
 
 
@@ -337,7 +344,7 @@ def distribution_metrics(model, exp, kind="penultimate", max_points=2000, seed=0
     """Features → t-SNE → metrics (+ PNGs in ``plot_dir``). Returns a JSON-ready dict with per-stage seconds."""
     t0 = time.perf_counter()
     X, labels, idx = representation_features(model, exp, kind, max_points, seed)
-    forget = exp.split.forget_class
+    forget = forget_label(exp)
     t1 = time.perf_counter()
     Z = tsne_embedding(X, seed, perplexity, tsne_threads)
     t2 = time.perf_counter()
@@ -363,6 +370,9 @@ def parser():
     p = base_parser("Representation distribution metrics (t-SNE variance, silhouette, KDE overlap) of an "
                     "unlearned model, found by its identity arguments, or of any checkpoint (--model_path).")
     add_run_identity_args(p)
+    p.add_argument("--forget_fine", type=int, default=None,
+                   help="sub-class setting: the fine class forgotten (default with --subclass: the preset's)")
+    p.add_argument("--subclass", action="store_true", help="a sub-class run (forget_subclass_main_<dataset>.py)")
     p.add_argument("--features", choices=FEATURE_KINDS, default="penultimate",
                    help="penultimate layer (model.features) or logits (what the paper plotted)")
     p.add_argument("--max_points", type=int, default=2000, help="seeded subsample of D_r ∪ D_f for t-SNE")
@@ -385,12 +395,13 @@ def resolve_paths(args):
     suffix = ("" if stem == "last" or args.model_path else f"_{stem}") + \
         ("" if args.features == "penultimate" else f"_{args.features}")
     if args.model_path:
+        from .experiment import forget_name
         out = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.model_path)),
-                                           f"distribution_forget{args.forget_class}{suffix}")
+                                           f"distribution_forget{forget_name(args)}{suffix}")
         return args.model_path, out
     from .run_identity import identity
 
-    run_dir = identity(args).run_dir  # the unlearning driver's identity (defaults, source model): the same folder
+    run_dir = identity(args, subclass=args.forget_fine is not None).run_dir  # the unlearning driver's identity: the same folder
     ckpt = os.path.join(run_dir, args.checkpoint)
     if not os.path.isfile(ckpt):
         raise FileNotFoundError(f"no checkpoint {ckpt}: run the unlearning method with the same arguments first, "
@@ -404,7 +415,14 @@ def run(args) -> dict:
     from .fingerprint import file_fingerprint
     from .run_identity import preflight
 
-    if args.forget_class is None:
+    sub = args.subclass or args.forget_fine is not None
+    if sub:
+        if args.forget_fine is None:
+            args.forget_fine = config.preset(args.dataset).get("subclass", {}).get("forget_fine")
+        if args.forget_fine is None:
+            raise ValueError(f"{args.dataset} has no sub-class setting")
+        args.forget_class = None
+    elif args.forget_class is None:
         args.forget_class = config.preset(args.dataset)["forget_class"]
     if args.max_points is not None and args.max_points < 10:
         raise ValueError(f"--max_points must be at least 10 (got {args.max_points})")
@@ -413,7 +431,8 @@ def run(args) -> dict:
     seed_everything(args.seed)
     ckpt, out_dir = resolve_paths(args)
     preflight(args.device, out_dir)
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class,
+                     subclass=sub, forget_fine=args.forget_fine)
     model_fp = file_fingerprint(ckpt)
     model, meta = load_model(ckpt, exp, net=args.net)
     # a folder this stage names is its own (replaced whole); one given by --out_dir may hold other files

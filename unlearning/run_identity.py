@@ -29,17 +29,14 @@ def default_source_path(args, settings: Optional[dict] = None) -> str:
     if settings is None:
         from .strategies import method_settings
         settings = method_settings(args.dataset, args.method)
-    l1 = settings.get("pretrain_l1") or 0.0
-    return os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, 0, l1), "model.pt")
+    from .experiment import default_weight_path
+    return default_weight_path(args, 0, settings.get("pretrain_l1") or 0.0)
 
 
 def _settings_tag(settings: Optional[dict]) -> Optional[str]:
     """Short stable hash of a settings override (None without one)."""
-    if not settings:
-        return None
-    import hashlib
-    import json
-    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    from .experiment import settings_tag
+    return settings_tag(settings)
 
 
 def _same_file(a: str, b: str) -> bool:

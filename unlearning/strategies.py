@@ -304,19 +304,19 @@ def ssd_tuning(ctx, para1, para2):
     return _apply_delta(ctx, model, delta)
 
 
-def woodfisher_inverse_apply(G: torch.Tensor, v: torch.Tensor, damping: float = 1.0, n: Optional[int] = None
-                             ) -> torch.Tensor:
+def woodfisher_inverse_apply(G: torch.Tensor, v: torch.Tensor, damping: float = 1.0, n: Optional[int] = None,
+                             chunk_bytes: int = 256 * 2**20) -> torch.Tensor:
     """F⁻¹v for F = damping·I + (1/n)·Σᵢ gᵢgᵢᵀ (rows of G), by the Woodbury rank-one recursion.
 
     Adding the gᵢ one at a time (Sherman–Morrison), F_i⁻¹ = F_{i-1}⁻¹ − k_i k_iᵀ/(n + g_iᵀk_i) with k_i = F_{i-1}⁻¹g_i.
     Every k_i is a combination of g_1..g_i (k_i = Σ_j A_ij g_j, A lower-triangular), so the recursion runs on the
     N×N Gram matrix and never forms a d×d matrix: O(N²d) for the Gram matrix, O(N³) for the recursion.
+    The float64 products with G take it in slices of ``chunk_bytes`` (no float64 copy of the whole N×d matrix).
     """
     N = G.shape[0]
     n = N if n is None else n
     if N == 0:
         return v / damping
-    Gd = G.double()
     M = (G @ G.T).double()  # Gram matrix gᵢᵀgⱼ (the O(N²d) product in the gradients' precision)
     A = torch.zeros(N, N, dtype=torch.float64, device=G.device)
     P = torch.zeros(N, N, dtype=torch.float64, device=G.device)  # P = A·M: P[i, j] = k_iᵀ g_j
@@ -327,8 +327,16 @@ def woodfisher_inverse_apply(G: torch.Tensor, v: torch.Tensor, damping: float = 
             A[i, :i] -= (c[:i] * P[:i, i]) @ A[:i, :i]
         P[i] = A[i, :i + 1] @ M[:i + 1]
         c[i] = 1.0 / (n + P[i, i])
-    u = A @ (Gd @ v.double())  # k_iᵀ v
-    return (v.double() / damping - Gd.T @ (A.T @ (c * u))).to(v.dtype)
+    vd = v.double()
+    d = G.shape[1]
+    rows = max(1, chunk_bytes // (8 * d))
+    Gv = torch.cat([G[i:i + rows].double() @ vd for i in range(0, N, rows)])  # gᵢᵀv, row slices
+    w = A.T @ (c * (A @ Gv))
+    cols = max(1, chunk_bytes // (8 * N))
+    out = vd / damping
+    for j in range(0, d, cols):  # out -= Gᵀw, column slices
+        out[j:j + cols] -= G[:, j:j + cols].double().T @ w
+    return out.to(v.dtype)
 
 
 def wfisher_direction(g_f: torch.Tensor, g_r: torch.Tensor, n_f: int, n_r: int) -> torch.Tensor:

@@ -19,18 +19,45 @@ class Diverged(RuntimeError):
     """A NaN/inf loss or weight: the method stops instead of saving a broken model."""
 
 
+# ----------------------------------------------------------------------------- speed options (GPU)
+# Set once per process by ``configure_speed`` (from the scripts' --amp / --channels_last / --compile flags).
+SPEED = {"amp": False, "channels_last": False, "compile": False}
+
+
+def configure_speed(device: torch.device, amp=None, channels_last=None, compile=False) -> dict:
+    """bf16 autocast and channels_last: on by default for CUDA, always off on the CPU (its numbers never change);
+    cudnn.benchmark on CUDA; torch.compile of the supervised training forward when asked."""
+    cuda = torch.device(device).type == "cuda"
+    SPEED.update(amp=bool(cuda and (True if amp is None else amp)),
+                 channels_last=bool(cuda and (True if channels_last is None else channels_last)),
+                 compile=bool(cuda and compile))
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        # autocast for every forward of the process (losses and softmax run in float32 under autocast)
+        torch.set_autocast_dtype("cuda", torch.bfloat16)
+        torch.set_autocast_enabled("cuda", SPEED["amp"])
+        # no cache of cast weights: with autocast left on, a cached bf16 copy would outlive an optimiser step
+        torch.set_autocast_cache_enabled(False)
+    return dict(SPEED)
+
+
+def to_speed_layout(model: nn.Module) -> nn.Module:
+    return model.to(memory_format=torch.channels_last) if SPEED["channels_last"] else model
+
+
 # ----------------------------------------------------------------------------- data
 def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int, flip: bool = True) -> torch.Tensor:
     """Per-sample random crop (zero padding ``pad``) and horizontal flip, vectorised over the batch."""
     n, c, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
+    # draws come from ``gen`` on its own device (a CUDA generator: no host round trip per batch)
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # n×h×1
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # n×1×w
     out = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
     if flip:
-        mirror = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+        mirror = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(x.device)
         out = torch.where(mirror[:, None, None, None], out.flip(3), out)
     return out
 
@@ -52,6 +79,9 @@ class Loader:
         self.augment = augment
         self.drop_last = drop_last
         self.gen = generator(seed)
+        # augmentation draws on the data's device when it is a GPU (seeded; the CPU path keeps the CPU generator)
+        dev = data.x.device
+        self.aug_gen = torch.Generator(device=dev).manual_seed(int(seed)) if dev.type == "cuda" else self.gen
 
     def __len__(self):
         n = len(self.idx)
@@ -64,7 +94,7 @@ class Loader:
             sel = order[b * self.batch_size:(b + 1) * self.batch_size]
             x = self.data.normalize(self.data.x[self.idx[sel]])
             if self.augment:
-                x = random_crop_flip(x, self.gen, pad=max(1, x.shape[-1] // 8))
+                x = random_crop_flip(x, self.aug_gen, pad=max(1, x.shape[-1] // 8))
             yield x, self.targets[sel]
 
 
@@ -78,6 +108,11 @@ def cycle(loader):
 def check_finite(value: torch.Tensor, what: str = "loss") -> None:
     if not torch.isfinite(value).all():
         raise Diverged(f"{what} became NaN/inf")
+
+
+# On a GPU a finite check is a host synchronisation: the loss checks of Regulariser.step are gathered on the device
+# and read every CHECK_EVERY_CUDA steps and at every flush() (before a model is evaluated or saved).
+CHECK_EVERY_CUDA = 50
 
 
 def check_finite_model(model: nn.Module) -> None:
@@ -99,6 +134,8 @@ class Regulariser:
     def __init__(self, model: nn.Module, l1: float = 0.0, l2: float = 0.0, mask: Optional[Dict[str, torch.Tensor]] = None):
         self.l1, self.l2 = float(l1 or 0.0), float(l2 or 0.0)
         self.params = dict(model.named_parameters())
+        self._bad = None  # device flag: some loss since the last flush() was NaN/inf (CUDA only)
+        self._unchecked = 0
         self.anchor = {k: p.detach().clone() for k, p in self.params.items()} if self.l2 else None
         self.mask = None
         if mask is not None:
@@ -120,7 +157,14 @@ class Regulariser:
     def step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
         """Penalise, check, backward, step (masked). Returns the penalised loss."""
         loss = self.penalty(loss)
-        check_finite(loss)
+        if loss.device.type == "cuda":
+            bad = ~torch.isfinite(loss.detach())
+            self._bad = bad if self._bad is None else self._bad | bad
+            self._unchecked += 1
+            if self._unchecked >= CHECK_EVERY_CUDA:
+                self.flush()
+        else:
+            check_finite(loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         before = {k: p.detach().clone() for k, p in self.params.items()} if self.mask else None
@@ -130,6 +174,12 @@ class Regulariser:
                 for k, p in self.params.items():
                     p.copy_(before[k] + self.mask[k] * (p - before[k]))
         return loss
+
+    def flush(self) -> None:
+        """Raise Diverged if any loss since the last flush was NaN/inf (one host read; a no-op on the CPU)."""
+        bad, self._bad, self._unchecked = self._bad, None, 0
+        if bad is not None and bool(bad):
+            raise Diverged("loss became NaN/inf")
 
     def apply_to_delta(self, delta: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Mask a direct weight perturbation (Wfisher)."""
@@ -156,25 +206,35 @@ def train_supervised(model: nn.Module, loader: Loader, recipe: dict, validate: C
     opt = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe.get("momentum", 0.9),
                           weight_decay=recipe.get("weight_decay", 5e-4))
     reg = Regulariser(model, l1=l1)
+    device = next(model.parameters()).device
+    forward = torch.compile(model) if SPEED["compile"] and device.type == "cuda" else model
     history, best_acc, best_state, best_epoch = [], -1.0, None, -1
     bar = tqdm(range(recipe["epochs"]), desc=desc, disable=not progress, leave=False)
     start = time.perf_counter()
     for epoch in bar:
         model.train()
-        tot_loss, tot_correct, tot_n = 0.0, 0, 0
+        # running sums stay on the device (float64: the same sums as adding Python floats); read once per epoch
+        tot_loss = torch.zeros((), dtype=torch.float64, device=device)
+        tot_correct = torch.zeros((), dtype=torch.long, device=device)
+        tot_n = 0
         for step, (x, y) in enumerate(loader):
             lr = warmup_multistep_lr(recipe["lr"], epoch, step, len(loader), recipe.get("warmup_epochs", 1),
                                      recipe.get("milestones", ()))
             for group in opt.param_groups:
                 group["lr"] = lr
-            logits = model(x)
+            logits = forward(x)
             loss = F.cross_entropy(logits, y)
             reg.step(opt, loss)
-            tot_loss += loss.item() * len(y)
-            tot_correct += (logits.argmax(1) == y).sum().item()
+            tot_loss += loss.detach().double() * len(y)
+            tot_correct += (logits.argmax(1) == y).sum()
             tot_n += len(y)
+        reg.flush()
         check_finite_model(model)
+        tot_loss, tot_correct = tot_loss.item(), tot_correct.item()
         val_acc = validate(model)
+        if not math.isfinite(val_acc):
+            raise ValueError("validation accuracy is NaN: the validation split has no images (too few training images "
+                             "per class for val_fraction); use more data or a larger val_fraction")
         if val_acc > best_acc:
             best_acc, best_epoch = val_acc, epoch
             best_state = copy.deepcopy(model.state_dict())

@@ -88,6 +88,11 @@ def _library_warm_up(device, per_sample: bool, model=None, exp=None) -> None:
         per_sample_grads(scratch, x[:2], torch.zeros(2, dtype=torch.long, device=x.device))
 
 
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def unlearn(args, subclass: bool = False) -> dict:
     """Run one method; returns the results dict (also written to results.json). Diverged propagates.
 
@@ -103,6 +108,8 @@ def unlearn(args, subclass: bool = False) -> dict:
     exp = Experiment(args.dataset, args.data_root, args.download, args.device,
                      forget_class=None if subclass else args.forget_class, subclass=subclass,
                      forget_fine=args.forget_fine if subclass else None)
+    if isinstance(settings.get("pretrain"), dict):  # retrain's recipe (e.g. fewer epochs for a smoke run)
+        exp.preset = dict(exp.preset, pretrain=dict(exp.preset["pretrain"], **settings["pretrain"]))
     teacher, _ = load_model(args.weight_path, exp, net=args.net)
     model = copy.deepcopy(teacher)
     teacher.eval().requires_grad_(False)
@@ -130,24 +137,34 @@ def _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta,
     # load, CPU time of a one-thread run much less. A phase's CPU time runs from the end of the previous on_phase.
     cpu_mark = [0.0]
 
+    wall_mark = [0.0]
+
     def on_phase(name, m, seconds):
         cpu = time.process_time() - cpu_mark[0]
+        if exp.device.type == "cuda":  # the phase's queued GPU work belongs to its time
+            _sync(exp.device)
+            seconds = time.perf_counter() - wall_mark[0]
+        ctx.reg.flush()
         metrics = _evaluate(m, exp, args.seed)
         if name == PHASE1:
             save_checkpoint(stage.path("mid.pt"), m, dict(meta, phase=name))
             checkpoints["mid"] = stage.final("mid.pt")
         phases.append({"name": name, "seconds": seconds, "cpu_seconds": cpu, "metrics": metrics})
         cpu_mark[0] = time.process_time()
+        wall_mark[0] = time.perf_counter()
 
     _library_warm_up(exp.device, entry.per_sample, model, exp)
     ctx = Context(model=model, teacher=teacher, exp=exp, net=args.net, reg=Regulariser(model, args.l1, args.l2, mask),
                   seed=args.seed, settings=settings, mask=mask, on_phase=on_phase)
     try:
         cpu_mark[0] = time.process_time()
-        start = time.perf_counter()
+        _sync(exp.device)
+        start = wall_mark[0] = time.perf_counter()
         model = entry.fn(ctx, args.para1, args.para2)
+        _sync(exp.device)  # RTE: queued GPU work is part of the method's time
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu_mark[0]
+        ctx.reg.flush()
         if phases:  # a multi-phase method was evaluated phase by phase; only check its final model
             check_finite_model(model)
             check_finite_outputs(model, exp)

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One-shot check of a GPU box (about 6 minutes on one H100), run from the repository root:
+#   OUT=/some/folder bash benchmarks/gpu_check.sh
+# 1. writes synthetic CIFAR-100-format files (50,000 train / 10,000 test) with the tests' fixture writer;
+# 2. times `run.py --preset cifar20 --smoke` on them (every stage, tiny settings);
+# 3. runs benchmarks/bench_paper_preset.py (training loop vs plain PyTorch, ReA batching, Wfisher memory);
+# 4. times a CIFAR-20 ResNet18 pretraining: GPU_CHECK_EPOCHS epochs (default 3; 40 = the paper's recipe), the
+#    per-epoch time is in its train_log.tsv.
+# Logs go to $OUT/*.log, a summary to $OUT/summary.txt; each part has a time limit (GPU_CHECK_<PART>_S).
+# GPU_CHECK_TINY=1: tiny sizes (a CPU dry run of the script).
+set -uo pipefail
+OUT=${OUT:-gpu_check_out}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+PY=${PYTHON:-python3}
+EPOCHS=${GPU_CHECK_EPOCHS:-3}
+if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
+  TRAIN=6; TEST=1; EPOCHS=1; QUICK=--quick; NET=(--net resnet8); SMOKE_METHODS=(--methods baseline badteacher_our)
+else
+  TRAIN=500; TEST=100; QUICK=; NET=(); SMOKE_METHODS=()
+fi
+status=0
+summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
+timed() {  # timed NAME LIMIT_S CMD...: run, tee its log, record wall time and exit code
+  local name=$1 limit=$2; shift 2
+  local t0; t0=$(date +%s.%N)
+  timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+  local rc=$?
+  local t1; t1=$(date +%s.%N)
+  summary "$name: exit $rc, $($PY -c "print(round($t1 - $t0, 1))") s wall"
+  [ "$rc" = 0 ] || status=1
+}
+: > "$OUT/summary.txt"
+{ nvidia-smi || true; $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } \
+  2>&1 | tee "$OUT/device.log"
+timed write_data "${GPU_CHECK_WRITE_S:-60}" $PY benchmarks/write_fixture_data.py cifar100 "$WORK/data" --per_class_train $TRAIN --per_class_test $TEST
+timed smoke "${GPU_CHECK_SMOKE_S:-240}" $PY run.py --preset cifar20 --smoke ${NET[@]+"${NET[@]}"} ${SMOKE_METHODS[@]+"${SMOKE_METHODS[@]}"} --jobs 4 \
+  --data_root "$WORK/data" --log_root "$WORK/logs"
+cp "$WORK/logs/smoke/launcher/last_summary.json" "$OUT/smoke_summary.json" 2>/dev/null || true
+cp "$WORK/logs/smoke/report/report.md" "$OUT/smoke_report.md" 2>/dev/null || true
+timed bench "${GPU_CHECK_BENCH_S:-110}" $PY benchmarks/bench_paper_preset.py $QUICK
+timed pretrain "${GPU_CHECK_PRETRAIN_S:-90}" $PY pretrain_model_cifar20.py ${NET[@]+"${NET[@]}"} --data_root "$WORK/data" --log_root "$WORK/pre" \
+  --epochs "$EPOCHS" --quiet
+find "$WORK/pre" -name train_log.tsv -exec cp {} "$OUT/pretrain_train_log.tsv" \;
+if [ -f "$OUT/pretrain_train_log.tsv" ]; then
+  $PY - "$OUT/pretrain_train_log.tsv" <<'PYEOF' | tee -a "$OUT/summary.txt"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+t = [float(r["seconds"]) for r in rows]
+per = [b - a for a, b in zip([0.0] + t[:-1], t)]
+steady = per[1:] or per
+print(f"pretrain: {len(rows)} epoch(s), first {per[0]:.1f} s, then {sum(steady) / len(steady):.1f} s/epoch "
+      f"(validation included) -> 40 epochs ~ {per[0] + 39 * sum(steady) / len(steady):.0f} s")
+PYEOF
+fi
+exit $status

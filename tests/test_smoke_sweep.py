@@ -1,0 +1,106 @@
+"""run.py --smoke on the fixtures (every stage of a paper preset, tiny settings) and the sweep checks."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, write_cifar100_fixture, write_imagenet64_fixture
+
+
+def _run(args, timeout=1800):
+    return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cifar_smoke_root(tmp_path_factory):
+    # 6 train images per fine class: the 10% validation split keeps one per class
+    return write_cifar100_fixture(str(tmp_path_factory.mktemp("cifar_smoke")), per_class_train=6, per_class_test=1)
+
+
+def _imagenet_root(tmp_path_factory, layout):
+    # all 10 train batches; 2 images per class per batch so the 5% validation split is not empty
+    return write_imagenet64_fixture(str(tmp_path_factory.mktemp(f"imagenet_{layout}")), classes=range(100),
+                                    per_class=2, batches=range(1, 11), layout=layout)
+
+
+def _smoke(preset, data_root, log_root, extra=()):
+    r = _run(["--preset", preset, "--smoke", "--net", "resnet8", "--methods", "baseline", "--device", "cpu",
+              "--jobs", "2", "--data_root", data_root, "--log_root", log_root, *extra])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    summary = json.load(open(os.path.join(log_root, "smoke", "launcher", "last_summary.json")))
+    stages = {s["stage"] for s in summary["steps"]}
+    assert all(s["status"] == "done" for s in summary["steps"]), summary
+    assert {"pretrain", "unlearn", "rea", "distribution", "report"} <= stages
+    assert sorted(os.listdir(log_root)) == ["smoke"]  # nothing written next to real results
+    return summary, open(os.path.join(log_root, "smoke", "report", "report.md")).read()
+
+
+def test_smoke_cifar20_every_stage_and_never_reused_as_real(cifar_smoke_root, tmp_path):
+    log_root = str(tmp_path / "logs")
+    summary, report = _smoke("cifar20", cifar_smoke_root, log_root)
+    assert "| cifar20 | resnet8 | 4 | baseline |" in report
+    pre = json.load(open(os.path.join(log_root, "smoke", "cifar20", "resnet8", "pretrain", "seed0", "results.json")))
+    assert pre["recipe"]["epochs"] == 1
+    # the same sweep without --smoke plans every step again: smoke results never count as done
+    r = _run(["--preset", "cifar20", "--net", "resnet8", "--methods", "baseline", "--device", "cpu", "--dry_run",
+              "--data_root", cifar_smoke_root, "--log_root", log_root])
+    assert r.returncode == 0, r.stderr
+    assert "pretrain_model_cifar20.py" in r.stdout and "skipped" not in r.stdout.split("summary")[-1]
+
+
+def test_smoke_cifar20_subclass(cifar_smoke_root, tmp_path):
+    log_root = str(tmp_path / "logs")
+    # fixture fine 61 shares superclass 7 with the held-out fine class 81 (the preset's 69 does not, here)
+    _, report = _smoke("cifar20_subclass", cifar_smoke_root, log_root, ["--forget_classes", "61"])
+    pre = json.load(open(os.path.join(log_root, "smoke", "cifar20", "resnet8", "pretrain", "seed0_subclass",
+                                      "results.json")))
+    assert pre["meta"]["setting"] == "subclass" and pre["meta"]["ood_fine"] == [81]
+    assert pre["meta"]["trained_classes"] == list(range(20))
+    assert "| cifar20 | resnet8 | fine61 | baseline |" in report
+
+
+def test_smoke_cifar100(cifar_smoke_root, tmp_path):
+    _, report = _smoke("cifar100", cifar_smoke_root, str(tmp_path / "logs"))
+    assert "| cifar100 | resnet8 | 0 | baseline |" in report
+
+
+@pytest.mark.parametrize("layout", ["official", "flat"])
+def test_smoke_imagenet64_both_layouts(tmp_path_factory, tmp_path, layout):
+    root = _imagenet_root(tmp_path_factory, layout)
+    _, report = _smoke("imagenet64", root, str(tmp_path / "logs"))
+    assert "| imagenet64 | resnet8 | 0 | baseline |" in report
+
+
+# ----------------------------------------------------------------------------- checks before the first step
+def test_sweep_checks_one_line_per_problem_and_nothing_run(tmp_path):
+    log_root = str(tmp_path / "logs")
+    r = _run(["--preset", "cifar20", "--dry_run", "--data_root", str(tmp_path / "nodata"), "--log_root", log_root,
+              "--methods", "badteachr", "retrain", "--forget_classes", "17", "25", "--devices", "7"])
+    assert r.returncode == 2
+    lines = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 5, r.stderr
+    assert "cifar-100-python" in lines[0] and "--download" in lines[0]
+    assert "did you mean 'badteacher'" in lines[1]
+    assert "17 is an OOD class" in lines[2] and "25 is out of range" in lines[3]
+    assert "--devices 7" in lines[4]
+    assert "Traceback" not in r.stderr and not os.path.exists(log_root) and "python" not in r.stdout
+
+
+def test_sweep_checks_cuda_on_a_cpu_machine_and_subclass_ood(cifar_root, tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    r = _run(["--preset", "cifar20_subclass", "--dry_run", "--device", "cuda", "--data_root", cifar_root,
+              "--log_root", str(tmp_path), "--forget_classes", "81"])
+    assert r.returncode == 2
+    assert "held-out OOD fine class" in r.stderr and "CUDA is not available" in r.stderr
+
+
+def test_partial_imagenet_folder_is_one_clear_line(tmp_path):
+    write_imagenet64_fixture(str(tmp_path), batches=range(1, 6), layout="official")  # part 2 not unpacked
+    r = _run(["--preset", "imagenet64", "--dry_run", "--data_root", str(tmp_path), "--log_root", str(tmp_path / "l")])
+    assert r.returncode == 2
+    err = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert len(err) == 1 and "incomplete" in err[0] and "Imagenet64_train_part2" in err[0], r.stderr
