@@ -4,7 +4,8 @@ Parse the paper's arguments, fill the defaults (forget class, para1/para2 from c
 pretrained checkpoint), load the pretrained model (metadata checked), run the method, evaluate (SPEC §5) and write
 the run folder ``run_dir_from_args(args)``:
     last.pt        the unlearned model (mid.pt: after phase 1 of an ``_our`` method)
-    log.tsv        d_t d_f d_r mia time  (TA, UA, RA, MIA, RTE; the paper's columns)
+    log.tsv        d_t d_f d_r mia time  (the paper's columns with the paper's definitions: d_t = accuracy on the
+                   full test set incl. the forget class, mia = MIA_paper; d_f = UA, d_r = RA, time = RTE)
     results.json   status, metrics, phases with their timings and metrics, checkpoints, all arguments
 RTE is the wall time of the unlearning itself (both phases for ``_our``), evaluation and file writing excluded;
 ``rte_cpu`` (and each phase's ``cpu_seconds``) is the process CPU time of the same span.
@@ -157,7 +158,8 @@ def unlearn(args, subclass: bool = False) -> dict:
     metrics = dict(phases[-1]["metrics"], RTE=rte)
     checkpoints["last"] = save_checkpoint(os.path.join(out_dir, "last.pt"), model, meta)
     write_tsv(os.path.join(out_dir, "log.tsv"),
-              [{"d_t": metrics["TA"], "d_f": metrics["UA"], "d_r": metrics["RA"], "mia": metrics["MIA"], "time": rte}],
+              [{"d_t": metrics["d_t"], "d_f": metrics["UA"], "d_r": metrics["RA"], "mia": metrics["MIA_paper"],
+                "time": rte}],
               LOG_COLUMNS)
     results.update(status="done", metrics=metrics, rte_cpu=sum(p["cpu_seconds"] for p in phases))
     write_json(os.path.join(out_dir, "results.json"), results)
@@ -175,6 +177,7 @@ def main(dataset: str, subclass: bool = False, argv=None) -> dict:
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     m = results["metrics"]
-    print(f"{args.method}: TA {m['TA']:.4f} | UA {m['UA']:.4f} | RA {m['RA']:.4f} | MIA {m['MIA']:.4f} | "
+    print(f"{args.method}: TA {m['TA']:.4f} (d_t {m['d_t']:.4f}) | UA {m['UA']:.4f} | RA {m['RA']:.4f} | "
+          f"MIA {m['MIA']:.4f} (paper's {m['MIA_paper']:.4f}) | "
           f"RTE {m['RTE']:.2f}s → {run_dir_from_args(args)}")
     return results
