@@ -95,7 +95,7 @@ _PAPER_OVER_UNLEARN = {
     "FT_prune": {"para1": 0.05},
     "UNSIR": {"para1": 0.1, "repair_epochs": 0},                              # impair only: the replay repairs
     "SCRUB": {"para2": 3},
-    "salun": {"para1": 0.05},
+    "salun": {"para1": 4e-3},                                                 # 10× the plain lr (no reference)
     # (paper) the replay: CE + 5e-5‖θ‖₁ on D_r, batch 64, SGD 0.01 momentum 0.9 weight decay 5e-4, one warm-up
     # epoch then ×0.8 at the milestone epochs; per method the epochs and milestones of the reference's `_our`
     # (methods without a reference `_our` take this one). schedule "cosine" / weight_decay 0 = our earlier replay.
@@ -122,7 +122,7 @@ _DIGITS_UNLEARN = {
     "UNSIR": {"para1": 0.1, "para2": 0.01, "noise_steps": 8, "noise_lr": 0.1, "noise_l2": 0.1,
               "retain_fraction": 0.3},
     "SCRUB": {"para1": 0.02, "para2": 3, "epochs": 4, "alpha": 0.001, "gamma": 0.99, "temperature": 4.0},
-    "salun": {"para1": 1e-3, "para2": 0.5, "epochs": 3},             # Adam (the paper's optimiser), our lr
+    "salun": {"para1": 5e-3, "para2": 0.5, "epochs": 3},             # Adam (the paper's optimiser): UA 0.03
 }
 _DIGITS_OVER_UNLEARN = {
     # ascent on D_f only until the model has collapsed (retain accuracy < 0.3, checked every 2 steps, ≤ 180 steps),
@@ -139,7 +139,7 @@ _DIGITS_OVER_UNLEARN = {
     "FT_prune": {"para1": 0.05, "para2": 0.02, "epochs": 1},         # strong ℓ1 for one epoch
     "UNSIR": {"repair_epochs": 0},                                   # impair only: the replay repairs
     "SCRUB": {"para1": 0.05, "para2": 2, "epochs": 2, "retain_fraction": 0.1},
-    "salun": {"para1": 0.005, "epochs": 1, "retain_fraction": 0.2},  # D_f then 20% of D_r, 1 epoch, Adam
+    "salun": {"para1": 0.02, "epochs": 1, "retain_fraction": 0.2},   # D_f then 20% of D_r, 1 epoch, Adam
     # the paper's replay algorithm (warm-up epoch + step schedule, weight decay 5e-4); lengths scaled to digits'
     # 30-epoch retrain as the reference's 3 / 5 of 40: 2 epochs, 4 for badteacher and ssd_tuning (docs/fidelity.md)
     "replay": {"epochs": 2, "lr": 0.01, "l1": 5e-5, "batch_size": 32, "momentum": 0.9, "weight_decay": 5e-4,
