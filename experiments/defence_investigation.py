@@ -160,7 +160,7 @@ def _root_for(cond: str, method: str) -> str:
 
 
 def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float, repeats: int, x10_methods=None,
-         shadow_repeats=None, variants=None):
+         shadow_repeats=None, variants=None, skip=()):
     spec = CONDITIONS[cond]
     ds = spec["dataset"]
     path, sha = _overrides_file(cond, condition_overrides(cond))
@@ -179,6 +179,8 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
                                                      "--device", "cpu", "--quiet"]]))
                 names.add(pre)
             for method in condition_targets(cond, methods, variants):
+                if method in skip:
+                    continue
                 root = _root_for(cond, method)
                 shared = root.endswith("common")
                 tag = f"{'' if shared else cond + ' '}{dataset} {method} seed{seed}"
@@ -470,11 +472,13 @@ def main(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--conditions", nargs="+", default=["C0_epochs"], choices=list(CONDITIONS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="target model seeds (pretrain = unlearn)")
-    p.add_argument("--shadow_seeds", type=int, nargs="+", default=[100, 101, 102], help="the attacker's shadow seeds")
+    p.add_argument("--shadow_seeds", type=int, nargs="*", default=[100, 101, 102],
+                   help="the attacker's shadow seeds (none: one-sided ReA only)")
     p.add_argument("--methods", nargs="*", default=STANDARD,
                    help="standard methods (each with the --variants); none: retrain only")
     p.add_argument("--variants", nargs="*", default=["_our", "_orth"], choices=["_our", "_orth"],
                    help="defended variants run and tabled (none: the plain methods only)")
+    p.add_argument("--skip", nargs="*", default=[], help="targets not run (still tabled when on disk), e.g. retrain")
     p.add_argument("--x10_methods", nargs="+", default=None, help="fewer methods for the digits_x10 condition")
     p.add_argument("--lr", type=float, default=0.01, help="relearning lr of the ReA")
     p.add_argument("--repeats", type=int, default=20)
@@ -493,7 +497,7 @@ def main(argv=None):
         launcher = Launcher(LOG, jobs=args.jobs)
         for cond in args.conditions:
             plan(launcher, cond, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods,
-                 args.shadow_repeats, args.variants)
+                 args.shadow_repeats, args.variants, args.skip)
         launcher.run(args.stages)
     conds = args.aggregate_conditions or [c for c in CONDITIONS if os.path.isdir(os.path.join(LOG, c))]
     out = args.out or os.path.join(LOG, "summary" if args.lr == 0.01 else f"summary_lr{args.lr:g}")
