@@ -70,30 +70,41 @@ PRESETS["digits_shadow"] = copy.deepcopy(PRESETS["digits"])
 # Paper presets: (paper) = SPEC / the method's authors; the rest are the methods' usual values (ours to check).
 _PAPER_UNLEARN = {
     "finetune": {"para1": 0.02, "para2": 5},                                  # lr, epochs
-    "negative_grad": {"para1": 0.01, "para2": 0.95, "epochs": 1},             # lr, α (paper α = 0.95)
+    # (paper) lr 0.01, α 0.95, 2 epochs; plain SGD (no momentum, no weight decay)
+    "negative_grad": {"para1": 0.01, "para2": 0.95, "epochs": 2},
     "amnesiac": {"para1": 1e-4, "para2": 1},                                  # Adam lr, epochs
-    "badteacher": {"para1": 1e-4, "para2": 0.3, "epochs": 1, "temperature": 1.0},  # Adam lr, retain fraction
-    "ssd_tuning": {"para1": 10.0, "para2": 1.0},                              # (paper) α = 10, λ = 1
-    # α, N retain per-sample gradients (held as an N×d matrix: N·d·4 bytes, 8.9 GB for ResNet18 at N = 200)
-    "Wfisher": {"para1": 10.0, "para2": 200, "damping": 1.0},
-    "FisherForgetting": {"para1": 1e-6, "para2": None, "max_var": 1e3, "fisher_samples": 5000},  # noise scale α
+    # (paper) Adam 1e-4, 30% of D_r, 3 epochs, batch 256, T = 1
+    "badteacher": {"para1": 1e-4, "para2": 0.3, "epochs": 3, "batch_size": 256, "temperature": 1.0},
+    # (paper) the launcher passes α = 1, λ = 1; I_D over D_r class by class then D_f, batch 64
+    "ssd_tuning": {"para1": 1.0, "para2": 1.0, "importance_batch_size": 64, "importance_order": "class"},
+    # (paper) α = 50, N = 1000 retain per-sample gradients (an N×d matrix: N·d·4 bytes, 44.7 GB for ResNet18)
+    "Wfisher": {"para1": 50.0, "para2": 1000, "damping": 1.0},
+    # (paper) α = 1e-8, true Fisher over all of D_r, Golatkar's variance rules (strategies.fisher_noise_variance)
+    "FisherForgetting": {"para1": 1e-8, "para2": None, "fisher": "true", "fisher_samples": None, "max_var": 1e3,
+                         "head_max_var": 1e2, "average_input_dim": True, "forget_row_var": 1e-4, "layer_scale": 10.0},
     "FT_prune": {"para1": 0.01, "para2": 5e-4, "epochs": 10},                 # lr, initial ℓ1 coefficient
-    "UNSIR": {"para1": 0.02, "para2": 0.01, "noise_steps": 8, "noise_lr": 0.1, "noise_l2": 0.1,
-              "retain_fraction": 0.3},                                        # impair lr, repair lr
-    "SCRUB": {"para1": 5e-4, "para2": 2, "epochs": 3, "alpha": 0.001, "gamma": 0.99, "temperature": 4.0},  # lr, max epochs
+    # (paper) impair / repair Adam 1e-4; 25 noise steps (Adam 0.1, L2 0.1 per image); 32 noise images × 80 copies
+    # shuffled with 500 images per retain class, batch 32; repair on those images, batch 128
+    "UNSIR": {"para1": 1e-4, "para2": 1e-4, "optimizer": "adam", "noise_steps": 25, "noise_lr": 0.1, "noise_l2": 0.1,
+              "noise_batch_size": 32, "noise_copies": 80, "samples_per_class": 500, "impair_batch_size": 32,
+              "repair_batch_size": 128},
+    # (later paper) Adam lr 1e-4 (weight decay 5e-4), max steps in epochs 1–2 of 9, α 0.1, γ 1, T 4, ×0.1 after
+    # epochs 3, 5, 9; batch 64
+    "SCRUB": {"para1": 1e-4, "para2": 2, "epochs": 9, "alpha": 0.1, "gamma": 1.0, "temperature": 4.0,
+              "optimizer": "adam", "milestones": [3, 5, 9], "batch_size": 64},
     "salun": {"para1": 4e-4, "para2": 0.5, "epochs": 3},                      # (paper) Adam lr, mask ratio
 }
 # OVER_UNLEARN[dataset][method]: phase-1 overrides of UNLEARN for <method>_our; "replay": phase 2 (SPEC §4).
 _PAPER_OVER_UNLEARN = {
     "negative_grad": {"para2": 0.0, "epochs": 5},                             # (paper) ascent on D_f only, 5 epochs
     "amnesiac": {"para1": 0.0025, "para2": 3, "use_retain": False},           # (paper) D_f only, 3 epochs, Adam 0.0025
-    "badteacher": {"para2": 0.01},                                            # (paper) almost no retain data
+    "badteacher": {"para2": 0.0001, "epochs": 3},                             # (paper) 0.01% of D_r, 3 epochs
     "ssd_tuning": {"para1": 0.005, "para2": 0.4},                             # (paper) α = 0.005, λ = 0.4
     "Wfisher": {"para1": 120.0, "pretrain_l1": 5e-4},                         # (paper) α = 120 on the sparse model
     "finetune": {"para1": 0.05},
-    "FisherForgetting": {"para1": 1e-5},
+    "FisherForgetting": {"para1": 1e-7},                                      # 10× the plain noise
     "FT_prune": {"para1": 0.05},
-    "UNSIR": {"para1": 0.1, "repair_epochs": 0},                              # impair only: the replay repairs
+    "UNSIR": {"para1": 1e-3, "repair_epochs": 0},                             # 10× impair lr; the replay repairs
     "SCRUB": {"para2": 3},
     "salun": {"para1": 4e-3},                                                 # 10× the plain lr (no reference)
     # (paper) the replay: CE + 5e-5‖θ‖₁ on D_r, batch 64, SGD 0.01 momentum 0.9 weight decay 5e-4, one warm-up
@@ -112,16 +123,19 @@ for _m, _r in {"negative_grad": {"epochs": 3, "milestones": [4]}, "amnesiac": {"
 # `_our` stays under 15% of retrain's 30 epochs. Plain methods: chosen so that most reach UA ≈ 0 on digits.
 _DIGITS_UNLEARN = {
     "finetune": {"para1": 0.05, "para2": 5, "weight_decay": 0.02},
-    "negative_grad": {"para1": 0.01, "para2": 0.95, "epochs": 2},
+    "negative_grad": {"para1": 0.1, "para2": 0.95, "epochs": 2},  # plain SGD: 0.1 ≈ the step of 0.01 with momentum 0.9
     "amnesiac": {"para1": 1e-3, "para2": 2},
     "badteacher": {"para1": 1e-3, "para2": 0.3, "epochs": 2, "temperature": 1.0},
-    "ssd_tuning": {"para1": 10.0, "para2": 1.0},
-    "Wfisher": {"para1": 20.0, "para2": 64, "damping": 1.0},
+    "ssd_tuning": {"para1": 2.0, "para2": 1.0},  # class-ordered I_D: α = 10 dampens 222 weights and forgets nothing
+    "Wfisher": {"para1": 30.0, "para2": 64, "damping": 1.0},  # α 20: UA 0.71; 30: UA 0.14, TA 0.86; 40: TA 0.82
     "FisherForgetting": {"para1": 1e-6, "para2": None, "max_var": 1e3, "fisher_samples": 256},
     "FT_prune": {"para1": 0.02, "para2": 5e-3, "epochs": 5},
-    "UNSIR": {"para1": 0.1, "para2": 0.01, "noise_steps": 8, "noise_lr": 0.1, "noise_l2": 0.1,
-              "retain_fraction": 0.3},
-    "SCRUB": {"para1": 0.02, "para2": 3, "epochs": 4, "alpha": 0.001, "gamma": 0.99, "temperature": 4.0},
+    # the paper's recipe; 9 noise copies keep its noise share (~27% of the impair data) on digits' ~740 retain images
+    "UNSIR": {"para1": 1e-2, "para2": 1e-3, "optimizer": "adam", "noise_steps": 25, "noise_lr": 0.1, "noise_l2": 0.1,
+              "noise_batch_size": 32, "noise_copies": 9, "samples_per_class": 500, "impair_batch_size": 32,
+              "repair_batch_size": 128},
+    "SCRUB": {"para1": 0.005, "para2": 3, "epochs": 4, "alpha": 0.001, "gamma": 0.99, "temperature": 4.0,
+              "optimizer": "sgd", "milestones": []},
     "salun": {"para1": 5e-3, "para2": 0.5, "epochs": 3},             # Adam (the paper's optimiser): UA 0.03
 }
 _DIGITS_OVER_UNLEARN = {

@@ -130,8 +130,12 @@ def test_all_zero_mask_leaves_every_weight_unchanged(tiny, digits_pretrained, na
 def test_ssd_dampens_exactly_the_selected_weights(tiny, digits_pretrained):
     ctx = _context(tiny, digits_pretrained, "ssd_tuning")
     alpha, lam = 1.0, 0.5
-    i_d = mean_squared_grads(ctx.model, ctx.loader(tiny.split.train_idx, shuffle=False))
-    i_f = mean_squared_grads(ctx.model, ctx.loader(tiny.split.forget_train, shuffle=False))
+    # the reference's pass: D_r class by class, then D_f, unshuffled batches of 64
+    r = tiny.split.retain_train
+    r = r[torch.sort(tiny.train.y[r], stable=True).indices]
+    full = torch.cat([r, tiny.split.forget_train])
+    i_d = mean_squared_grads(ctx.model, ctx.loader(full, batch_size=64, shuffle=False))
+    i_f = mean_squared_grads(ctx.model, ctx.loader(tiny.split.forget_train, batch_size=64, shuffle=False))
     before = {k: p.detach().clone() for k, p in ctx.model.named_parameters()}
     strategies.ssd_tuning(ctx, alpha, lam)
     n_sel = 0

@@ -121,6 +121,12 @@ def _kl(student_logits, teacher_logits, temperature=1.0):
     return F.kl_div(F.log_softmax(student_logits / t, 1), F.softmax(teacher_logits / t, 1), reduction="batchmean")
 
 
+def distill_kl(student_logits, teacher_logits, temperature):
+    """Hinton's distillation loss: the batch-mean KL at temperature T times T², so its gradient keeps the scale of a
+    T = 1 loss (SCRUB's DistillKL)."""
+    return _kl(student_logits, teacher_logits, temperature) * float(temperature) ** 2
+
+
 def _apply_delta(ctx, model, delta: Dict[str, torch.Tensor]):
     """θ ← θ + delta for a direct perturbation, masked like every update."""
     delta = ctx.reg.apply_to_delta(delta)
@@ -203,9 +209,10 @@ def finetune(ctx, para1, para2):
 
 
 def negative_grad(ctx, para1, para2):
-    """Joint steps: α·CE(D_r batch) − (1−α)·CE(D_f batch, cycled); α = 0 is gradient ascent on D_f alone."""
+    """Joint steps: α·CE(D_r batch) − (1−α)·CE(D_f batch, cycled); α = 0 is gradient ascent on D_f alone.
+    Plain SGD (no momentum, no weight decay) unless the settings name them."""
     model, alpha, epochs = ctx.model, float(para2), int(ctx.setting("epochs", 1))
-    opt = _sgd(model, para1, ctx)
+    opt = _sgd(model, para1, ctx, momentum=0.0, weight_decay=0.0)
     forget = ctx.loader(ctx.split.forget_train, stream=1)
     model.train()
     if alpha <= 0:
@@ -237,7 +244,7 @@ def amnesiac(ctx, para1, para2):
 
 def badteacher(ctx, para1, para2):
     """Student (the model) distils the competent teacher (pretrained) on a fraction para2 of D_r and an incompetent
-    teacher (random init) on D_f; KL at a temperature (1), Adam."""
+    teacher (random init) on D_f; KL at a temperature (1), Adam, shuffled batches of ``batch_size``."""
     split, model = ctx.split, ctx.model
     temperature = float(ctx.setting("temperature", 1.0))
     bad = ctx.fresh_model(stream=1).eval()
@@ -256,13 +263,38 @@ def badteacher(ctx, para1, para2):
     return model
 
 
+def class_ordered_train(ctx) -> torch.Tensor:
+    """The train set in SSD's order: D_r sorted by class (stable, so dataset order within a class), then D_f."""
+    split, y = ctx.split, ctx.exp.train.y
+    r = split.retain_train
+    r = r[torch.sort(y[r.to(y.device)].cpu(), stable=True).indices]
+    return torch.cat([r, split.forget_train])
+
+
+def ssd_importances(ctx):
+    """(I_D, I_f): mean squared minibatch gradients over the train set and over D_f, unshuffled, in eval mode.
+    ``importance_order`` "class" (default) passes D_r class by class and then D_f, so a batch holds one class and the
+    class gradients do not cancel inside it; "mixed" passes the train set in its stored (mixed-class) order."""
+    split = ctx.split
+    bs = int(ctx.setting("importance_batch_size", 64))
+    order = ctx.setting("importance_order", "class")
+    if order == "class":
+        full = class_ordered_train(ctx)
+    elif order == "mixed":
+        full = split.train_idx
+    else:
+        raise ValueError(f"ssd_tuning: importance_order is 'class' or 'mixed', got {order!r}")
+    i_d = mean_squared_grads(ctx.model, ctx.loader(full, batch_size=bs, shuffle=False))
+    i_f = mean_squared_grads(ctx.model, ctx.loader(split.forget_train, batch_size=bs, shuffle=False))
+    return i_d, i_f
+
+
 def ssd_tuning(ctx, para1, para2):
-    """Selective Synaptic Dampening: I_D, I_f = mean squared minibatch gradients on the full train set and on D_f;
-    where I_f > α·I_D, θ ← θ·min(λ·I_D/I_f, 1)."""
-    model, split = ctx.model, ctx.split
+    """Selective Synaptic Dampening: I_D, I_f = mean squared minibatch gradients on the full train set (class by
+    class) and on D_f; where I_f > α·I_D, θ ← θ·min(λ·I_D/I_f, 1)."""
+    model = ctx.model
     alpha, lam = float(para1), float(para2)
-    i_d = mean_squared_grads(model, ctx.loader(split.train_idx, shuffle=False))
-    i_f = mean_squared_grads(model, ctx.loader(split.forget_train, shuffle=False))
+    i_d, i_f = ssd_importances(ctx)
     delta = {}
     with torch.no_grad():
         for k, p in trainable(model).items():
@@ -299,16 +331,25 @@ def woodfisher_inverse_apply(G: torch.Tensor, v: torch.Tensor, damping: float = 
     return (v.double() / damping - Gd.T @ (A.T @ (c * u))).to(v.dtype)
 
 
+def wfisher_direction(g_f: torch.Tensor, g_r: torch.Tensor, n_f: int, n_r: int) -> torch.Tensor:
+    """The influence direction of removing D_f: v = (n_f/n)·(ḡ_f − ḡ_r), n = n_f + n_r."""
+    return (g_f - g_r) * (n_f / (n_f + n_r))
+
+
 def Wfisher(ctx, para1, para2):
-    """WoodFisher influence step θ ← θ + α·F⁻¹v, v = (n_f/n)·ḡ_f − (n_r/n)·ḡ_r (mean CE gradients), F the
-    empirical Fisher of N random retain samples (per-sample gradients, vectorised) with damping."""
+    """WoodFisher influence step θ ← θ + α·F⁻¹v, v = (n_f/n)·(ḡ_f − ḡ_r) (mean CE gradients, n = n_f + n_r), F the
+    empirical Fisher of N random retain samples (per-sample gradients, vectorised) with damping.
+
+    The paper's recursion never updates its second vector beyond a multiple of the first gradient, so it returns
+    v − c·g₁ (c tiny), i.e. about α·v: its α was tuned for that plain gradient step. Here F⁻¹ is exact (Woodbury);
+    with damping 1, F⁻¹v equals v along directions the retain gradients do not span and is shorter along them."""
     model, split = ctx.model, ctx.split
     alpha, N = float(para1), int(para2)
     n_f, n_r = len(split.forget_train), len(split.retain_train)
     big = int(ctx.setting("grad_batch_size", 512))  # a sum of gradients: the batch size only sets the speed
     g_f = mean_grad(model, ctx.loader(split.forget_train, batch_size=big, shuffle=False))
     g_r = mean_grad(model, ctx.loader(split.retain_train, batch_size=big, shuffle=False))
-    v = (n_f * g_f - n_r * g_r) / (n_f + n_r)
+    v = wfisher_direction(g_f, g_r, n_f, n_r)
     chosen = _subset(split.retain_train, min(1.0, N / max(n_r, 1)), ctx.generator(2))
     x = ctx.exp.train.normalize(ctx.exp.train.x[chosen.to(ctx.device)])
     G = per_sample_grads(model, x, ctx.targets(chosen), int(ctx.setting("chunk_size", 64)))
@@ -317,32 +358,81 @@ def Wfisher(ctx, para1, para2):
     return _apply_delta(ctx, model, unflatten(alpha * step, model))
 
 
+def fisher_diagonal(model, x, targets, num_outputs: int, kind: str = "true", chunk_size: int = 64) -> torch.Tensor:
+    """Flat diagonal Fisher, mean over the samples (eval mode). "true": Σ_y p_y(x)·g_y(x)², g_y the CE gradient for
+    label y, p the model's softmax (Golatkar et al.); "empirical": g(x)² at the sample's own label."""
+    if kind not in ("true", "empirical"):
+        raise ValueError(f"FisherForgetting: fisher is 'true' or 'empirical', got {kind!r}")
+    fisher = torch.zeros(num_trainable(model), device=x.device)
+    if kind == "empirical":
+        for block in iter_per_sample_grads(model, x, targets, chunk_size):
+            fisher += (block ** 2).sum(0)
+        return fisher / max(len(x), 1)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        probs = torch.cat([F.softmax(model(x[i:i + chunk_size]), 1) for i in range(0, len(x), chunk_size)]) \
+            if len(x) else torch.empty(0, num_outputs, device=x.device)
+    model.train(was_training)
+    for label in range(num_outputs):
+        y = torch.full((len(x),), label, dtype=torch.long, device=x.device)
+        start = 0
+        for block in iter_per_sample_grads(model, x, y, chunk_size):
+            w = probs[start:start + len(block), label:label + 1]
+            fisher += (w * block ** 2).sum(0)
+            start += len(block)
+    return fisher / max(len(x), 1)
+
+
+def fisher_noise_variance(ctx, model, fisher: Dict[str, torch.Tensor], alpha: float):
+    """Per-weight (mean, variance) of Golatkar et al.'s Fisher forgetting, as in the code the method comes from:
+    var = α·min(1/(F + 1e-8), max_var) (head: cap head_max_var), averaged over a weight's input dimension (dim 1), the
+    forget class's head row re-centred at 0 with variance forget_row_var, then head and 1-d (BatchNorm) parameters ×
+    layer_scale. Returns {name: (mu, var)}."""
+    max_var = float(ctx.setting("max_var", 1e3))
+    head_max_var = float(ctx.setting("head_max_var", 1e2))
+    average = bool(ctx.setting("average_input_dim", True))
+    forget_row_var = float(ctx.setting("forget_row_var", 1e-4))
+    scale = float(ctx.setting("layer_scale", 10.0))
+    head = _classifier(model)
+    head_keys = {f"{head[0]}.weight", f"{head[0]}.bias"} if head is not None else set()
+    f = ctx.split.forget_index
+    out = {}
+    for k, p in trainable(model).items():
+        is_head = k in head_keys
+        var = (1.0 / (fisher[k] + 1e-8)).clamp(max=head_max_var if is_head else max_var) * alpha
+        if average and p.ndim > 1:
+            var = var.mean(dim=1, keepdim=True).expand_as(p).clone()
+        mu = p.detach().clone()
+        if is_head:
+            mu[f] = 0.0
+            var[f] = forget_row_var
+        if is_head or p.ndim == 1:
+            var = var * scale
+        out[k] = (mu, var)
+    return out
+
+
 def FisherForgetting(ctx, para1, para2=None):
-    """Fisher forgetting: Gaussian noise with variance α/(F_r + ε) per weight (F_r the diagonal empirical Fisher of
-    D_r, or of fisher_samples random retain samples, from per-sample gradients), capped at α·max_var; the forget
-    class's classifier row is set to zero."""
+    """Fisher forgetting (Golatkar et al.): θ ← μ + √var·ε per weight, var from the diagonal true Fisher of D_r (or of
+    fisher_samples random retain samples); μ = θ except the forget class's head row, re-centred at 0
+    (``fisher_noise_variance``)."""
     model, split = ctx.model, ctx.split
-    alpha, max_var = float(para1), float(ctx.setting("max_var", 1e3))
+    alpha = float(para1)
     idx = split.retain_train
     n = ctx.setting("fisher_samples", None)
     if n is not None and int(n) < len(idx):
         idx = _subset(idx, int(n) / len(idx), ctx.generator(6))
     x_all = ctx.exp.train.normalize(ctx.exp.train.x[idx.to(ctx.device)])
-    fisher = torch.zeros(num_trainable(model), device=ctx.device)
-    for block in iter_per_sample_grads(model, x_all, ctx.targets(idx), int(ctx.setting("chunk_size", 64))):
-        fisher += (block ** 2).sum(0)
-    fisher /= max(len(idx), 1)
-    var = (1.0 / (fisher + 1e-8)).clamp(max=max_var) * alpha
-    noise = torch.randn(var.shape, generator=ctx.generator(3)).to(ctx.device)
-    delta = unflatten(var.sqrt() * noise, model)
-    head = _classifier(model)
-    if head is not None:
-        f = split.forget_index
-        for name in ("weight", "bias"):
-            key = f"{head[0]}.{name}"
-            if key in delta:
-                delta[key] = delta[key].clone()
-                delta[key][f] = -getattr(head[1], name).detach()[f]  # θ_f ← 0
+    flat = fisher_diagonal(model, x_all, ctx.targets(idx), split.num_outputs, ctx.setting("fisher", "true"),
+                           int(ctx.setting("chunk_size", 64)))
+    moments = fisher_noise_variance(ctx, model, unflatten(flat, model), alpha)
+    gen = ctx.generator(3)
+    delta = {}
+    for k, p in trainable(model).items():
+        mu, var = moments[k]
+        noise = torch.randn(p.shape, generator=gen).to(p.device)
+        delta[k] = mu + var.sqrt() * noise - p.detach()
     return _apply_delta(ctx, model, delta)
 
 
@@ -365,55 +455,101 @@ def FT_prune(ctx, para1, para2):
                      loss_extra=lambda e: gamma0 * (1 - e / epochs) * sum(p.abs().sum() for p in params))
 
 
+def _optimizer(ctx, model, lr, default="adam", weight_decay=0.0):
+    """Adam or SGD (momentum 0.9) by the ``optimizer`` setting; ``weight_decay`` as the method's default."""
+    name = ctx.setting("optimizer", default)
+    wd = float(ctx.setting("weight_decay", weight_decay))
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=float(lr), weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=float(lr), momentum=float(ctx.setting("momentum", 0.9)),
+                               weight_decay=wd)
+    raise ValueError(f"optimizer is 'adam' or 'sgd', got {name!r}")
+
+
+def unsir_noise_loss(model, noise, label, l2: float) -> torch.Tensor:
+    """UNSIR's error-maximising objective: −CE(noise, forget class) + l2·mean over the batch of each noise image's
+    squared L2 norm."""
+    return -F.cross_entropy(model(noise), label) + l2 * noise.pow(2).flatten(1).sum(1).mean()
+
+
+def per_class_first(ctx, idx, per_class):
+    """The first ``per_class`` samples of each class of ``idx`` (dataset order), classes ascending; None: all."""
+    if per_class is None:
+        return idx
+    y = ctx.exp.train.y[idx.to(ctx.exp.train.y.device)].cpu()
+    return torch.cat([idx[y == c][:int(per_class)] for c in torch.unique(y)])
+
+
 def UNSIR(ctx, para1, para2):
-    """UNSIR: learn error-maximising noise for the forget class (model frozen), then impair (one epoch on a retain
-    subset mixed with the noise labelled as the forget class, lr para1) and repair (one epoch on D_r, lr para2)."""
+    """UNSIR: learn a batch of error-maximising noise for the forget class (model frozen), then impair (an epoch on
+    noise_copies copies of the noise, labelled as the forget class, shuffled with samples_per_class images of each
+    retain class, lr para1) and repair (an epoch on those retain images, lr para2); Adam."""
     model, split, exp = ctx.model, ctx.split, ctx.exp
     f = split.forget_index
-    bs = ctx.batch_size
-    noise = torch.randn((bs,) + exp.train.shape, generator=ctx.generator(4)).to(ctx.device).requires_grad_(True)
+    nb = int(ctx.setting("noise_batch_size", 32))
+    noise = torch.randn((nb,) + exp.train.shape, generator=ctx.generator(4)).to(ctx.device).requires_grad_(True)
     noise_opt = torch.optim.Adam([noise], lr=float(ctx.setting("noise_lr", 0.1)))
-    label = torch.full((bs,), f, dtype=torch.long, device=ctx.device)
+    label = torch.full((nb,), f, dtype=torch.long, device=ctx.device)
+    l2 = float(ctx.setting("noise_l2", 0.1))
     model.eval()
-    for _ in range(int(ctx.setting("noise_steps", 8))):
-        loss = -F.cross_entropy(model(noise), label) + float(ctx.setting("noise_l2", 0.1)) * noise.pow(2).mean()
+    for _ in range(int(ctx.setting("noise_steps", 25))):
+        loss = unsir_noise_loss(model, noise, label, l2)
         check_finite(loss, "UNSIR noise loss")
         noise_opt.zero_grad(set_to_none=True)
         loss.backward()
         noise_opt.step()
     noise = noise.detach()
     model.zero_grad(set_to_none=True)
-    retain = _subset(split.retain_train, ctx.setting("retain_fraction", 0.3), ctx.generator(5))
-    opt = _sgd(model, para1, ctx)
+    retain = per_class_first(ctx, split.retain_train, ctx.setting("samples_per_class", 500))
+    retain_targets = ctx.targets(retain)
+    n_noise = nb * int(ctx.setting("noise_copies", 80))
+    bs = int(ctx.setting("impair_batch_size", 32))
+    opt = _optimizer(ctx, model, para1)
     model.train()
+    gen = ctx.generator(9)
     for _ in range(int(ctx.setting("impair_epochs", 1))):
-        for x, y in ctx.loader(retain, stream=3):
-            ctx.reg.step(opt, F.cross_entropy(model(torch.cat([x, noise])), torch.cat([y, label])))
-    opt = _sgd(model, para2, ctx)
-    return _train_ce(ctx, model, ctx.loader(split.retain_train, stream=4), opt, int(ctx.setting("repair_epochs", 1)))
+        order = torch.randperm(n_noise + len(retain), generator=gen)
+        for b in range(0, len(order), bs):
+            sel = order[b:b + bs]
+            is_noise = sel < n_noise
+            r = retain[sel[~is_noise] - n_noise]
+            x = torch.cat([noise[(sel[is_noise] % nb).to(ctx.device)],
+                           exp.train.normalize(exp.train.x[r.to(ctx.device)])])
+            y = torch.cat([torch.full((int(is_noise.sum()),), f, dtype=torch.long, device=ctx.device),
+                           retain_targets[(sel[~is_noise] - n_noise).to(ctx.device)]])
+            ctx.reg.step(opt, F.cross_entropy(model(x), y))
+    opt = _optimizer(ctx, model, para2)
+    repair = ctx.loader(retain, retain_targets, batch_size=int(ctx.setting("repair_batch_size", 128)), stream=4)
+    return _train_ce(ctx, model, repair, opt, int(ctx.setting("repair_epochs", 1)))
 
 
 def SCRUB(ctx, para1, para2):
-    """SCRUB: max steps (push the student's D_f outputs away from the teacher: −KL) for the first para2 epochs,
-    min steps every epoch on D_r, or a retain_fraction of it (γ·CE + α·KL to the teacher); temperature-softened KL."""
+    """SCRUB: each epoch e = 1..epochs, max steps on D_f (−KL to the teacher) while e ≤ para2, then min steps on D_r,
+    or a retain_fraction of it (γ·CE + α·KL); KL is the T²-scaled distillation loss; lr para1 × 0.1 per milestone
+    passed (e > m); Adam (weight decay 5e-4) or SGD by ``optimizer``."""
     model, split = ctx.model, ctx.split
     teacher = ctx.teacher.eval()
     temp = float(ctx.setting("temperature", 4.0))
-    alpha, gamma = float(ctx.setting("alpha", 0.001)), float(ctx.setting("gamma", 0.99))
+    alpha, gamma = float(ctx.setting("alpha", 0.1)), float(ctx.setting("gamma", 1.0))
+    milestones = list(ctx.setting("milestones", [3, 5, 9]))
+    decay = float(ctx.setting("lr_decay", 0.1))
     retain = _subset(split.retain_train, ctx.setting("retain_fraction", 1.0), ctx.generator(7))
-    opt = _sgd(model, para1, ctx)
+    opt = _optimizer(ctx, model, para1, weight_decay=5e-4)
     model.train()
-    for epoch in range(int(ctx.setting("epochs", 3))):
-        if epoch < int(para2):
+    for epoch in range(1, int(ctx.setting("epochs", 9)) + 1):
+        for group in opt.param_groups:
+            group["lr"] = float(para1) * decay ** sum(epoch > m for m in milestones)
+        if epoch <= int(para2):
             for x, _ in ctx.loader(split.forget_train, stream=10 + epoch):
                 with torch.no_grad():
                     t = teacher(x)
-                ctx.reg.step(opt, -_kl(model(x), t, temp))
+                ctx.reg.step(opt, -distill_kl(model(x), t, temp))
         for x, y in ctx.loader(retain, stream=100 + epoch):
             with torch.no_grad():
                 t = teacher(x)
             out = model(x)
-            ctx.reg.step(opt, gamma * F.cross_entropy(out, y) + alpha * _kl(out, t, temp))
+            ctx.reg.step(opt, gamma * F.cross_entropy(out, y) + alpha * distill_kl(out, t, temp))
     return model
 
 
