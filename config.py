@@ -69,10 +69,10 @@ PRESETS["digits_shadow"] = copy.deepcopy(PRESETS["digits"])
 # keys fall back to the method's built-in value. "pretrain_l1": run on the sparse checkpoint of that λ.
 # Paper presets: (paper) = SPEC / the method's authors; the rest are the methods' usual values (ours to check).
 _PAPER_UNLEARN = {
-    "finetune": {"para1": 0.02, "para2": 5},                                  # lr, epochs
+    "finetune": {"para1": 0.025, "para2": 10},                                # (paper) lr, epochs
     # (paper) lr 0.01, α 0.95, 2 epochs; plain SGD (no momentum, no weight decay)
     "negative_grad": {"para1": 0.01, "para2": 0.95, "epochs": 2},
-    "amnesiac": {"para1": 1e-4, "para2": 1},                                  # Adam lr, epochs
+    "amnesiac": {"para1": 1e-4, "para2": 3, "batch_size": 128},              # (paper) Adam lr, epochs, batch
     # (paper) Adam 1e-4, 30% of D_r, 3 epochs, batch 256, T = 1
     "badteacher": {"para1": 1e-4, "para2": 0.3, "epochs": 3, "batch_size": 256, "temperature": 1.0},
     # (paper) the launcher passes α = 1, λ = 1; I_D over D_r class by class then D_f, batch 64
@@ -82,7 +82,7 @@ _PAPER_UNLEARN = {
     # (paper) α = 1e-8, true Fisher over all of D_r, Golatkar's variance rules (strategies.fisher_noise_variance)
     "FisherForgetting": {"para1": 1e-8, "para2": None, "fisher": "true", "fisher_samples": None, "max_var": 1e3,
                          "head_max_var": 1e2, "average_input_dim": True, "forget_row_var": 1e-4, "layer_scale": 10.0},
-    "FT_prune": {"para1": 0.01, "para2": 5e-4, "epochs": 10},                 # lr, initial ℓ1 coefficient
+    "FT_prune": {"para1": 0.01, "para2": 5e-5, "epochs": 10},                 # (paper) lr, initial ℓ1 coefficient
     # (paper) impair / repair Adam 1e-4; 25 noise steps (Adam 0.1, L2 0.1 per image); 32 noise images × 80 copies
     # shuffled with 500 images per retain class, batch 32; repair on those images, batch 128
     "UNSIR": {"para1": 1e-4, "para2": 1e-4, "optimizer": "adam", "noise_steps": 25, "noise_lr": 0.1, "noise_l2": 0.1,
