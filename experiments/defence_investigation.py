@@ -143,9 +143,11 @@ def targets_of(methods, variants=("_our", "_orth")):
     return out
 
 
-def condition_targets(cond: str, methods) -> list:
-    """The targets of a condition: retrain, each method, and the defended variants the condition is about."""
-    return targets_of(methods, CONDITIONS[cond].get("variants", ("_our", "_orth")))
+def condition_targets(cond: str, methods, variants=None) -> list:
+    """The targets of a condition: retrain, each method, and the defended variants the condition is about
+    (restricted to ``variants`` when given, e.g. ("_our",) to skip `_orth`)."""
+    own = CONDITIONS[cond].get("variants", ("_our", "_orth"))
+    return targets_of(methods, [v for v in own if variants is None or v in variants])
 
 
 def is_defended(method: str) -> bool:
@@ -159,7 +161,7 @@ def _root_for(cond: str, method: str) -> str:
 
 
 def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float, repeats: int, x10_methods=None,
-         shadow_repeats=None):
+         shadow_repeats=None, variants=None, skip=()):
     spec = CONDITIONS[cond]
     ds = spec["dataset"]
     path, sha = _overrides_file(cond, condition_overrides(cond))
@@ -177,7 +179,9 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
                                                      "-dataset", dataset, "-seed", str(seed), "--log_root", common,
                                                      "--device", "cpu", "--quiet"]]))
                 names.add(pre)
-            for method in condition_targets(cond, methods):
+            for method in condition_targets(cond, methods, variants):
+                if method in skip:
+                    continue
                 root = _root_for(cond, method)
                 shared = root.endswith("common")
                 tag = f"{'' if shared else cond + ' '}{dataset} {method} seed{seed}"
@@ -295,7 +299,7 @@ def ood_normalised(result: dict, lr_key: str) -> dict:
     return {"per_lr": {lr_key: {"member_steps": (m / ref).tolist(), "non_member_steps": n_norm}}}
 
 
-def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None, out=None):
+def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None, out=None, variants=None):
     import torch  # noqa: F401  (checkpoint reading)
     from unlearning.calibration import calibrated_attack
     from unlearning.experiment import fmt_param, load_checkpoint
@@ -311,7 +315,7 @@ def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None
             p = os.path.join(LOG, "common", ds, "resnet8", "pretrain", f"seed{seed}", "model.pt")
             if os.path.isfile(p):
                 pre_ta[seed] = _pretrained_ta(ds, p)
-        for method in condition_targets(cond, ms):
+        for method in condition_targets(cond, ms, variants):
             root = _root_for(cond, method)
             shadows = []
             for s in shadow_seeds:
@@ -470,8 +474,13 @@ def main(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--conditions", nargs="+", default=["C0_epochs"], choices=list(CONDITIONS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="target model seeds (pretrain = unlearn)")
-    p.add_argument("--shadow_seeds", type=int, nargs="+", default=[100, 101, 102], help="the attacker's shadow seeds")
-    p.add_argument("--methods", nargs="+", default=STANDARD, help="standard methods (each with _our and _orth)")
+    p.add_argument("--shadow_seeds", type=int, nargs="*", default=[100, 101, 102],
+                   help="the attacker's shadow seeds (none: one-sided ReA only)")
+    p.add_argument("--methods", nargs="*", default=STANDARD,
+                   help="standard methods (each with the --variants); none: retrain only")
+    p.add_argument("--variants", nargs="*", default=["_our", "_orth"], choices=["_our", "_orth"],
+                   help="defended variants run and tabled (none: the plain methods only)")
+    p.add_argument("--skip", nargs="*", default=[], help="targets not run (still tabled when on disk), e.g. retrain")
     p.add_argument("--x10_methods", nargs="+", default=None, help="fewer methods for the digits_x10 condition")
     p.add_argument("--lr", type=float, default=0.01, help="relearning lr of the ReA")
     p.add_argument("--repeats", type=int, default=20)
@@ -490,11 +499,12 @@ def main(argv=None):
         launcher = Launcher(LOG, jobs=args.jobs)
         for cond in args.conditions:
             plan(launcher, cond, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods,
-                 args.shadow_repeats)
+                 args.shadow_repeats, args.variants, args.skip)
         launcher.run(args.stages)
     conds = args.aggregate_conditions or [c for c in CONDITIONS if os.path.isdir(os.path.join(LOG, c))]
     out = args.out or os.path.join(LOG, "summary" if args.lr == 0.01 else f"summary_lr{args.lr:g}")
-    aggregate(conds, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods, out)
+    aggregate(conds, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods, out,
+              args.variants)
 
 
 if __name__ == "__main__":

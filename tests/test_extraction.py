@@ -367,7 +367,7 @@ def test_cifar20_path_three_channels(cifar_root, tmp_path):
     save_checkpoint(victim, exp20.new_model("resnet8"), exp20.model_meta("resnet8"))
     res = main(None, ["-dataset", "cifar20", "--data_root", cifar_root, "--model_path", victim, "--query_budget", "120",
                       "--batch_size", "8", "--student_net", "resnet8", "--eval_points", "1", "--quiet", "--device", "cpu"])
-    assert res["queries_used"] == 112 and res["config"]["nz"] == 256  # 2 iterations of 8·(2+5); paper generator
+    assert res["queries_used"] == 112 and res["config"]["nz"] == 100  # 2 iterations of 8·(2+5); the paper's nz
     _, meta = load_model(res["checkpoint"], exp20)
     assert meta["arch"] == "resnet8" and meta["dataset"] == "cifar20" and len(meta["trained_classes"]) == 15
     gen = build_generator("conv", 16, 3, 32, exp20.train.mean, exp20.train.std)

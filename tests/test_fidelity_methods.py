@@ -1,5 +1,5 @@
 """The methods compute what the code they come from computes: each test checks one recipe detail against a hand
-computation on a tiny model (docs/fidelity_methods.md lists the details and where the reference sets them)."""
+computation on a tiny model (docs/fidelity.md lists the details and where the reference sets them)."""
 import copy
 import dataclasses
 import math

@@ -190,7 +190,7 @@ def test_baseline_run_folder_is_bit_identical_and_documented(tmp_path, digits_pr
     assert meta["method"] == "baseline" and meta["forget_class"] == 3 and meta["seed"] == 0
     saved = read_json(os.path.join(folder, "results.json"))
     assert saved["status"] == "done" and saved["error"] is None and saved["stage"] == "unlearn"
-    assert set(saved["metrics"]) == {"TA", "UA", "RA", "forget_test_acc", "MIA", "RTE"}
+    assert set(saved["metrics"]) == {"TA", "UA", "RA", "forget_test_acc", "MIA", "RTE", "d_t", "MIA_paper"}
     assert saved["metrics"]["UA"] > 0.9 and saved["pretrained"] == digits_pretrained
     lines = open(os.path.join(folder, "log.tsv")).read().splitlines()
     assert lines[0] == "d_t\td_f\td_r\tmia\ttime" and len(lines) == 2

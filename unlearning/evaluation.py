@@ -76,13 +76,49 @@ def entropy_mia(model: nn.Module, exp, seed: int = 0) -> float:
     return EntropyMIA(model, exp, seed).member_rate(model, exp.train, exp.split.forget_train)
 
 
+def paper_entropy_mia(model: nn.Module, exp) -> float:
+    """The paper's variant of the entropy MIA: logistic regression (balanced class weights) on the softmax entropy,
+    members = all of D_r, non-members = the full test set of the trained classes (forget-class test images
+    included); the fraction of D_f predicted member."""
+    from sklearn.linear_model import LogisticRegression
+
+    split = exp.split
+    h_in = softmax_entropy(predict(model, exp.train, split.retain_train)).cpu().numpy()
+    h_out = softmax_entropy(predict(model, exp.test, full_test_indices(exp))).cpu().numpy()
+    X = np.concatenate([h_in, h_out])[:, None]
+    y = np.concatenate([np.ones(len(h_in)), np.zeros(len(h_out))])
+    clf = LogisticRegression(class_weight="balanced").fit(X, y)
+    if len(split.forget_train) == 0:
+        return float("nan")
+    h_f = softmax_entropy(predict(model, exp.train, split.forget_train)).cpu().numpy()[:, None]
+    return float(clf.predict(h_f).mean())
+
+
+def full_test_indices(exp) -> torch.Tensor:
+    """Test images of every trained class, the forget class included (OOD classes excluded): the paper's d_t set."""
+    split = exp.split
+    return torch.sort(torch.cat([torch.as_tensor(split.retain_test), torch.as_tensor(split.forget_test)]))[0]
+
+
+def full_test_accuracy(model: nn.Module, exp) -> float:
+    """The paper's d_t: accuracy on the full test set of the trained classes, forget class included (a forget-class
+    image counts as correct only when predicted as the forget class)."""
+    idx = full_test_indices(exp)
+    data = exp.test
+    return accuracy(model, data, idx, exp.split.targets(data.y[idx.to(data.y.device)]))
+
+
 # ----------------------------------------------------------------------------- efficacy metrics (SPEC §5)
 def efficacy_metrics(model: nn.Module, exp, seed: int = 0) -> dict:
-    """TA (retain test), UA (D_f), RA (D_r), forget-test accuracy and the entropy MIA on D_f, as named floats."""
+    """TA (retain test), UA (D_f), RA (D_r), forget-test accuracy and the entropy MIA on D_f, as named floats, and
+    the paper's versions next to ours: d_t (accuracy on the full test set, forget class included) and MIA_paper
+    (non-members include the forget-class test images)."""
     return {
         "TA": split_accuracy(model, exp, "retain_test"),
         "UA": split_accuracy(model, exp, "forget_train"),
         "RA": split_accuracy(model, exp, "retain_train"),
         "forget_test_acc": split_accuracy(model, exp, "forget_test"),
         "MIA": entropy_mia(model, exp, seed),
+        "d_t": full_test_accuracy(model, exp),
+        "MIA_paper": paper_entropy_mia(model, exp),
     }

@@ -2,7 +2,8 @@
 
 One generic wrapper: phase 1 runs the wrapped method with its over-unlearning settings (config.OVER_UNLEARN merged
 over config.UNLEARN by ``strategies.method_settings``; retain accuracy may collapse), phase 2 replays D_r with
-cross-entropy + λ‖θ‖₁ under a cosine-decaying learning rate. Every update of both phases goes through the context's
+cross-entropy + λ‖θ‖₁ with SGD (momentum, weight decay) under the reference's warm-up + step schedule, or a
+cosine decay as a named option (``replay_lr``). Every update of both phases goes through the context's
 regulariser, so --l1/--l2/--mask_path apply to the replay too. After each phase the wrapper reports
 (name, model, seconds) through ``ctx.on_phase``: the driver saves ``mid.pt`` and evaluates there, outside the timing.
 
@@ -20,27 +21,60 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .training import check_finite_model, cycle, l1_norm
+from .training import check_finite_model, cycle, l1_norm, warmup_multistep_lr
 
 PHASE1, PHASE2 = "over_unlearn", "replay"
 
 
-def replay(ctx, model, settings: dict):
-    """Fine-tune on D_r: CE + l1·‖θ‖₁, SGD, lr decaying from ``lr`` to 0 along a cosine over ``epochs``."""
-    epochs, lr, lam = int(settings.get("epochs", 3)), float(settings.get("lr", 0.01)), float(settings.get("l1", 0.0))
+SCHEDULES = ("reference", "cosine")
+
+
+def replay_lr(settings: dict, step: int, total: int, per_epoch: int) -> float:
+    """Learning rate of replay step ``step`` (0-based) of ``total``, ``per_epoch`` steps to an epoch of D_r.
+
+    "reference" (the paper's fit_one_cycle): linear warm-up over the first epoch, then lr × gamma at each milestone
+    epoch (``warmup_multistep_lr``, as in pretraining). The reference keeps stepping its warm-up through the second
+    epoch, so its lr climbs to 2× lr there; ours holds lr after the first epoch (docs/fidelity.md).
+    "cosine": lr decaying from lr to 0 along a half cosine over ``total`` steps (our option)."""
+    lr = float(settings.get("lr", 0.01))
+    schedule = settings.get("schedule", "reference")
+    if schedule == "cosine":
+        return lr * 0.5 * (1 + math.cos(math.pi * step / max(total, 1)))
+    if schedule != "reference":
+        raise ValueError(f"replay schedule must be one of {SCHEDULES}, got {schedule!r}")
+    per_epoch = max(int(per_epoch), 1)
+    return warmup_multistep_lr(lr, step // per_epoch, step % per_epoch, per_epoch, 1,
+                               [int(m) for m in settings.get("milestones", ())], float(settings.get("gamma", 0.8)))
+
+
+def _replay_parts(ctx, model, settings: dict):
+    """(loader, optimiser, λ) of the replay: SGD with the settings' momentum and weight decay."""
     loader = ctx.loader(ctx.split.retain_train, batch_size=settings.get("batch_size"), stream=900)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=float(settings.get("momentum", 0.9)),
-                          weight_decay=float(settings.get("weight_decay", 0.0)))
-    total, step = max(epochs * len(loader), 1), 0
+    opt = torch.optim.SGD(model.parameters(), lr=float(settings.get("lr", 0.01)),
+                          momentum=float(settings.get("momentum", 0.9)),
+                          weight_decay=float(settings.get("weight_decay", 5e-4)))
+    return loader, opt, float(settings.get("l1", 0.0))
+
+
+def _replay_step(ctx, model, opt, lam, x, y, lr):
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss = F.cross_entropy(model(x), y)
+    if lam:
+        loss = loss + lam * l1_norm(model)
+    ctx.reg.step(opt, loss)
+
+
+def replay(ctx, model, settings: dict):
+    """Fine-tune on D_r for ``epochs``: CE + l1·‖θ‖₁, SGD (momentum, weight decay), lr by ``replay_lr``."""
+    epochs = int(settings.get("epochs", 3))
+    loader, opt, lam = _replay_parts(ctx, model, settings)
+    per_epoch = len(loader)
+    total, step = max(epochs * per_epoch, 1), 0
     model.train()
     for _ in range(epochs):
         for x, y in loader:
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            loss = F.cross_entropy(model(x), y)
-            if lam:
-                loss = loss + lam * l1_norm(model)
-            ctx.reg.step(opt, loss)
+            _replay_step(ctx, model, opt, lam, x, y, replay_lr(settings, step, total, per_epoch))
             step += 1
     check_finite_model(model)
     return model
@@ -75,7 +109,7 @@ def our_variant(entry):
         base=entry.name,
         para1=_phase1(entry.para1), para2=_phase1(entry.para2),
         doc=f"Over-Unlearning & Replay around {entry.name}: phase 1 = {entry.name} with config.OVER_UNLEARN settings, "
-            "phase 2 = replay on D_r (CE + λ‖θ‖₁, cosine-decaying lr).",
+            "phase 2 = replay on D_r (CE + λ‖θ‖₁, SGD; config.OVER_UNLEARN 'replay').",
     )
 
 
@@ -226,21 +260,16 @@ def reset_forget_unit(ctx, model, how) -> None:
 
 
 def replay_steps(ctx, model, settings: dict) -> int:
-    """The replay (``replay``) with its length in optimiser steps when settings["steps"] is set: cycling D_r,
-    cosine-decaying lr over exactly that many steps. Returns the number of steps."""
-    steps, lr, lam = int(settings["steps"]), float(settings.get("lr", 0.01)), float(settings.get("l1", 0.0))
-    loader = cycle(ctx.loader(ctx.split.retain_train, batch_size=settings.get("batch_size"), stream=900))
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=float(settings.get("momentum", 0.9)),
-                          weight_decay=float(settings.get("weight_decay", 0.0)))
+    """The replay (``replay``) with its length in optimiser steps when settings["steps"] is set: cycling D_r, the
+    same optimiser and lr schedule over exactly that many steps. Returns the number of steps."""
+    steps = int(settings["steps"])
+    loader, opt, lam = _replay_parts(ctx, model, settings)
+    per_epoch = len(loader)
+    batches = cycle(loader)
     model.train()
     for step in range(steps):
-        x, y = next(loader)
-        for group in opt.param_groups:
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-        loss = F.cross_entropy(model(x), y)
-        if lam:
-            loss = loss + lam * l1_norm(model)
-        ctx.reg.step(opt, loss)
+        x, y = next(batches)
+        _replay_step(ctx, model, opt, lam, x, y, replay_lr(settings, step, steps, per_epoch))
     check_finite_model(model)
     return steps
 

@@ -130,7 +130,8 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
                     _skip(notes, path, f"stale: written for model {recorded}, but last.pt is now {current}")
                     continue
                 rows["unlearn"].append(dict(_identity(res), TA=m.get("TA"), UA=m.get("UA"), RA=m.get("RA"),
-                                            MIA=m.get("MIA"), RTE=m.get("RTE"), forget_test=m.get("forget_test_acc")))
+                                            MIA=m.get("MIA"), RTE=m.get("RTE"), forget_test=m.get("forget_test_acc"),
+                                            d_t=m.get("d_t"), MIA_paper=m.get("MIA_paper")))
     for path, res in loaded.items():
         run_dir = _run_dir_of(path)
         if run_dir is None:
@@ -170,7 +171,9 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
                     space += " (mid.pt)"
                 rows["distribution"].append(dict(ident, features=space, variance=m.get("variance"),
                                                  silhouette=m.get("silhouette"), overlap=m.get("overlap"),
-                                                 multiclass_overlap=m.get("multiclass_overlap")))
+                                                 multiclass_overlap=m.get("multiclass_overlap"),
+                                                 overlap_paper=m.get("overlap_paper"),
+                                                 silhouette_paper=m.get("silhouette_paper")))
     rows["unchecked"] = unchecked
     return rows
 
@@ -237,8 +240,11 @@ IDENT = GROUP + ["method", "para1", "para2", "mask", "l1", "l2"]
 
 
 def efficacy_table(rows):
-    agg = aggregate(rows, IDENT, {"d_t (TA %)": ("TA", 100, 1), "d_f (UA %)": ("UA", 100, 1),
-                                  "d_r (RA %)": ("RA", 100, 1), "MIA %": ("MIA", 100, 1), "RTE s": ("RTE", 1, 2)})
+    # TA / MIA: ours (retain test; non-members = retain test); d_t / MIA paper: the paper's definitions (full test
+    # set incl. the forget class; non-members incl. forget-class test images) — docs/fidelity.md, "Metrics"
+    agg = aggregate(rows, IDENT, {"TA % (retain test)": ("TA", 100, 1), "d_t % (full test)": ("d_t", 100, 1),
+                                  "d_f (UA %)": ("UA", 100, 1), "d_r (RA %)": ("RA", 100, 1), "MIA %": ("MIA", 100, 1),
+                                  "MIA % (paper)": ("MIA_paper", 100, 1), "RTE s": ("RTE", 1, 2)})
     retrain_rte = defaultdict(list)
     for r in rows:
         if r["method"] == "retrain":
@@ -260,7 +266,10 @@ def rea_table(rows):
 def distribution_table(rows):
     return aggregate(rows, IDENT + ["features"], {"variance": ("variance", 1, 2), "silhouette": ("silhouette", 1, 3),
                                                   "overlap": ("overlap", 1, 3),
-                                                  "multi-class overlap": ("multiclass_overlap", 1, 3)})
+                                                  "multi-class overlap": ("multiclass_overlap", 1, 3),
+                                                  # the paper's units: raw grid sum, pooled rest (docs/fidelity.md)
+                                                  "overlap (paper units)": ("overlap_paper", 1, 4),
+                                                  "silhouette (paper's nearest class)": ("silhouette_paper", 1, 3)})
 
 
 def _columns(table):

@@ -15,6 +15,13 @@ KDE ones, which need 2-D):
 * ``multiclass_overlap`` — (K − ∫ max_k p_k) / (K − 1) over the K classes' densities, equal weights. It is 1 when all
   densities coincide, 0 when their supports are disjoint, and equals ∫ min(p_1, p_2) for K = 2.
 
+Next to each, the paper's own variant (``paper_metrics``; flat keys ``*_paper``): ``overlap_paper`` = raw sum over a
+200×200 grid of min(KDE of the forget class, ONE KDE pooled over all other points) — the units of the paper's
+0.007 / 0.914, ≈ our ∫ min divided by the grid's cell area (``overlap_paper_cell_area``), not comparable across
+embeddings of different scale; ``multiclass_overlap_paper`` = raw sum over a 100² grid of the minimum over all class
+KDEs; ``nearest_class_paper`` = the class whose centroid is closest on average to the forget class's points, and
+``silhouette_paper`` against it. The paper ran them on the logits of every point (``--paper``).
+
 The metric functions are pure (numpy in, numbers out); ``distribution_metrics`` and ``run`` do the model and file
 work. Note that t-SNE distances depend on the number of points: compare models on the same subsample (the subsample
 depends only on ``--seed`` and ``--max_points``, so every model of a dataset gets the same points).
@@ -224,6 +231,87 @@ def multiclass_overlap(Z, labels, grid_size: int = 128) -> float:
     return multiclass_overlap_from_grid(class_densities(Z, labels, grid_size))
 
 
+# ----------------------------------------------------------------------------- the paper's variants
+# feature_visualization_metric_main.py of the paper's code, kept next to ours (docs/fidelity.md, "Metrics"): one KDE
+# pooled over all other points, a raw sum over grid points (its numbers depend on the embedding's scale and the
+# grid), and the nearest class by mean point-to-centroid distance.
+def paper_nearest_class(Z, labels, cls):
+    """The other class whose centroid has the smallest mean distance to class ``cls``'s points."""
+    Z = _points(Z)
+    labels = _labels(labels, len(Z))
+    pts = Z[_member(labels, cls)]
+    others = [c for c in np.unique(labels).tolist() if c != cls]
+    if not others:
+        raise ValueError(f"only class {cls!r} is present: a silhouette needs another class")
+    dist = [np.linalg.norm(pts - Z[labels == c].mean(0), axis=1).mean() for c in others]
+    return others[int(np.argmin(dist))]
+
+
+def paper_silhouette(Z, labels, cls):
+    """(silhouette of {cls, the paper's nearest class}, that class)."""
+    from sklearn.metrics import silhouette_score
+
+    Z = _points(Z)
+    labels = _labels(labels, len(Z))
+    _member(labels, cls, 2)
+    other = paper_nearest_class(Z, labels, cls)
+    _member(labels, other, 2)
+    pair = (labels == cls) | (labels == other)
+    return float(silhouette_score(Z[pair], labels[pair] == cls)), other
+
+
+def _kde(pts):
+    from scipy.stats import gaussian_kde
+    try:
+        return gaussian_kde(pts.T)
+    except (np.linalg.LinAlgError, ValueError):
+        raise ValueError(f"{len(pts)} points lie on a line or a point; no 2-D density")
+
+
+def paper_overlap_grid(Z, grid_points: int = 200, margin: float = 1.0):
+    """The paper's grid: ``grid_points`` values per axis spanning [min − margin, max + margin] of that axis (ends
+    included). Returns (positions 2×n, cell area)."""
+    Z = _points(Z)
+    lo, hi = Z.min(0) - margin, Z.max(0) + margin
+    xs, ys = np.linspace(lo[0], hi[0], grid_points), np.linspace(lo[1], hi[1], grid_points)
+    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    return np.vstack([gx.ravel(), gy.ravel()]), float((xs[1] - xs[0]) * (ys[1] - ys[0]))
+
+
+def paper_overlap(Z, labels, cls, grid_points: int = 200) -> float:
+    """The paper's overlap: Σ over the grid points of min(KDE of ``cls``, one KDE of all other points), a raw sum
+    (≈ ∫ min / cell area; multiply by ``paper_overlap_grid(Z)[1]`` for our area units)."""
+    Z = _points(Z)
+    if Z.shape[1] != 2:
+        raise ValueError(f"KDE overlap works on 2-D points (an embedding), got dimension {Z.shape[1]}")
+    labels = _labels(labels, len(Z))
+    mask = _member(labels, cls, 3)
+    if (~mask).sum() < 3:
+        raise ValueError(f"the other classes have {int((~mask).sum())} point(s), need at least 3")
+    pos, _ = paper_overlap_grid(Z, grid_points)
+    return float(np.minimum(_kde(Z[mask])(pos), _kde(Z[~mask])(pos)).sum())
+
+
+def paper_multiclass_overlap(Z, labels, grid_points: int = 100) -> float:
+    """The paper's multi-class overlap (its estimate_overlap): per-class KDEs on a ``grid_points``² grid spanning
+    [min(Z), max(Z)] (one range, both axes), Σ over the grid of the pointwise minimum over all classes (raw sum)."""
+    Z = _points(Z)
+    labels = _labels(labels, len(Z))
+    g = np.linspace(Z.min(), Z.max(), grid_points)
+    gx, gy = np.meshgrid(g, g)
+    pos = np.vstack([gx.ravel(), gy.ravel()])
+    dens = np.stack([_kde(Z[_member(labels, c, 3)])(pos) for c in np.unique(labels).tolist()])
+    return float(dens.min(0).sum())
+
+
+def paper_metrics(Z, labels, cls) -> dict:
+    """The paper's overlap, multi-class overlap, nearest class and silhouette of one embedding (flat keys)."""
+    sil, other = paper_silhouette(Z, labels, cls)
+    return {"overlap_paper": paper_overlap(Z, labels, cls), "overlap_paper_cell_area": paper_overlap_grid(Z)[1],
+            "multiclass_overlap_paper": paper_multiclass_overlap(Z, labels),
+            "nearest_class_paper": other, "silhouette_paper": sil}
+
+
 def embedding_metrics(Z, labels, cls, grid_size: int = 128) -> dict:
     """Every metric of one embedding, the KDEs computed once. Returns the numbers and the density grid."""
     Z = _points(Z)
@@ -240,6 +328,7 @@ def embedding_metrics(Z, labels, cls, grid_size: int = 128) -> dict:
         "multiclass_overlap": multiclass_overlap_from_grid(grid),
         "pairwise_overlap": {"classes": classes, "matrix": pair.tolist()},
         "variance_by_class": {c: intra_class_variance(Z, labels, c) for c in classes},
+        **paper_metrics(Z, labels, cls),
         "grid": grid,
     }
 
@@ -380,6 +469,9 @@ def parser():
     p.add_argument("--grid_size", type=int, default=128, help="KDE grid is grid_size × grid_size")
     p.add_argument("--tsne_threads", type=int, default=1,
                    help="OpenMP threads of t-SNE (0 = all cores; 1 = bit-reproducible and robust on a busy machine)")
+    p.add_argument("--paper", action="store_true",
+                   help="the paper's input: logits of every point of D_r ∪ D_f (no subsample), t-SNE seed 42 "
+                        "(the paper's overlap units are reported in every run)")
     p.add_argument("--checkpoint", default="last.pt", help="file inside the run folder to analyse")
     p.add_argument("--model_path", default=None, help="analyse this checkpoint instead (e.g. the pretrained model)")
     p.add_argument("--out_dir", default=None,
@@ -393,7 +485,8 @@ def resolve_paths(args):
     # one folder per (checkpoint, feature kind), so mid.pt or logits never overwrite the default results
     stem = os.path.splitext(os.path.basename(args.checkpoint))[0]
     suffix = ("" if stem == "last" or args.model_path else f"_{stem}") + \
-        ("" if args.features == "penultimate" else f"_{args.features}")
+        ("" if args.features == "penultimate" else f"_{args.features}") + ("_paper" if getattr(args, "paper", False)
+                                                                          else "")
     if args.model_path:
         from .experiment import forget_name
         out = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.model_path)),
@@ -424,6 +517,9 @@ def run(args) -> dict:
         args.forget_class = None
     elif args.forget_class is None:
         args.forget_class = config.preset(args.dataset)["forget_class"]
+    tsne_seed = args.seed
+    if getattr(args, "paper", False):
+        args.features, args.max_points, tsne_seed = "logits", None, 42
     if args.max_points is not None and args.max_points < 10:
         raise ValueError(f"--max_points must be at least 10 (got {args.max_points})")
     if args.tsne_threads < 0:
@@ -437,7 +533,7 @@ def run(args) -> dict:
     model, meta = load_model(ckpt, exp, net=args.net)
     # a folder this stage names is its own (replaced whole); one given by --out_dir may hold other files
     with StagedOutput(out_dir, whole=args.out_dir is None) as stage:
-        res = distribution_metrics(model, exp, args.features, args.max_points, args.seed, args.grid_size,
+        res = distribution_metrics(model, exp, args.features, args.max_points, tsne_seed, args.grid_size,
                                    args.perplexity, plot_dir=stage.dir, tsne_threads=args.tsne_threads or None,
                                    title=f"{args.dataset}/{args.net} {os.path.relpath(ckpt)} [{args.features}]")
         res["files"] = {k: stage.final(os.path.basename(v)) for k, v in res["files"].items()}
@@ -446,8 +542,8 @@ def run(args) -> dict:
         write_json(stage.path("results.json"), res)
         stage.commit()
     print(f"{ckpt} [{args.features}, {res['n_points']} points]: variance {res['variance']:.1f} | silhouette "
-          f"{res['silhouette']:.3f} (vs class {res['nearest_class']}) | overlap {res['overlap']:.3f} | multi-class "
-          f"overlap {res['multiclass_overlap']:.3f} | {res['seconds']['total']:.1f}s → {out_dir}")
+          f"{res['silhouette']:.3f} (vs class {res['nearest_class']}) | overlap {res['overlap']:.3f} "
+          f"(paper's units {res['overlap_paper']:.4g}) | multi-class overlap {res['multiclass_overlap']:.3f} | {res['seconds']['total']:.1f}s → {out_dir}")
     return res
 
 

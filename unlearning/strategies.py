@@ -562,8 +562,10 @@ def SCRUB(ctx, para1, para2):
 
 
 def salun(ctx, para1, para2):
-    """SalUn: random labels on D_f plus CE on D_r (or a retain_fraction of it), updates restricted to the salient
-    weights (top para2 fraction of |∇ CE(D_f)|); a --mask_path mask replaces that saliency mask."""
+    """SalUn as the paper's code runs it: Adam (lr para1); each epoch one pass over D_f with labels drawn uniformly
+    over all outputs (the forget class included), fresh each batch, then one pass over D_r (or a retain_fraction of
+    it); updates restricted to the salient weights (top para2 fraction of |∇ CE(D_f)|); a --mask_path mask replaces
+    that saliency mask."""
     model, split = ctx.model, ctx.split
     reg = ctx.reg
     if ctx.mask is None:
@@ -574,12 +576,16 @@ def salun(ctx, para1, para2):
         if ctx.reg.anchor is not None:
             reg.anchor = ctx.reg.anchor  # ℓ2 towards the pretrained weights, whatever ran before
     retain = _subset(split.retain_train, ctx.setting("retain_fraction", 1.0), ctx.generator(8))
-    idx = torch.cat([split.forget_train, retain])
-    targets = torch.cat([ctx.random_other_labels(len(split.forget_train)), ctx.targets(retain)])
-    opt = _sgd(model, para1, ctx)
+    forget_loader = ctx.loader(split.forget_train, shuffle=False, stream=8)  # the reference's is unshuffled
+    retain_loader = ctx.loader(retain, stream=9)
+    gen, k = ctx.generator(9), split.num_outputs
+    opt = torch.optim.Adam(model.parameters(), lr=float(para1))
     model.train()
     for _ in range(int(ctx.setting("epochs", 3))):
-        for x, y in ctx.loader(idx, targets):
+        for x, _y in forget_loader:
+            y = torch.randint(0, k, (len(x),), generator=gen).to(x.device)
+            reg.step(opt, F.cross_entropy(model(x), y))
+        for x, y in retain_loader:
             reg.step(opt, F.cross_entropy(model(x), y))
     return model
 
@@ -602,7 +608,7 @@ _BASE = [
     Method("UNSIR", UNSIR, "impair learning rate (Adam)", "repair learning rate (Adam)", gradient=True),
     Method("SCRUB", SCRUB, "learning rate (Adam; SGD with optimizer=sgd)", "epochs with max steps on D_f",
            gradient=True),
-    Method("salun", salun, "learning rate (SGD)", "saliency-mask ratio (ignored with --mask_path)", gradient=True),
+    Method("salun", salun, "learning rate (Adam)", "saliency-mask ratio (ignored with --mask_path)", gradient=True),
 ]
 METHODS: Dict[str, Method] = {m.name: m for m in _BASE}
 for _m in _BASE:

@@ -4,8 +4,9 @@ Parse the paper's arguments, fill the defaults (forget class, para1/para2 from c
 pretrained checkpoint), load the pretrained model (metadata checked), run the method, evaluate (SPEC §5) and write
 the run folder ``run_dir_from_args(args)``:
     last.pt        the unlearned model (mid.pt: after phase 1 of an ``_our`` method)
-    log.tsv        d_t d_f d_r mia time  (TA, UA, RA, MIA, RTE; the paper's columns)
-    results.json   status, metrics, phases with their timings and metrics, checkpoints, all arguments,
+    log.tsv        d_t d_f d_r mia time  (the paper's columns with the paper's definitions: d_t = accuracy on the
+                   full test set incl. the forget class, mia = MIA_paper; d_f = UA, d_r = RA, time = RTE)
+    results.json   status, metrics, phases with their timings and metrics, checkpoints, all arguments
                    source_fingerprint (the -weight_path model) and model_fingerprint (last.pt)
 RTE is the wall time of the unlearning itself (both phases for ``_our``), evaluation and file writing excluded;
 ``rte_cpu`` (and each phase's ``cpu_seconds``) is the process CPU time of the same span.
@@ -185,7 +186,8 @@ def _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta,
     save_checkpoint(stage.path("last.pt"), model, meta)
     checkpoints["last"] = stage.final("last.pt")
     write_tsv(stage.path("log.tsv"),
-              [{"d_t": metrics["TA"], "d_f": metrics["UA"], "d_r": metrics["RA"], "mia": metrics["MIA"], "time": rte}],
+              [{"d_t": metrics["d_t"], "d_f": metrics["UA"], "d_r": metrics["RA"], "mia": metrics["MIA_paper"],
+                "time": rte}],
               LOG_COLUMNS)
     results.update(status="done", metrics=metrics, rte_cpu=sum(p["cpu_seconds"] for p in phases),
                    model_fingerprint=file_fingerprint(stage.path("last.pt")))
@@ -208,7 +210,8 @@ def main(dataset: str, subclass: bool = False, argv=None) -> dict:
         print("interrupted: nothing written (a finished run of these arguments is kept as it was)", file=sys.stderr)
         raise SystemExit(130)
     m = results["metrics"]
-    print(f"{args.method}: TA {m['TA']:.4f} | UA {m['UA']:.4f} | RA {m['RA']:.4f} | MIA {m['MIA']:.4f} | "
+    print(f"{args.method}: TA {m['TA']:.4f} (d_t {m['d_t']:.4f}) | UA {m['UA']:.4f} | RA {m['RA']:.4f} | "
+          f"MIA {m['MIA']:.4f} (paper's {m['MIA_paper']:.4f}) | "
           f"RTE {m['RTE']:.2f}s → {run_dir_from_args(args)}")
     return results
 
