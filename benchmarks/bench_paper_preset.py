@@ -98,8 +98,9 @@ def bench_rea(device, repeats, steps):
     from unlearning.reminiscence import ReAConfig, RunData, auto_batch_models, build_runs, draw_samples, relearn
 
     classes = 20
-    train, test = synthetic(200 * classes, classes).to(device), synthetic(20 * classes, classes, seed=1).to(device)
-    split = build_split("cifar20", train, test, classes, [15, 16, 17, 18, 19], forget_class=4)
+    train, test = synthetic(200 * classes, classes), synthetic(20 * classes, classes, seed=1)
+    split = build_split("cifar20", train, test, classes, [15, 16, 17, 18, 19], forget_class=4)  # on the CPU
+    train, test = train.to(device), test.to(device)
     cfg = ReAConfig(unlearn_data_percent=0.03, num_ood_dataset=5, repeats=repeats, steps=steps, mix_batch=14)
     torch.manual_seed(0)
     model = to_speed_layout(build_model("ResNet18", split.num_outputs, 3, 32).to(device))

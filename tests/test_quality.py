@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -188,8 +189,9 @@ def test_stage_end_to_end_on_digits(tmp_path, monkeypatch):
     ret = saved["retrained"]["models"]
     unl = saved["methods"]["negative_grad"]["models"]
     assert [m["seed"] for m in ret] == [m["seed"] for m in unl] == [0, 1]
-    assert all(m["run_dir"].endswith(f"p1-none_p2-none_mask-none_seed-{m['seed']}") or "negative_grad" in m["run_dir"]
-               for m in ret + unl)
+    # seed s runs on pretrained model s: a non-default source model, named by its fingerprint
+    assert all(re.search(rf"p1-none_p2-none_mask-none_seed-{m['seed']}(_src-[0-9a-f]{{8}})?$", m["run_dir"])
+               or "negative_grad" in m["run_dir"] for m in ret + unl)
     # the same attacker samples per seed: attack seed = seed for both populations
     assert [m["rea"]["attack_seed"] for m in ret] == [m["rea"]["attack_seed"] for m in unl] == [0, 1]
     for m in ret + unl:

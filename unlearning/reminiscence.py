@@ -14,6 +14,8 @@ statistics are per-copy buffers updated in place inside vmap). ``relearn_loop`` 
 """
 from __future__ import annotations
 
+import contextlib
+
 import copy
 import math
 import os
@@ -244,7 +246,8 @@ class StackedModels:
 
     def __init__(self, model: nn.Module, b: int):
         def stack(t):
-            return t.detach().unsqueeze(0).expand(b, *t.shape).clone()
+            # contiguous: vmapped BatchNorm on CUDA cannot take channels_last weights or inputs
+            return t.detach().unsqueeze(0).expand(b, *t.shape).clone(memory_format=torch.contiguous_format)
         self.params = {k: stack(p) for k, p in model.named_parameters()}
         self.buffers = {k: stack(v) for k, v in model.named_buffers()}
         self.momentum = {k: torch.zeros_like(v) for k, v in self.params.items()}
@@ -334,10 +337,20 @@ def auto_batch_models(model: nn.Module, rd: RunData, n_runs: int, cfg: ReAConfig
 
 def relearn(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, batch_models: int, progress=None,
             states: Optional[list] = None) -> np.ndarray:
-    """Correct counts on the attacker sample, runs×(T+1) (column 0: before any step); batched or loop."""
-    if batch_models and batch_models > 0:
-        return relearn_batched(model, runs, rd, steps, batch_models, progress, states)
-    return relearn_loop(model, runs, rd, steps, progress, states)
+    """Correct counts on the attacker sample, runs×(T+1) (column 0: before any step); batched or loop.
+
+    Relearning runs in float32 even where bf16 autocast is on for the process: torch.func's vmapped grad does
+    not support autocast, and the loop must compute what the batched engine computes."""
+    with _float32(rd):
+        if batch_models and batch_models > 0:
+            return relearn_batched(model, runs, rd, steps, batch_models, progress, states)
+        return relearn_loop(model, runs, rd, steps, progress, states)
+
+
+def _float32(rd: "RunData"):
+    """A context with autocast off on the data's device (a no-op on the CPU, where it is never on)."""
+    kind = rd.data.x.device.type
+    return torch.autocast(kind, enabled=False) if kind == "cuda" else contextlib.nullcontext()
 
 
 # ----------------------------------------------------------------------------- many targets in one pass
@@ -356,8 +369,9 @@ def stack_targets(models: Sequence[nn.Module], owners: Sequence[int]) -> Stacked
     st = StackedModels.__new__(StackedModels)
     params = [dict(m.named_parameters()) for m in models]
     buffers = [dict(m.named_buffers()) for m in models]
-    st.params = {k: torch.stack([params[o][k].detach() for o in owners]).clone() for k in params[0]}
-    st.buffers = {k: torch.stack([buffers[o][k].detach() for o in owners]).clone() for k in buffers[0]}
+    st.params = {k: torch.stack([params[o][k].detach().contiguous() for o in owners]).contiguous() for k in params[0]}
+    st.buffers = {k: torch.stack([buffers[o][k].detach().contiguous() for o in owners]).contiguous()
+                  for k in buffers[0]}
     st.momentum = {k: torch.zeros_like(v) for k, v in st.params.items()}
     st.b = len(owners)
     return st
@@ -370,6 +384,11 @@ def relearn_many(models: Sequence[nn.Module], runs_per_model: Sequence[Sequence[
 
     Returns one runs×(T+1) array of correct counts per target, equal to ``relearn`` on each target alone
     (a run's copy starts from its own target's weights, buffers and a zero momentum)."""
+    with _float32(rd):
+        return _relearn_many(models, runs_per_model, rd, steps, chunk, progress, states)
+
+
+def _relearn_many(models, runs_per_model, rd, steps, chunk, progress=None, states=None):
     from torch.func import functional_call, grad, vmap
 
     if len(models) != len(runs_per_model):
