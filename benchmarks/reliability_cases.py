@@ -54,7 +54,9 @@ def refused(r) -> str:
         return "traceback"
     if r.returncode != 0:
         lines = [line for line in (r.stderr or r.stdout or "").splitlines() if line.strip()]
-        return "clear" if lines and len(lines) <= 6 else "traceback"
+        # a short message, or argparse's usage block ending in its one "error:" line
+        return "clear" if lines and (len(lines) <= 6 or ": error: " in lines[-1] or lines[-1].startswith("error:")) \
+            else "traceback"
     return ""
 
 
@@ -486,7 +488,11 @@ def c25(w):
     proc, log_root = _sweep_with_running_unlearn(w, "ssd_tuning")
     if proc.poll() is not None:
         return "fine", "the step finished before it could be killed"
-    os.kill(lock_info(log_root)["children"][0], signal.SIGKILL)
+    try:
+        os.kill(lock_info(log_root)["children"][0], signal.SIGKILL)
+    except (ProcessLookupError, IndexError):
+        proc.communicate(timeout=300)
+        return "fine", "the step finished before it could be killed"
     out, _ = proc.communicate(timeout=300)
     if "Traceback" in out:
         return "traceback", ""
@@ -509,6 +515,13 @@ def c26(w):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=300)
     after = fingerprints(run_dir)
+    if after != before and status_of(run_dir) == "done":
+        # replaced, not lost, if the new folder is one complete result: its results.json names its own last.pt
+        from unlearning.fingerprint import file_fingerprint
+        with open(os.path.join(run_dir, "results.json")) as fh:
+            recorded = json.load(fh).get("model_fingerprint")
+        if recorded and recorded == file_fingerprint(os.path.join(run_dir, "last.pt")):
+            return "fine", "the rerun finished before the interrupt: replaced whole by its successful result"
     if after != before or status_of(run_dir) != "done":
         return "data-loss", f"finished run changed: {[k for k in before if before[k] != after[k]]}"
     return "fine", (out.strip().splitlines() or [""])[-1][:140]
@@ -621,8 +634,11 @@ def c35(w):
     if "Traceback" in r.stdout + r.stderr:
         return "traceback", ""
     steps = summary_of(w.path("c35"))
-    ok = r.returncode != 0 and any(s["status"] == "blocked" for s in steps.values())
-    return ("clear" if ok else "silent-wrong"), next((l for l in r.stdout.splitlines() if "failed:" in l), "")[:140]
+    checked = "not found" in r.stderr and "nothing run" in r.stderr  # refused before the first step
+    ok = r.returncode != 0 and (checked or any(s["status"] == "blocked" for s in steps.values()))
+    line = next((l for l in r.stderr.splitlines() if l.startswith("error:")), "") if checked else \
+        next((l for l in r.stdout.splitlines() if "failed:" in l), "")
+    return ("clear" if ok else "silent-wrong"), line[:140]
 
 
 @case(36, "T with an empty or missing log folder")

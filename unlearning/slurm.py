@@ -87,7 +87,8 @@ class SlurmExecutor:
     # ------------------------------------------------------------------ the executor interface
     def run(self, step, cmds: List[List[str]], env: dict, log_path: str) -> str:
         """Submit (or re-attach to) the step's job, wait for it; '' on success, else the error line."""
-        record_path = os.path.join(self.records_dir, step.key + ".json")
+        key = os.path.splitext(os.path.basename(log_path))[0]  # the launcher's ledger key names the step's log
+        record_path = os.path.join(self.records_dir, key + ".json")
         log_path = os.path.abspath(log_path)  # the job may start in another directory
         job = self._attach(step, record_path)
         if isinstance(job, str):  # finished while nobody watched
@@ -97,13 +98,13 @@ class SlurmExecutor:
             with self._lock:
                 if self._cancelled:
                     return "cancelled"
-                self._ex.update_parameters(job_name=step.key)
+                self._ex.update_parameters(job_name=key)
                 try:
                     job = self._ex.submit(run_step_commands, cmds, extra, log_path)
                 except Exception as e:  # sbatch refused (bad partition, time limit, …): the step fails, not the sweep
                     lines = [l for l in str(e).splitlines() if l.strip()]
                     return "sbatch failed: " + (lines[-1] if lines else type(e).__name__)[:300]
-                self._jobs[job.job_id] = step.key
+                self._jobs[job.job_id] = key
                 write_json(record_path, {"job_id": job.job_id, "folder": str(job.paths.folder), "name": step.name,
                                          "log": log_path, "submitted": time.strftime("%Y-%m-%d %H:%M:%S")})
             print(f"  submitted {step.name}: SLURM job {job.job_id}", flush=True)
@@ -146,7 +147,7 @@ class SlurmExecutor:
             with self._lock:
                 if self._cancelled:
                     return "cancelled"
-                self._jobs[job.job_id] = step.key
+                self._jobs[job.job_id] = os.path.splitext(os.path.basename(record_path))[0]
             print(f"  waiting on {step.name}: SLURM job {job.job_id} ({state}), submitted earlier", flush=True)
             return job
         if job.paths.result_pickle.exists():
