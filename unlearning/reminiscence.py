@@ -239,70 +239,31 @@ def relearn_loop(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int,
 
 
 class StackedModels:
-    """B independent copies of one module's parameters, buffers and momentum buffers, as stacked tensors.
+    """Independent copies of modules' parameters, buffers and momentum buffers, as stacked tensors.
 
-    Slot i of every tensor belongs to copy i only; nothing is shared (each stack is a fresh clone).
+    ``StackedModels(model, b)``: b copies of one module; ``stack_targets``: copies of several targets. Slot i of every
+    tensor belongs to copy i only; nothing is shared (each stack is a fresh tensor).
     """
 
     def __init__(self, model: nn.Module, b: int):
-        def stack(t):
-            # contiguous: vmapped BatchNorm on CUDA cannot take channels_last weights or inputs
-            return t.detach().unsqueeze(0).expand(b, *t.shape).clone(memory_format=torch.contiguous_format)
-        self.params = {k: stack(p) for k, p in model.named_parameters()}
-        self.buffers = {k: stack(v) for k, v in model.named_buffers()}
+        self._fill([model], [0] * b)
+
+    def _fill(self, models: Sequence[nn.Module], owners: Sequence[int]) -> None:
+        # contiguous: vmapped BatchNorm on CUDA cannot take channels_last weights or inputs
+        def stack(tensors):
+            return torch.stack([tensors[o].detach().contiguous() for o in owners]).contiguous()
+        params = [dict(m.named_parameters()) for m in models]
+        buffers = [dict(m.named_buffers()) for m in models]
+        self.params = {k: stack([p[k] for p in params]) for k in params[0]}
+        self.buffers = {k: stack([b[k] for b in buffers]) for k in buffers[0]}
         self.momentum = {k: torch.zeros_like(v) for k, v in self.params.items()}
-        self.b = b
+        self.b = len(owners)
 
 
 def relearn_batched(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, chunk: int,
                     progress=None, states: Optional[list] = None) -> np.ndarray:
     """All runs, ``chunk`` at a time, each chunk one vmapped network. Returns correct counts, runs×(T+1)."""
-    from torch.func import functional_call, grad, vmap
-
-    was_training = model.training
-    target = rd.forget_index
-
-    def loss_fn(params, buffers, x, y):
-        return F.cross_entropy(functional_call(model, (params, buffers), (x,)), y)
-
-    def logits_fn(params, buffers, x):
-        return functional_call(model, (params, buffers), (x,))
-
-    # randomness="different": a model with dropout gets independent masks per copy instead of an error
-    grad_fn = vmap(grad(loss_fn), randomness="different")
-    eval_fn = vmap(logits_fn, randomness="different")
-    counts = np.zeros((len(runs), steps + 1), dtype=np.int64)
-    for start in range(0, len(runs), chunk):
-        part = runs[start:start + chunk]
-        st = StackedModels(model, len(part))
-        lr = torch.tensor([r.lr for r in part], dtype=torch.float32, device=rd.device)
-        idx = rd.train_indices(part, steps)
-        x_eval = rd.eval_batch(part)
-        model.eval()
-        with torch.no_grad():
-            c = [_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1)]
-        for t in range(steps):
-            x, y = rd.train_batch(idx[:, t])
-            model.train()
-            g = grad_fn(st.params, st.buffers, x, y)
-            with torch.no_grad():
-                # torch.optim.SGD with momentum, no dampening/nesterov/decay: buf ← μ·buf + g; θ ← θ − lr·buf
-                keys = list(st.params)
-                bufs = [st.momentum[k] for k in keys]
-                torch._foreach_mul_(bufs, MOMENTUM)
-                torch._foreach_add_(bufs, [g[k] for k in keys])
-                steps_ = [b_ * lr.view(-1, *[1] * (b_.ndim - 1)) for b_ in bufs]
-                torch._foreach_sub_([st.params[k] for k in keys], steps_)
-                model.eval()
-                c.append(_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1))
-        counts[start:start + len(part)] = torch.stack(c, 1).cpu().numpy()
-        if states is not None:
-            for i in range(len(part)):
-                states.append({k: v[i].clone() for k, v in {**st.params, **st.buffers}.items()})
-        if progress:
-            progress(len(part))
-    model.train(was_training)
-    return counts
+    return _relearn_many([model], [runs], rd, steps, chunk, progress, states)[0]
 
 
 # Beyond this many runs per chunk the GPU is saturated; the cap also leaves room for other jobs on the same GPU
@@ -367,13 +328,7 @@ def check_same_shape(models: Sequence[nn.Module]) -> None:
 def stack_targets(models: Sequence[nn.Module], owners: Sequence[int]) -> StackedModels:
     """Slot i holds a fresh copy of ``models[owners[i]]``'s parameters and buffers, with zero momentum."""
     st = StackedModels.__new__(StackedModels)
-    params = [dict(m.named_parameters()) for m in models]
-    buffers = [dict(m.named_buffers()) for m in models]
-    st.params = {k: torch.stack([params[o][k].detach().contiguous() for o in owners]).contiguous() for k in params[0]}
-    st.buffers = {k: torch.stack([buffers[o][k].detach().contiguous() for o in owners]).contiguous()
-                  for k in buffers[0]}
-    st.momentum = {k: torch.zeros_like(v) for k, v in st.params.items()}
-    st.b = len(owners)
+    st._fill(models, owners)
     return st
 
 
@@ -411,6 +366,7 @@ def _relearn_many(models, runs_per_model, rd, steps, chunk, progress=None, state
     def logits_fn(params, buffers, x):
         return functional_call(template, (params, buffers), (x,))
 
+    # randomness="different": a model with dropout gets independent masks per copy instead of an error
     grad_fn = vmap(grad(loss_fn), randomness="different")
     eval_fn = vmap(logits_fn, randomness="different")
     items = [(i, run) for i, runs in enumerate(runs_per_model) for run in runs]
@@ -430,6 +386,7 @@ def _relearn_many(models, runs_per_model, rd, steps, chunk, progress=None, state
             template.train()
             g = grad_fn(st.params, st.buffers, x, y)
             with torch.no_grad():
+                # torch.optim.SGD with momentum, no dampening/nesterov/decay: buf ← μ·buf + g; θ ← θ − lr·buf
                 keys = list(st.params)
                 bufs = [st.momentum[k] for k in keys]
                 torch._foreach_mul_(bufs, MOMENTUM)
