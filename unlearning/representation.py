@@ -121,8 +121,9 @@ def nearest_class(Z, labels, cls):
     return others[int(np.argmin(dist))]
 
 
-def silhouette_vs_nearest(Z, labels, cls):
-    """(silhouette score of the two-class set {cls, nearest class}, nearest class).
+def silhouette_vs_nearest(Z, labels, cls, nearest=None):
+    """(silhouette score of the two-class set {cls, nearest class}, nearest class); ``nearest(Z, labels, cls)``
+    chooses the neighbour (default: ``nearest_class``).
 
     The score is scikit-learn's ``silhouette_score`` on the points of the two classes (the mean over both), in
     [−1, 1]: high = the forget class forms its own cluster, near 0 = it merges with its neighbour.
@@ -132,7 +133,7 @@ def silhouette_vs_nearest(Z, labels, cls):
     Z = _points(Z)
     labels = _labels(labels, len(Z))
     _member(labels, cls, 2)
-    other = nearest_class(Z, labels, cls)
+    other = (nearest or nearest_class)(Z, labels, cls)
     _member(labels, other, 2)
     pair = (labels == cls) | (labels == other)
     return float(silhouette_score(Z[pair], labels[pair] == cls)), other
@@ -249,15 +250,7 @@ def paper_nearest_class(Z, labels, cls):
 
 def paper_silhouette(Z, labels, cls):
     """(silhouette of {cls, the paper's nearest class}, that class)."""
-    from sklearn.metrics import silhouette_score
-
-    Z = _points(Z)
-    labels = _labels(labels, len(Z))
-    _member(labels, cls, 2)
-    other = paper_nearest_class(Z, labels, cls)
-    _member(labels, other, 2)
-    pair = (labels == cls) | (labels == other)
-    return float(silhouette_score(Z[pair], labels[pair] == cls)), other
+    return silhouette_vs_nearest(Z, labels, cls, nearest=paper_nearest_class)
 
 
 def _kde(pts):
