@@ -89,14 +89,8 @@ def method_entries(dataset: str, names: Optional[List[str]]) -> List[list]:
 
 def rea_config(args) -> R.ReAConfig:
     d = R.rea_defaults(args.dataset)
-    values = {}
-    for key in ("unlearn_data_percent", "num_ood_dataset", "repeats", "steps", "mix_batch", "threshold", "batch_models"):
-        v = getattr(args, key)
-        if v is None:
-            if key not in d:
-                raise StageError(f"no default for --{key} on {args.dataset} (config.REA has none): pass it")
-            v = d[key]
-        values[key] = v
+    values = R.args_or_defaults(args, ("unlearn_data_percent", "num_ood_dataset", "repeats", "steps", "mix_batch",
+                                       "threshold", "batch_models"), d, args.dataset)
     try:
         values["batch_models"] = int(values["batch_models"])
     except (TypeError, ValueError):

@@ -628,10 +628,8 @@ def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False):
     return p
 
 
-def config_from_args(args, dataset: str, subclass: bool = False) -> ReAConfig:
-    defaults = rea_defaults(dataset, subclass)
-    keys = ("unlearn_data_percent", "num_ood_dataset", "relearning_lr", "repeats", "steps", "mix_batch", "threshold",
-            "batch_models")
+def args_or_defaults(args, keys, defaults: dict, dataset: str) -> dict:
+    """Each key's flag value, or the preset's where the flag was not given (ReAError where neither exists)."""
     values = {}
     for key in keys:
         v = getattr(args, key)
@@ -640,6 +638,13 @@ def config_from_args(args, dataset: str, subclass: bool = False) -> ReAConfig:
                 raise ReAError(f"no default for --{key} on {dataset} (config.REA has none): pass it")
             v = defaults[key]
         values[key] = v
+    return values
+
+
+def config_from_args(args, dataset: str, subclass: bool = False) -> ReAConfig:
+    defaults = rea_defaults(dataset, subclass)
+    values = args_or_defaults(args, ("unlearn_data_percent", "num_ood_dataset", "relearning_lr", "repeats", "steps",
+                                     "mix_batch", "threshold", "batch_models"), defaults, dataset)
     if args.batch_models is None and "batch_models" in defaults:
         # unless given: chosen from the GPU's free memory (the CPU keeps the preset's value)
         values["batch_models"] = "auto"
