@@ -299,3 +299,15 @@ def test_results_without_fingerprints_are_reported_with_a_note(tmp_path):
     assert [r["ReA bal. acc %"] for r in rep["tables"]["rea"]] == ["80.0"]
     assert len(warnings) == 1 and warnings[0].startswith("note: 1 result")
     assert legacy in rep["markdown"]
+
+
+def test_fingerprint_sees_a_same_size_rewrite_with_the_old_mtime(tmp_path):
+    from unlearning.fingerprint import file_fingerprint
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"first")
+    st = os.stat(path)
+    first = file_fingerprint(str(path))
+    path.write_bytes(b"other")  # same size, rewritten in place
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old mtime, as within one timestamp tick
+    assert file_fingerprint(str(path)) != first
