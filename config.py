@@ -10,7 +10,7 @@ LOG_ROOT = "log_files"
 DATA_ROOT = "data"
 
 PRESETS = {
-    # Embedded CPU default: sklearn's 8×8 digits; ResNet-8 trained on 0–6, OOD 7–9 (our choice, see FINDINGS).
+    # Embedded CPU default: sklearn's 8×8 digits; ResNet-8 trained on 0–6, OOD 7–9 (our choice, docs/datasets.md).
     "digits": {
         "net": "resnet8",
         "ood_classes": [7, 8, 9],

@@ -11,9 +11,9 @@
     weight_dist_reg     "From Dormant to Deleted" (tamper-resistant unlearning): from a safeguard method's result,
                         D_r training that also pushes the weights away from the pretrained ones
 
-Every function has the registry's signature ``fn(ctx, para1, para2) -> model`` (strategies.Context); every update
-goes through ``ctx.reg`` so --l1/--l2/--mask_path apply. The registry (strategies.py) builds its entries from
-``RECENT_METHODS``; their settings are config.UNLEARN[dataset][<name>]. Sources and settings: docs/recent_methods.md.
+Every function has the registry's signature ``fn(ctx, para1, para2) -> model`` (strategies.Context) and its
+registration (knobs, settings, paper-preset values) directly above it; every update goes through ``ctx.reg`` so
+--l1/--l2/--mask_path apply. Sources and settings: docs/recent_methods.md.
 """
 from __future__ import annotations
 
