@@ -293,7 +293,7 @@ def weight_dist_reg(ctx, para1, para2):
     base = ctx.setting("safeguard", "SCRUB")
     if base:
         entry = get_method(base)
-        s = method_settings(ctx.exp.info.name, base)
+        s = method_settings(ctx.exp.info.name, base, ctx.recipe)
         entry.fn(dataclasses.replace(ctx, settings=s, on_phase=None), s.get("para1"), s.get("para2"))
     anchor = [p.detach().clone() for p in ctx.teacher.parameters()]
     alpha = float(ctx.setting("alpha", 1.0))

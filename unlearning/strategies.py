@@ -47,6 +47,7 @@ class Context:
     settings: dict = field(default_factory=dict)
     mask: Optional[Dict[str, torch.Tensor]] = None  # the --mask_path mask (already inside ``reg``)
     on_phase: Optional[Callable] = None  # on_phase(name, model, seconds): a multi-phase method reports a phase
+    recipe: Optional[dict] = None  # the run's recipe (load_recipe): a method that runs another passes it on
 
     @property
     def split(self):
@@ -784,7 +785,6 @@ def get_method(name: str) -> Method:
 
 
 OVERRIDES_ENV = "UNLEARN_OVERRIDES"
-RECIPE_SHAPE = '{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...}, "replay": {...}, "orth": {...}}}'
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -827,7 +827,8 @@ def load_recipe(source, label: str = "recipe") -> dict:
 
 
 def settings_overrides() -> dict:
-    """The recipe in the environment variable UNLEARN_OVERRIDES (``load_recipe``); unset: {}."""
+    """The recipe in the environment variable UNLEARN_OVERRIDES (``load_recipe``); unset: {}. Read only by callers
+    that pass it on as ``method_settings(..., recipe=...)``: the settings never depend on the environment."""
     import os
 
     raw = os.environ.get(OVERRIDES_ENV, "").strip()
@@ -864,7 +865,7 @@ def method_settings(dataset: str, name: str, recipe: Optional[dict] = None) -> d
     ``recipe`` (``load_recipe``) is merged over both tables first."""
     entry = get_method(name)
     base = entry.base or entry.name
-    extra = recipe if recipe is not None else settings_overrides()
+    extra = recipe or {}
     plain = _merge(plain_settings(dataset), extra.get("UNLEARN", {}))
     settings = dict(plain.get(base, {}))
     if entry.base:
