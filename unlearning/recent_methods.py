@@ -11,19 +11,19 @@
     weight_dist_reg     "From Dormant to Deleted" (tamper-resistant unlearning): from a safeguard method's result,
                         D_r training that also pushes the weights away from the pretrained ones
 
-Every function has the registry's signature ``fn(ctx, para1, para2) -> model`` (strategies.Context); every update
-goes through ``ctx.reg`` so --l1/--l2/--mask_path apply. The registry (strategies.py) builds its entries from
-``RECENT_METHODS``; their settings are config.UNLEARN[dataset][<name>]. Sources and settings: docs/recent_methods.md.
+Every function has the registry's signature ``fn(ctx, para1, para2) -> model`` (strategies.Context) and its
+registration (knobs, settings, paper-preset values) directly above it; every update goes through ``ctx.reg`` so
+--l1/--l2/--mask_path apply. Sources and settings: docs/recent_methods.md.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .strategies import METHODS, Knob, register
 from .training import cycle
 
 
@@ -89,6 +89,9 @@ def fgsm_nearest_labels(teacher, data, x, y, bound: float, forget_index: int) ->
     return logits.argmax(1)
 
 
+@register("boundary_shrink", Knob("lr", "learning rate (SGD)", 1e-5), Knob("epochs", "epochs on D_f", 10),
+          gradient=True, settings={"bound": (0.1, "FGSM step in pixel units"), "batch_size": (64, "batch size"),
+                                   "weight_decay": (0.0, "SGD weight decay")})
 def boundary_shrink(ctx, para1, para2):
     """Boundary Shrink: each D_f batch is relabelled with the pretrained model's prediction on its FGSM copy (bound
     in pixel units, forget class excluded) and the model takes a CE step on the clean images with those labels."""
@@ -104,6 +107,8 @@ def boundary_shrink(ctx, para1, para2):
 
 
 # ----------------------------------------------------------------------------- Boundary Expanding
+@register("boundary_expanding", Knob("lr", "learning rate (SGD)", 1e-5), Knob("epochs", "epochs on D_f", 10),
+          gradient=True, settings={"batch_size": (64, "batch size"), "weight_decay": (0.0, "SGD weight decay")})
 def boundary_expanding(ctx, para1, para2):
     """Boundary Expanding: a new output unit K (fresh nn.Linear row, seeded) is appended; D_f is trained into it
     with CE (features and head, SGD); then the unit is dropped, leaving the model's own K outputs."""
@@ -124,6 +129,9 @@ def boundary_expanding(ctx, para1, para2):
 
 
 # ----------------------------------------------------------------------------- DELETE
+@register("delete", Knob("lr", "learning rate (SGD)", 5e-5), Knob("epochs", "epochs on D_f", 20), gradient=True,
+          # its CIFAR-100 configuration
+          settings={"batch_size": (128, "batch size"), "weight_decay": (0.0, "SGD weight decay")})
 def delete(ctx, para1, para2):
     """DELETE: on D_f only, KL from the pretrained model's softmax with the forget logit masked (its probability
     redistributed in proportion) to the model's softmax; SGD with momentum."""
@@ -155,6 +163,14 @@ def fisher_ratio_mask(ctx, model, threshold: float):
     return {k: ((i_f[k] + 1e-15) / (i_r[k] + 1e-15) >= threshold).float() for k in i_f}
 
 
+@register("sfr_on", Knob("lr", "retain learning rate (SGD, cosine to 0)", 0.01), Knob("count", "iterations", 1500),
+          gradient=True,
+          # its CIFAR-10 values (random forgetting)
+          settings={"forget_alpha": (25.0, "initial ascent weight α₀"), "forget_freq": (5, "an ascent step every N"),
+                    "lambd": (0.5, "exponent λ of the adaptive CE"), "max_norm": (7.0, "gradient-norm clip"),
+                    "threshold": (1.0, "forget/remain Fisher ratio of the mask"),
+                    "ema_beta": (1.0, "fast-slow averaging β (1: none)"), "batch_size": (128, "batch size"),
+                    "weight_decay": (5e-4, "SGD weight decay")})
 def sfr_on(ctx, para1, para2):
     """SFR-on: para2 iterations of SGD (lr para1, cosine to 0); every forget_freq-th iteration first an ascent step on
     a D_f batch (−α_t · adaptive CE, gradient × forget/remain Fisher-ratio mask, norm clipped, α_t cosine-decaying
@@ -175,14 +191,12 @@ def sfr_on(ctx, para1, para2):
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
 
     forget, retain = cycle(ctx.loader(split.forget_train, stream=24)), cycle(ctx.loader(split.retain_train, stream=25))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_iters, 1))
     model.train()
     for step in range(n_iters):
-        lr = float(para1) * (1 + math.cos(math.pi * step / n_iters)) / 2
-        for group in opt.param_groups:
-            group["lr"] = lr
         prev = {k: p.detach().clone() for k, p in params.items()} if beta != 1.0 else None
         if step % freq == 0:
-            alpha = alpha0 * (1 + math.cos(math.pi * step / n_iters)) / 2
+            alpha = alpha0 * opt.param_groups[0]["lr"] / float(para1)  # α_t follows the lr's cosine
             x, y = next(forget)
             hook = opt.register_step_pre_hook(mask_and_clip)  # between backward and the step
             try:
@@ -195,6 +209,7 @@ def sfr_on(ctx, para1, para2):
             with torch.no_grad():
                 for k, p in params.items():
                     p.copy_(beta * p + (1 - beta) * prev[k])
+        schedule.step()
     return model
 
 
@@ -218,6 +233,11 @@ def pru_embedding_terms(emb, labels, lamb: float):
     return between, (torch.stack(within).mean() if within else zero)
 
 
+@register("pru", Knob("lr", "embedding-shift learning rate (SGD)", 4e-4),
+          Knob("count", "rounds (shift epoch + refine)", 10), gradient=True,
+          settings={"lamb": (1.0, "λ of the between-group term"), "refine_epochs": (1, "refine epochs per round"),
+                    "refine_lr": (1e-4, "refine learning rate"), "batch_size": (128, "batch size"),
+                    "weight_decay": (1e-4, "SGD weight decay")})
 def pru(ctx, para1, para2):
     """PRU: para2 rounds on D_f only, each = one epoch of embedding shift (lr para1; KL to the redistributed target
     + the two embedding terms) then refine_epochs of KL alone (refine_lr); the output layer stays frozen, as in the
@@ -258,6 +278,11 @@ def weight_distance(model, anchor) -> torch.Tensor:
     return torch.sqrt(sq / n + 1e-8)
 
 
+@register("weight_dist_reg", Knob("lr", "learning rate (Adam, cosine to 0)", 1e-5),
+          Knob("epochs", "epochs on D_r after the safeguard", 100), gradient=True,
+          settings={"alpha": (1.0, "weight of the weight distance"),
+                    "safeguard": ("SCRUB", "registry method run first (None: start from the pretrained model)"),
+                    "batch_size": (128, "batch size"), "weight_decay": (0.0, "Adam weight decay")})
 def weight_dist_reg(ctx, para1, para2):
     """Weight-distance regularisation: the registry method ``safeguard`` first (its own settings; None = start from
     the pretrained model), then para2 epochs of D_r with CE − α·RMS(θ − θ_pretrained), Adam, lr para1 cosine to 0:
@@ -268,34 +293,20 @@ def weight_dist_reg(ctx, para1, para2):
     base = ctx.setting("safeguard", "SCRUB")
     if base:
         entry = get_method(base)
-        s = method_settings(ctx.exp.info.name, base)
+        s = method_settings(ctx.exp.info.name, base, ctx.recipe)
         entry.fn(dataclasses.replace(ctx, settings=s, on_phase=None), s.get("para1"), s.get("para2"))
     anchor = [p.detach().clone() for p in ctx.teacher.parameters()]
     alpha = float(ctx.setting("alpha", 1.0))
     opt = torch.optim.Adam(model.parameters(), lr=float(para1), weight_decay=float(ctx.setting("weight_decay", 0.0)))
     loader = ctx.loader(ctx.split.retain_train, stream=27)
-    total, step = max(int(para2) * len(loader), 1), 0
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(para2) * len(loader), 1))
     model.train()
     for _ in range(int(para2)):
         for x, y in loader:
-            for group in opt.param_groups:
-                group["lr"] = float(para1) * (1 + math.cos(math.pi * step / total)) / 2
             ctx.reg.step(opt, F.cross_entropy(model(x), y) - alpha * weight_distance(model, anchor))
-            step += 1
+            schedule.step()
     return model
 
 
-# ----------------------------------------------------------------------------- registry entries
-RECENT_METHODS = [
-    dict(name="boundary_shrink", fn=boundary_shrink, para1="learning rate (SGD)", para2="epochs on D_f",
-         gradient=True),
-    dict(name="boundary_expanding", fn=boundary_expanding, para1="learning rate (SGD)", para2="epochs on D_f",
-         gradient=True),
-    dict(name="delete", fn=delete, para1="learning rate (SGD)", para2="epochs on D_f", gradient=True),
-    dict(name="sfr_on", fn=sfr_on, para1="retain learning rate (SGD, cosine to 0)", para2="iterations",
-         gradient=True),
-    dict(name="pru", fn=pru, para1="embedding-shift learning rate (SGD)", para2="rounds (shift epoch + refine)",
-         gradient=True),
-    dict(name="weight_dist_reg", fn=weight_dist_reg, para1="learning rate (Adam, cosine to 0)",
-         para2="epochs on D_r after the safeguard", gradient=True),
-]
+# the methods this module registers, in order (the registry itself is strategies.METHODS)
+RECENT_METHODS = [{"name": name} for name, m in METHODS.items() if m.fn.__module__ == __name__]

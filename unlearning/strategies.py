@@ -1,16 +1,23 @@
-"""The unlearning-method registry (SPEC §3): one signature ``fn(ctx, para1, para2) -> model`` for every method.
+"""The unlearning-method registry: one signature ``fn(ctx, para1, para2) -> model`` for every method.
+
+A method is its function with ``@register(...)`` directly above it: its two knobs (kind, meaning, paper-preset
+value), its other settings with their paper-preset values, and what phase 1 of its ``_our`` variant changes. A
+dataset that needs other values names them in config.UNLEARN / config.OVER_UNLEARN. ``python
+forget_full_class_strategies.py`` prints the registry; ``--write-docs`` writes its table into docs/unlearning.md.
 
 ``ctx`` (a ``Context``) carries the model to unlearn (a copy of the pretrained one, changed in place), the pretrained
 model (teacher), the Experiment (data + split), a ``Regulariser`` (--l1/--l2/--mask_path: every gradient update goes
 through ``ctx.reg.step``, every direct weight perturbation through ``ctx.reg.apply_to_delta``), the seed and the
-method's settings (config.UNLEARN[dataset][method], overridden for the phase 1 of ``<method>_our``).
+method's settings (``method_settings``: for phase 1 of ``<method>_our`` with its over-unlearning overrides).
 
 ``<method>_our`` (Over-Unlearning & Replay, unlearning/over_unlearning.py) and ``<method>_orth`` (orthogonal
-over-unlearning & replay, same module) exist for every method except baseline and retrain; ``get_method`` resolves
-them. The environment variable UNLEARN_OVERRIDES can layer recipe changes over config (``settings_overrides``). ``python forget_full_class_strategies.py`` prints the table of methods.
+over-unlearning & replay, unlearning/orthogonal.py) exist for every method except baseline and retrain;
+``get_method`` resolves them. A recipe (``load_recipe``) layers setting changes over every dataset's settings.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
@@ -40,6 +47,7 @@ class Context:
     settings: dict = field(default_factory=dict)
     mask: Optional[Dict[str, torch.Tensor]] = None  # the --mask_path mask (already inside ``reg``)
     on_phase: Optional[Callable] = None  # on_phase(name, model, seconds): a multi-phase method reports a phase
+    recipe: Optional[dict] = None  # the run's recipe (load_recipe): a method that runs another passes it on
 
     @property
     def split(self):
@@ -84,6 +92,32 @@ class Context:
         return ((f + torch.randint(1, k, (n,), generator=self.generator(stream))) % k).to(self.device)
 
 
+# ----------------------------------------------------------------------------- the registry
+# What a knob may be: the kind names a range that ``check_knobs`` enforces before any computation.
+KNOB_KINDS = {  # kind: (in range?, integral?, wording)
+    "lr": (lambda v: v > 0, False, "a learning rate: > 0 and finite"),
+    "epochs": (lambda v: v >= 1, True, "a number of epochs: a whole number ≥ 1"),
+    "count": (lambda v: v >= 1, True, "a count: a whole number ≥ 1"),
+    "count0": (lambda v: v >= 0, True, "a count: a whole number ≥ 0"),
+    "ratio": (lambda v: 0 < v <= 1, False, "a fraction in (0, 1]"),
+    "weight": (lambda v: 0 <= v <= 1, False, "a weight in [0, 1]"),
+    "positive": (lambda v: v > 0, False, "> 0 and finite"),
+    "nonneg": (lambda v: v >= 0, False, "≥ 0 and finite"),
+    "real": (lambda v: True, False, "finite"),
+}
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One of a method's two launcher knobs (--para1 / --para2)."""
+    kind: Optional[str]  # a KNOB_KINDS key (None: not range-checked)
+    meaning: str  # what the knob is, as the CLI and the docs say it
+    default: object = None  # the paper-preset value
+
+
+UNUSED = Knob(None, "unused")  # a knob the method ignores but whose preset entry is written (as None)
+
+
 @dataclass
 class Method:
     name: str
@@ -95,6 +129,59 @@ class Method:
     per_sample: bool = False  # uses torch.func per-sample gradients (the driver warms torch.func up before timing)
     doc: str = ""
     base: Optional[str] = None  # for ``<method>_our``: the wrapped method
+    knobs: tuple = (None, None)  # the Knob of para1 / para2 (None: no preset entry)
+    settings: dict = field(default_factory=dict)  # fixed settings: {key: (paper-preset value, meaning)}
+    our: dict = field(default_factory=dict)  # phase-1 overrides of ``<name>_our`` on the paper presets
+
+    def defaults(self) -> dict:
+        """The paper-preset settings: para1/para2 and every fixed setting."""
+        out = {key: knob.default for key, knob in zip(("para1", "para2"), self.knobs) if knob is not None}
+        out.update({key: value for key, (value, _meaning) in self.settings.items()})
+        return copy.deepcopy(out)
+
+
+METHODS: Dict[str, Method] = {}
+KNOBS: Dict[str, tuple] = {}  # method: (kind of para1, kind of para2); ``_our`` / ``_orth`` take their base's
+
+
+def register(name: str, para1: Optional[Knob] = None, para2: Optional[Knob] = None, *, gradient: bool,
+             approximate: bool = True, per_sample: bool = False, settings: Optional[dict] = None,
+             our: Optional[dict] = None):
+    """Decorator: put ``fn(ctx, para1, para2) -> model`` in the registry as ``name`` (and, unless ``approximate`` is
+    False, its ``_our`` and ``_orth`` variants). ``para1`` / ``para2``: Knob(kind, meaning, paper-preset value), None
+    for a knob the method does not have; ``settings``: the other settings the method reads, {key: (paper-preset value,
+    meaning)}; ``our``: what phase 1 of ``<name>_our`` changes on the paper presets (a "replay" key: this method's
+    own replay settings). A dataset that needs other values names them in config.UNLEARN / config.OVER_UNLEARN."""
+    for knob in (para1, para2):
+        if knob is not None and knob.kind is not None and knob.kind not in KNOB_KINDS:
+            raise ValueError(f"{name}: knob kind {knob.kind!r} is not one of {sorted(KNOB_KINDS)}")
+
+    def wrap(fn):
+        if name in METHODS:
+            raise ValueError(f"method {name!r} is already registered")
+        METHODS[name] = Method(
+            name, fn, para1.meaning if para1 else "unused", para2.meaning if para2 else "unused", gradient,
+            approximate=approximate, per_sample=per_sample, doc=(fn.__doc__ or "").strip(), knobs=(para1, para2),
+            settings=dict(settings or {}), our=copy.deepcopy(our or {}))
+        KNOBS[name] = tuple(k.kind if k is not None else None for k in (para1, para2))
+        return fn
+    return wrap
+
+
+def unregister(name: str) -> None:
+    """Remove a registered method (a test's throw-away method)."""
+    METHODS.pop(name)
+    KNOBS.pop(name)
+
+
+@contextlib.contextmanager
+def registered(name: str, fn: Callable, **registration):
+    """``register(name, **registration)(fn)`` for the duration of a ``with`` block."""
+    register(name, **registration)(fn)
+    try:
+        yield METHODS[name]
+    finally:
+        unregister(name)
 
 
 # ----------------------------------------------------------------------------- small shared pieces
@@ -183,11 +270,13 @@ def retain_val_idx(exp) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- methods
+@register("baseline", gradient=False, approximate=False)
 def baseline(ctx, para1=None, para2=None):
     """The pretrained model, unchanged."""
     return ctx.model
 
 
+@register("retrain", gradient=True, approximate=False)
 def retrain(ctx, para1=None, para2=None):
     """A fresh model trained on D_r only with the pretraining recipe; best on the validation split minus the
     forget class."""
@@ -202,12 +291,19 @@ def retrain(ctx, para1=None, para2=None):
     return model
 
 
+@register("finetune", Knob("lr", "learning rate (SGD)", 0.025), Knob("epochs", "epochs on D_r", 10), gradient=True,
+          our={"para1": 0.05})
 def finetune(ctx, para1, para2):
     """SGD on D_r only (catastrophic forgetting of D_f)."""
     opt = _sgd(ctx.model, para1, ctx)
     return _train_ce(ctx, ctx.model, ctx.loader(ctx.split.retain_train), opt, int(para2))
 
 
+@register("negative_grad", Knob("lr", "learning rate (SGD)", 0.01),
+          Knob("weight", "α, weight of the retain loss (0 = ascent on D_f only)", 0.95), gradient=True,
+          settings={"epochs": (2, "passes over D_r (D_f cycled alongside)")},
+          # phase 1: ascent on D_f only for 5 epochs; the reference's replay length for this method
+          our={"para2": 0.0, "epochs": 5, "replay": {"epochs": 3, "milestones": [4]}})
 def negative_grad(ctx, para1, para2):
     """Joint steps: α·CE(D_r batch) − (1−α)·CE(D_f batch, cycled); α = 0 is gradient ascent on D_f alone.
     Plain SGD (no momentum, no weight decay) unless the settings name them."""
@@ -229,6 +325,10 @@ def negative_grad(ctx, para1, para2):
     return model
 
 
+@register("amnesiac", Knob("lr", "learning rate (Adam)", 1e-4), Knob("epochs", "epochs", 3), gradient=True,
+          settings={"batch_size": (128, "batch size")},
+          # phase 1: D_f only, 3 epochs, Adam 0.0025
+          our={"para1": 0.0025, "para2": 3, "use_retain": False, "replay": {"epochs": 3, "milestones": [6]}})
 def amnesiac(ctx, para1, para2):
     """D_f relabelled uniformly at random (never the forget class), trained together with D_r (Adam);
     setting use_retain=False trains on the relabelled D_f alone."""
@@ -242,6 +342,12 @@ def amnesiac(ctx, para1, para2):
     return _train_ce(ctx, model, ctx.loader(idx, targets), opt, int(para2))
 
 
+@register("badteacher", Knob("lr", "learning rate (Adam)", 1e-4), Knob("ratio", "fraction of D_r used", 0.3),
+          gradient=True,
+          settings={"epochs": (3, "epochs"), "batch_size": (256, "batch size"),
+                    "temperature": (1.0, "distillation temperature T")},
+          # phase 1: 0.01% of D_r, 3 epochs
+          our={"para2": 0.0001, "epochs": 3, "replay": {"epochs": 5, "milestones": [4]}})
 def badteacher(ctx, para1, para2):
     """Student (the model) distils the competent teacher (pretrained) on a fraction para2 of D_r and an incompetent
     teacher (random init) on D_f; KL at a temperature (1), Adam, shuffled batches of ``batch_size``."""
@@ -289,6 +395,11 @@ def ssd_importances(ctx):
     return i_d, i_f
 
 
+@register("ssd_tuning", Knob("positive", "α, selection weighting (float)", 1.0),
+          Knob("positive", "λ, dampening constant (float)", 1.0), gradient=False,
+          settings={"importance_batch_size": (64, "batch size of the importance passes"),
+                    "importance_order": ("class", "D_r class by class then D_f ('class'), or stored order ('mixed')")},
+          our={"para1": 0.005, "para2": 0.4, "replay": {"epochs": 5, "milestones": [6]}})
 def ssd_tuning(ctx, para1, para2):
     """Selective Synaptic Dampening: I_D, I_f = mean squared minibatch gradients on the full train set (class by
     class) and on D_f; where I_f > α·I_D, θ ← θ·min(λ·I_D/I_f, 1)."""
@@ -344,6 +455,12 @@ def wfisher_direction(g_f: torch.Tensor, g_r: torch.Tensor, n_f: int, n_r: int) 
     return (g_f - g_r) * (n_f / (n_f + n_r))
 
 
+@register("Wfisher", Knob("real", "α, step size of the influence update", 50.0),
+          Knob("count", "N, retain per-sample gradients in the Fisher", 1000), gradient=False, per_sample=True,
+          # N·d·4 bytes of per-sample gradients: 44.7 GB for ResNet18 at N = 1000
+          settings={"damping": (1.0, "damping of the empirical Fisher")},
+          # phase 1: α = 120 on the sparse (ℓ1 5e-4) pretrained model
+          our={"para1": 120.0, "pretrain_l1": 5e-4, "replay": {"epochs": 3, "milestones": [4]}})
 def Wfisher(ctx, para1, para2):
     """WoodFisher influence step θ ← θ + α·F⁻¹v, v = (n_f/n)·(ḡ_f − ḡ_r) (mean CE gradients, n = n_f + n_r), F the
     empirical Fisher of N random retain samples (per-sample gradients, vectorised) with damping.
@@ -421,6 +538,15 @@ def fisher_noise_variance(ctx, model, fisher: Dict[str, torch.Tensor], alpha: fl
     return out
 
 
+@register("FisherForgetting", Knob("nonneg", "α, noise scale", 1e-8), UNUSED, gradient=False, per_sample=True,
+          # the true Fisher over all of D_r with Golatkar et al.'s variance rules (fisher_noise_variance)
+          settings={"fisher": ("true", "'true' or 'empirical' Fisher"),
+                    "fisher_samples": (None, "retain samples in the Fisher (None: all of D_r)"),
+                    "max_var": (1e3, "variance cap"), "head_max_var": (1e2, "variance cap of the output layer"),
+                    "average_input_dim": (True, "average the variance over a weight's input dimension"),
+                    "forget_row_var": (1e-4, "variance of the forget class's output row"),
+                    "layer_scale": (10.0, "variance factor of the output layer and 1-d weights")},
+          our={"para1": 1e-7})  # 10× the plain noise
 def FisherForgetting(ctx, para1, para2=None):
     """Fisher forgetting (Golatkar et al.): θ ← μ + √var·ε per weight, var from the diagonal true Fisher of D_r (or of
     fisher_samples random retain samples); μ = θ except the forget class's head row, re-centred at 0
@@ -453,6 +579,9 @@ def _classifier(model):
     return last
 
 
+@register("FT_prune", Knob("lr", "learning rate (SGD)", 0.01),
+          Knob("nonneg", "initial ℓ1 coefficient γ₀ (decays linearly to 0)", 5e-5), gradient=True,
+          settings={"epochs": (10, "epochs on D_r")}, our={"para1": 0.05})
 def FT_prune(ctx, para1, para2):
     """ℓ1-sparse fine-tuning on D_r: CE + γ_t‖θ‖₁ with γ_t decaying linearly from para2 to 0 over the epochs."""
     model, epochs = ctx.model, int(ctx.setting("epochs", 5))
@@ -489,6 +618,14 @@ def per_class_first(ctx, idx, per_class):
     return torch.cat([idx[y == c][:int(per_class)] for c in torch.unique(y)])
 
 
+@register("UNSIR", Knob("lr", "impair learning rate (Adam)", 1e-4), Knob("lr", "repair learning rate (Adam)", 1e-4),
+          gradient=True,
+          settings={"optimizer": ("adam", "'adam' or 'sgd'"), "noise_steps": (25, "noise optimisation steps"),
+                    "noise_lr": (0.1, "noise learning rate (Adam)"), "noise_l2": (0.1, "L2 weight per noise image"),
+                    "noise_batch_size": (32, "noise images"), "noise_copies": (80, "copies of each noise image"),
+                    "samples_per_class": (500, "images per retain class"),
+                    "impair_batch_size": (32, "impair batch size"), "repair_batch_size": (128, "repair batch size")},
+          our={"para1": 1e-3, "repair_epochs": 0})  # 10× the impair lr; the replay repairs
 def UNSIR(ctx, para1, para2):
     """UNSIR: learn a batch of error-maximising noise for the forget class (model frozen), then impair (an epoch on
     noise_copies copies of the noise, labelled as the forget class, shuffled with samples_per_class images of each
@@ -532,6 +669,14 @@ def UNSIR(ctx, para1, para2):
     return _train_ce(ctx, model, repair, opt, int(ctx.setting("repair_epochs", 1)))
 
 
+@register("SCRUB", Knob("lr", "learning rate (Adam; SGD with optimizer=sgd)", 1e-4),
+          Knob("count0", "epochs with max steps on D_f", 2), gradient=True,
+          # the later paper's values (weight decay 5e-4)
+          settings={"epochs": (9, "epochs"), "alpha": (0.1, "weight of the KL on D_r"),
+                    "gamma": (1.0, "weight of the CE on D_r"), "temperature": (4.0, "distillation temperature"),
+                    "optimizer": ("adam", "'adam' or 'sgd'"), "milestones": ([3, 5, 9], "lr × 0.1 after these epochs"),
+                    "batch_size": (64, "batch size")},
+          our={"para2": 3})
 def SCRUB(ctx, para1, para2):
     """SCRUB: each epoch e = 1..epochs, max steps on D_f (−KL to the teacher) while e ≤ para2, then min steps on D_r,
     or a retain_fraction of it (γ·CE + α·KL); KL is the T²-scaled distillation loss; lr para1 × 0.1 per milestone
@@ -561,6 +706,9 @@ def SCRUB(ctx, para1, para2):
     return model
 
 
+@register("salun", Knob("lr", "learning rate (Adam)", 4e-4),
+          Knob("ratio", "saliency-mask ratio (ignored with --mask_path)", 0.5), gradient=True,
+          settings={"epochs": (3, "epochs")}, our={"para1": 4e-3})  # 10× the plain lr
 def salun(ctx, para1, para2):
     """SalUn as the paper's code runs it: Adam (lr para1); each epoch one pass over D_f with labels drawn uniformly
     over all outputs (the forget class included), fresh each batch, then one pass over D_r (or a retain_fraction of
@@ -590,68 +738,8 @@ def salun(ctx, para1, para2):
     return model
 
 
-# ----------------------------------------------------------------------------- the registry
-_BASE = [
-    Method("baseline", baseline, "unused", "unused", gradient=False, approximate=False),
-    Method("retrain", retrain, "unused", "unused", gradient=True, approximate=False),
-    Method("finetune", finetune, "learning rate (SGD)", "epochs on D_r", gradient=True),
-    Method("negative_grad", negative_grad, "learning rate (SGD)", "α, weight of the retain loss (0 = ascent on D_f only)",
-           gradient=True),
-    Method("amnesiac", amnesiac, "learning rate (Adam)", "epochs", gradient=True),
-    Method("badteacher", badteacher, "learning rate (Adam)", "fraction of D_r used", gradient=True),
-    Method("ssd_tuning", ssd_tuning, "α, selection weighting (float)", "λ, dampening constant (float)", gradient=False),
-    Method("Wfisher", Wfisher, "α, step size of the influence update", "N, retain per-sample gradients in the Fisher",
-           gradient=False, per_sample=True),
-    Method("FisherForgetting", FisherForgetting, "α, noise scale", "unused", gradient=False, per_sample=True),
-    Method("FT_prune", FT_prune, "learning rate (SGD)", "initial ℓ1 coefficient γ₀ (decays linearly to 0)",
-           gradient=True),
-    Method("UNSIR", UNSIR, "impair learning rate (Adam)", "repair learning rate (Adam)", gradient=True),
-    Method("SCRUB", SCRUB, "learning rate (Adam; SGD with optimizer=sgd)", "epochs with max steps on D_f",
-           gradient=True),
-    Method("salun", salun, "learning rate (Adam)", "saliency-mask ratio (ignored with --mask_path)", gradient=True),
-]
-METHODS: Dict[str, Method] = {m.name: m for m in _BASE}
-for _m in _BASE:
-    _m.doc = (_m.fn.__doc__ or "").strip()
-from .recent_methods import RECENT_METHODS  # noqa: E402  (last: it imports this module only at call time)
-for _spec in RECENT_METHODS:
-    METHODS[_spec["name"]] = Method(**_spec, doc=(_spec["fn"].__doc__ or "").strip())
-
-
-# What para1 / para2 are, per method (an ``_our`` / ``_orth`` variant takes its base method's): the kind names a
-# range that ``check_knobs`` enforces before any computation. None: the knob is unused.
-KNOB_KINDS = {  # kind: (in range?, integral?, wording)
-    "lr": (lambda v: v > 0, False, "a learning rate: > 0 and finite"),
-    "epochs": (lambda v: v >= 1, True, "a number of epochs: a whole number ≥ 1"),
-    "count": (lambda v: v >= 1, True, "a count: a whole number ≥ 1"),
-    "count0": (lambda v: v >= 0, True, "a count: a whole number ≥ 0"),
-    "ratio": (lambda v: 0 < v <= 1, False, "a fraction in (0, 1]"),
-    "weight": (lambda v: 0 <= v <= 1, False, "a weight in [0, 1]"),
-    "positive": (lambda v: v > 0, False, "> 0 and finite"),
-    "nonneg": (lambda v: v >= 0, False, "≥ 0 and finite"),
-    "real": (lambda v: True, False, "finite"),
-}
-KNOBS = {
-    "baseline": (None, None),
-    "retrain": (None, None),
-    "finetune": ("lr", "epochs"),
-    "negative_grad": ("lr", "weight"),
-    "amnesiac": ("lr", "epochs"),
-    "badteacher": ("lr", "ratio"),
-    "ssd_tuning": ("positive", "positive"),
-    "Wfisher": ("real", "count"),
-    "FisherForgetting": ("nonneg", None),
-    "FT_prune": ("lr", "nonneg"),
-    "UNSIR": ("lr", "lr"),
-    "SCRUB": ("lr", "count0"),
-    "salun": ("lr", "ratio"),
-    "boundary_shrink": ("lr", "epochs"),
-    "boundary_expanding": ("lr", "epochs"),
-    "delete": ("lr", "epochs"),
-    "sfr_on": ("lr", "count"),
-    "pru": ("lr", "count"),
-    "weight_dist_reg": ("lr", "epochs"),
-}
+# ----------------------------------------------------------------------------- lookup, knob ranges, settings
+from . import recent_methods  # noqa: E402,F401  (registers the recent class-wise methods after these)
 
 
 def check_knobs(name: str, para1, para2) -> None:
@@ -691,7 +779,7 @@ def get_method(name: str) -> Method:
         from .over_unlearning import our_variant
         return our_variant(METHODS[name[:-4]])
     if name.endswith("_orth") and name[:-5] in METHODS and METHODS[name[:-5]].approximate:
-        from .over_unlearning import orth_variant
+        from .orthogonal import orth_variant
         return orth_variant(METHODS[name[:-5]])
     raise UnknownMethodError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")
 
@@ -707,49 +795,81 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def settings_overrides() -> dict:
-    """Recipe overrides for experiments (issue 6): the environment variable UNLEARN_OVERRIDES holds a JSON object
-    (inline, or the path of a .json file) ``{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...},
-    "replay": {...}, "orth": {...}}}``, merged over config.UNLEARN / config.OVER_UNLEARN of *every* dataset (so a
-    target and its shadow models get the same recipe). Unset: {}. The merged settings land in results.json."""
+def load_recipe(source, label: str = "recipe") -> dict:
+    """A recipe: settings merged over every dataset's method settings (so a target and its shadow models get the
+    same one), ``{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...}, "replay": {...}, "orth": {...}}}``.
+    ``source``: a JSON object (inline text or a dict) or the path of a .json file. ValueError (one line, starting
+    with ``label``) for anything else."""
     import json
-    import os
 
-    raw = os.environ.get(OVERRIDES_ENV, "").strip()
-    if not raw:
-        return {}
-    try:
-        if raw.startswith("{"):
-            data = json.loads(raw)
-        else:
-            with open(raw) as fh:
-                data = json.load(fh)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{OVERRIDES_ENV}={raw[:80]!r} is neither a JSON object nor a readable JSON file ({err})")
-    shape = f'{{"UNLEARN": {{method: {{...}}}}, "OVER_UNLEARN": {{method: {{...}}}}}}'
+    data = source
+    if not isinstance(source, dict):
+        raw = str(source).strip()
+        try:
+            if raw.startswith("{"):
+                data = json.loads(raw)
+            else:
+                with open(raw) as fh:
+                    data = json.load(fh)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{label}={raw[:80]!r} is neither a JSON object nor a readable JSON file ({err})")
+    shape = '{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...}}}'
     if not isinstance(data, dict):
-        raise ValueError(f"{OVERRIDES_ENV} must hold a JSON object {shape}, got a {type(data).__name__}")
+        raise ValueError(f"{label} must hold a JSON object {shape}, got a {type(data).__name__}")
     unknown = set(data) - {"UNLEARN", "OVER_UNLEARN"}
     if unknown:
-        raise ValueError(f"{OVERRIDES_ENV} takes the keys UNLEARN and OVER_UNLEARN, got {sorted(unknown)}")
+        raise ValueError(f"{label} takes the keys UNLEARN and OVER_UNLEARN, got {sorted(unknown)}")
     for key, table in data.items():
         if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
-            raise ValueError(f"{OVERRIDES_ENV}: {key} must map method names to objects of settings {shape}, "
+            raise ValueError(f"{label}: {key} must map method names to objects of settings {shape}, "
                              f"got {json.dumps(table)[:80]}")
     return data
 
 
-def method_settings(dataset: str, name: str) -> dict:
-    """Settings of a method on a dataset (config.UNLEARN); for ``_our`` the phase-1 overrides and "replay" are merged
-    in (config.OVER_UNLEARN); for ``_orth`` the method's plain settings plus "orth" and "replay"."""
+def settings_overrides() -> dict:
+    """The recipe in the environment variable UNLEARN_OVERRIDES (``load_recipe``); unset: {}. Read only by callers
+    that pass it on as ``method_settings(..., recipe=...)``: the settings never depend on the environment."""
+    import os
+
+    raw = os.environ.get(OVERRIDES_ENV, "").strip()
+    return load_recipe(raw, OVERRIDES_ENV) if raw else {}
+
+
+def _dataset_table(table: dict, dataset: str) -> dict:
+    # a dataset without its own entry (a new CPU preset, a shadow preset) takes the digits values
+    return table.get(dataset, table["digits"])
+
+
+def plain_settings(dataset: str) -> Dict[str, dict]:
+    """{method: settings} on ``dataset``: the registered (paper-preset) settings, replaced as a whole by the
+    dataset's entry in config.UNLEARN where it has one."""
+    own = _dataset_table(config.UNLEARN, dataset)
+    return {name: copy.deepcopy(own[name]) if name in own else m.defaults() for name, m in METHODS.items()}
+
+
+def over_unlearn_settings(dataset: str) -> Dict[str, dict]:
+    """{method: phase-1 overrides of ``_our``, "replay": the replay, "orth": the ``_orth`` over-unlearning} on
+    ``dataset``: the registered ones, each replaced as a whole by the dataset's entry in config.OVER_UNLEARN."""
+    from .orthogonal import ORTH
+    from .over_unlearning import REPLAY
+
+    own = _dataset_table(config.OVER_UNLEARN, dataset)
+    table = {name: own[name] if name in own else m.our for name, m in METHODS.items()}
+    table.update(replay=own.get("replay", REPLAY), orth=own.get("orth", ORTH))
+    return copy.deepcopy(table)
+
+
+def method_settings(dataset: str, name: str, recipe: Optional[dict] = None) -> dict:
+    """Settings of a method on a dataset (``plain_settings``); for ``_our`` the phase-1 overrides and "replay" are
+    merged in (``over_unlearn_settings``); for ``_orth`` the method's plain settings plus "orth" and "replay".
+    ``recipe`` (``load_recipe``) is merged over both tables first."""
     entry = get_method(name)
     base = entry.base or entry.name
-    extra = settings_overrides()
-    # a dataset without its own entry (a new CPU preset) takes the digits values
-    plain = _merge(config.UNLEARN.get(dataset, config.UNLEARN["digits"]), extra.get("UNLEARN", {}))
+    extra = recipe or {}
+    plain = _merge(plain_settings(dataset), extra.get("UNLEARN", {}))
     settings = dict(plain.get(base, {}))
     if entry.base:
-        over = _merge(config.OVER_UNLEARN.get(dataset, config.OVER_UNLEARN["digits"]), extra.get("OVER_UNLEARN", {}))
+        over = _merge(over_unlearn_settings(dataset), extra.get("OVER_UNLEARN", {}))
         if entry.name.endswith("_orth"):
             settings["orth"] = dict(over.get("orth", {}), **over.get(base, {}).get("orth", {}))
             settings["replay"] = dict(over.get("replay", {}))  # a method's own `_our` replay is not `_orth`'s
@@ -769,3 +889,56 @@ def describe(dataset: str = "digits") -> str:
         p2 = f"{m.para2} [{s.get('para2')}]" if m.para2 != "unused" else "unused"
         rows.append(f"{name:<22} {p1:<58} {p2:<62} {'yes' if m.gradient else 'no'}")
     return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- the docs table
+DOCS_DATASETS = ("cifar20", "digits")  # the paper presets (cifar20 = cifar100 = imagenet64) and the CPU preset
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _value(v) -> str:
+    return "–" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def markdown_table() -> str:
+    """The methods table of docs/unlearning.md, from the registry: knob meanings with their defaults on the paper
+    presets and on digits, whether the method takes gradient steps, its other settings (paper-preset value) and
+    the first sentence of its docstring."""
+    def knob(m, key, meaning):
+        if meaning == "unused":
+            return "–"
+        values = [_value(method_settings(ds, m.name).get(key)) for ds in DOCS_DATASETS]
+        return f"{meaning} [paper {values[0]}; digits {values[1]}]"
+
+    def flat(d, prefix=""):
+        for k, v in d.items():
+            yield from flat(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"`{prefix}{k}` {_value(v)}"]
+
+    rows = ["| method | para1 [default: paper; digits] | para2 [default: paper; digits] | gradient | other settings "
+            "(paper preset) | `_our` phase 1 (paper preset) | what it does |", "|---|---|---|---|---|---|---|"]
+    for m in METHODS.values():
+        other = "; ".join(f"`{k}` {_value(v)}: {meaning}" for k, (v, meaning) in m.settings.items())
+        our = ", ".join(flat(m.our)) if m.approximate else "no `_our`"
+        first = " ".join(m.doc.split()).split(". ")[0].rstrip(".")
+        rows.append("| " + " | ".join(_cell(c) for c in (
+            m.name, knob(m, "para1", m.para1), knob(m, "para2", m.para2), "yes" if m.gradient else "no",
+            other or "–", our or "–", first)) + " |")
+    return "\n".join(rows)
+
+
+DOCS_PATH = "docs/unlearning.md"
+DOCS_BEGIN = "<!-- methods table: generated by python forget_full_class_strategies.py --write-docs -->"
+DOCS_END = "<!-- end -->"
+
+
+def docs_with_table(text: str) -> str:
+    """``text`` (docs/unlearning.md) with the part between DOCS_BEGIN and the next DOCS_END replaced by
+    ``markdown_table()``. ValueError if the markers are missing."""
+    begin = text.find(DOCS_BEGIN)
+    end = text.find(DOCS_END, begin + len(DOCS_BEGIN)) if begin >= 0 else -1
+    if begin < 0 or end < 0:
+        raise ValueError(f"{DOCS_PATH} has no '{DOCS_BEGIN}' … '{DOCS_END}' block")
+    return text[:begin + len(DOCS_BEGIN)] + "\n" + markdown_table() + "\n" + text[end:]
