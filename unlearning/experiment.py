@@ -309,10 +309,15 @@ def add_run_identity_args(p: argparse.ArgumentParser, subclass: bool = False) ->
     p.add_argument("--l1", type=float, default=0.0, help="λ of an added λ‖θ‖₁ term")
     p.add_argument("--l2", type=float, default=0.0, help="λ of an added λ‖θ−θ₀‖² term (towards the pretrained weights)")
     p.add_argument("-weight_path", "--weight_path", default=None,
-                   help="pretrained checkpoint (default: log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
+                   help="checkpoint to load: the pretrained model the run starts from (default: "
+                        "log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
     p.add_argument("--settings", default=None, type=json_object,
                    help="JSON object merged over the method's settings (e.g. '{\"epochs\": 1}'); the run folder "
                         "name gets a hash of it")
+    p.add_argument("--recipe", default=None, metavar="FILE",
+                   help='JSON file (or inline object) {"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...}, '
+                        '"replay": {...}, "orth": {...}}} merged over config for every dataset; the run folder name '
+                        'gets a hash of its content (_rcp-<hash>)')
     return p
 
 
@@ -347,8 +352,9 @@ def run_dir_from_args(args) -> str:
 
 def default_weight_path(args, seed: int = 0, l1: float = 0.0) -> str:
     """The pretrained checkpoint of the run's setting (the sub-class one when the run forgets a fine class)."""
-    subclass = getattr(args, "forget_fine", None) is not None
-    return os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, seed, l1, subclass=subclass), "model.pt")
+    from .run_identity import pretrained_path
+    return pretrained_path(args.log_root, args.dataset, args.net, seed, l1,
+                           subclass=getattr(args, "forget_fine", None) is not None)
 
 
 # ----------------------------------------------------------------------------- inputs checked before computing

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from typing import Dict, List, Optional
 
@@ -28,7 +27,8 @@ import torch
 import config
 from . import quality as Q
 from . import reminiscence as R
-from .experiment import (CheckpointError, Experiment, base_parser, finish_args, fmt_param, load_model, pretrain_dir,
+from .cli.errors import exit_on_error
+from .experiment import (Experiment, base_parser, finish_args, fmt_param, load_model, pretrain_dir,
                          read_json, run_dir_from_args, write_json)
 from .fingerprint import file_fingerprint
 
@@ -417,7 +417,5 @@ def run_stage(args) -> dict:
 def main(dataset: str, argv=None) -> dict:
     """Entry point of forget_quality_main_<dataset>.py."""
     args = finish_args(parser(dataset).parse_args(argv))
-    try:
+    with exit_on_error("the quality results"):  # StageError, ReAError, QualityError, CheckpointError: ValueErrors
         return run_stage(args)
-    except (StageError, R.ReAError, Q.QualityError, CheckpointError, FileNotFoundError, ValueError) as err:
-        sys.exit(f"error: {err}")

@@ -504,7 +504,7 @@ def unlearn_run_dir(dataset: str, argv: List[str], subclass: bool = False) -> st
 def rea_results_path(dataset: str, argv: List[str], subclass: bool = False) -> str:
     """results.json of the white-box attack run with ``argv`` on the run's last.pt."""
     from .experiment import finish_args
-    from .reminiscence import config_from_args, rea_parser
+    from .cli.attack import config_from_args, rea_parser
 
     args = finish_args(rea_parser(dataset, subclass).parse_known_args(argv)[0])
     return os.path.join(unlearn_run_dir(dataset, argv, subclass), "rea",

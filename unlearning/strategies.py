@@ -7,7 +7,7 @@ method's settings (config.UNLEARN[dataset][method], overridden for the phase 1 o
 
 ``<method>_our`` (Over-Unlearning & Replay, unlearning/over_unlearning.py) and ``<method>_orth`` (orthogonal
 over-unlearning & replay, same module) exist for every method except baseline and retrain; ``get_method`` resolves
-them. The environment variable UNLEARN_OVERRIDES can layer recipe changes over config (``settings_overrides``). ``python forget_full_class_strategies.py`` prints the table of methods.
+them. A recipe file (``--recipe``, ``load_recipe``) can layer changes over config. ``python forget_full_class_strategies.py`` prints the table of methods.
 """
 from __future__ import annotations
 
@@ -696,7 +696,7 @@ def get_method(name: str) -> Method:
     raise UnknownMethodError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")
 
 
-OVERRIDES_ENV = "UNLEARN_OVERRIDES"
+RECIPE_NAME = "UNLEARN_OVERRIDES"  # what the error messages call a recipe's content
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -707,44 +707,48 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def settings_overrides() -> dict:
-    """Recipe overrides for experiments (issue 6): the environment variable UNLEARN_OVERRIDES holds a JSON object
-    (inline, or the path of a .json file) ``{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...},
-    "replay": {...}, "orth": {...}}}``, merged over config.UNLEARN / config.OVER_UNLEARN of *every* dataset (so a
-    target and its shadow models get the same recipe). Unset: {}. The merged settings land in results.json."""
+def load_recipe(path_or_json) -> dict:
+    """A recipe: a JSON object (inline, or the path of a .json file) ``{"UNLEARN": {method: {...}}, "OVER_UNLEARN":
+    {method: {...}, "replay": {...}, "orth": {...}}}``, merged over config.UNLEARN / config.OVER_UNLEARN of *every*
+    dataset (so a target and its shadow models get the same recipe). None or empty: {}. A dict is checked and
+    returned. ValueError with one clear line for a bad file."""
     import json
-    import os
 
-    raw = os.environ.get(OVERRIDES_ENV, "").strip()
-    if not raw:
-        return {}
-    try:
-        if raw.startswith("{"):
-            data = json.loads(raw)
-        else:
-            with open(raw) as fh:
-                data = json.load(fh)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{OVERRIDES_ENV}={raw[:80]!r} is neither a JSON object nor a readable JSON file ({err})")
+    if isinstance(path_or_json, dict):
+        data, raw = path_or_json, json.dumps(path_or_json)
+    else:
+        raw = (path_or_json or "").strip()
+        if not raw:
+            return {}
+        try:
+            if raw.startswith("{"):
+                data = json.loads(raw)
+            else:
+                with open(raw) as fh:
+                    data = json.load(fh)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{RECIPE_NAME} recipe {raw[:80]!r} is neither a JSON object nor a readable JSON file "
+                             f"({err})")
     shape = f'{{"UNLEARN": {{method: {{...}}}}, "OVER_UNLEARN": {{method: {{...}}}}}}'
     if not isinstance(data, dict):
-        raise ValueError(f"{OVERRIDES_ENV} must hold a JSON object {shape}, got a {type(data).__name__}")
+        raise ValueError(f"{RECIPE_NAME} recipe must hold a JSON object {shape}, got a {type(data).__name__}")
     unknown = set(data) - {"UNLEARN", "OVER_UNLEARN"}
     if unknown:
-        raise ValueError(f"{OVERRIDES_ENV} takes the keys UNLEARN and OVER_UNLEARN, got {sorted(unknown)}")
+        raise ValueError(f"{RECIPE_NAME} recipe takes the keys UNLEARN and OVER_UNLEARN, got {sorted(unknown)}")
     for key, table in data.items():
         if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
-            raise ValueError(f"{OVERRIDES_ENV}: {key} must map method names to objects of settings {shape}, "
+            raise ValueError(f"{RECIPE_NAME} recipe: {key} must map method names to objects of settings {shape}, "
                              f"got {json.dumps(table)[:80]}")
     return data
 
 
-def method_settings(dataset: str, name: str) -> dict:
+def method_settings(dataset: str, name: str, recipe: Optional[dict] = None) -> dict:
     """Settings of a method on a dataset (config.UNLEARN); for ``_our`` the phase-1 overrides and "replay" are merged
-    in (config.OVER_UNLEARN); for ``_orth`` the method's plain settings plus "orth" and "replay"."""
+    in (config.OVER_UNLEARN); for ``_orth`` the method's plain settings plus "orth" and "replay". ``recipe`` (see
+    ``load_recipe``) is merged over config first."""
     entry = get_method(name)
     base = entry.base or entry.name
-    extra = settings_overrides()
+    extra = recipe or {}
     # a dataset without its own entry (a new CPU preset) takes the digits values
     plain = _merge(config.UNLEARN.get(dataset, config.UNLEARN["digits"]), extra.get("UNLEARN", {}))
     settings = dict(plain.get(base, {}))

@@ -22,7 +22,8 @@ import torch
 
 import config
 from .evaluation import efficacy_metrics, predict
-from .experiment import (CheckpointError, Experiment, StagedOutput, add_run_identity_args, base_parser, finish_args,
+from .cli.errors import exit_on_error
+from .experiment import (Experiment, StagedOutput, add_run_identity_args, base_parser, finish_args,
                          finished_result, load_model, run_dir_from_args, save_checkpoint, seed_everything, write_json,
                          write_tsv)
 from .fingerprint import file_fingerprint
@@ -199,13 +200,9 @@ def _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta,
 def main(dataset: str, subclass: bool = False, argv=None) -> dict:
     args = finish_args(parser(dataset, subclass).parse_args(argv))
     try:
-        results = unlearn(args, subclass)
-    except Diverged as err:
-        sys.exit(f"error: {args.method} diverged ({err}); " + _where(err, "diverged"))
-    except (CheckpointError, FileNotFoundError, ValueError) as err:  # UnknownMethodError, OutputError included
-        sys.exit(f"error: {err}" + (f"; {_where(err, 'failed')}" if hasattr(err, "kept_finished") else ""))
-    except OSError as err:  # a disk that fills up or goes read-only while writing
-        sys.exit(f"error: could not write the run: {err}")
+        with exit_on_error("the run", diverged=lambda err: f"{args.method} diverged ({err}); " + _where(err, "diverged"),
+                           detail=lambda err: f"; {_where(err, 'failed')}" if hasattr(err, "kept_finished") else ""):
+            results = unlearn(args, subclass)
     except KeyboardInterrupt:
         print("interrupted: nothing written (a finished run of these arguments is kept as it was)", file=sys.stderr)
         raise SystemExit(130)
