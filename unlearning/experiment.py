@@ -205,6 +205,11 @@ def pretrain_dir(log_root: str, dataset: str, net: str, seed: int = 0, l1: float
     return os.path.join(log_root, dataset, canonical_name(net), "pretrain", name)
 
 
+def forget_dir(log_root: str, dataset: str, net: str, forget) -> str:
+    """log_files/<dataset>/<net>/forget_<class>: every run and stage result about one forget class."""
+    return os.path.join(log_root, dataset, canonical_name(net), f"forget_{forget}")
+
+
 def unlearn_dir(log_root, dataset, net, forget, method, para1=None, para2=None, mask=None, seed=0, extra=None,
                 source=None) -> str:
     """log_files/<dataset>/<net>/forget_<class>/<method>/p1-<para1>_p2-<para2>_mask-<mask>_seed-<s>[_<extra>][_src-<fp>]
@@ -220,7 +225,7 @@ def unlearn_dir(log_root, dataset, net, forget, method, para1=None, para2=None, 
             leaf += f"_{key}-{fmt_param(extra[key])}"
     if source:
         leaf += f"_src-{source}"
-    return os.path.join(log_root, dataset, canonical_name(net), f"forget_{forget}", method, leaf)
+    return os.path.join(forget_dir(log_root, dataset, net, forget), method, leaf)
 
 
 # ----------------------------------------------------------------------------- checkpoints
