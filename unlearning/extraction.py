@@ -1,4 +1,4 @@
-"""Black-box access and data-free model extraction (DFME), SPEC §6 black-box paragraph.
+"""Black-box access and data-free model extraction (DFME): the attacker of the black-box ReA.
 
 The attacker sees the victim only through :class:`BlackBoxVictim`: images in, output probabilities (or logits)
 out, one query per image, a hard budget. A generator proposes images on which the student and the victim

@@ -1,4 +1,4 @@
-"""Reminiscence Attack (ReA, SPEC §6): a forgotten class is relearned faster than a class the model never saw.
+"""Reminiscence Attack (ReA): a forgotten class is relearned faster than a class the model never saw.
 
 For one target model, every repetition r draws an attacker sample of the forget class (a fraction p of D_f) and,
 for each OOD class, an equally large sample relabelled to the forget output; every sample is relearned in its

@@ -1,4 +1,4 @@
-"""Distribution metrics of a model's representation of D_r ∪ D_f (SPEC §7).
+"""Distribution metrics of a model's representation of D_r ∪ D_f.
 
 Pipeline: features (penultimate layer, or logits) of the training data the model was trained on (retain + forget),
 a seeded subsample, a 2-D t-SNE embedding, then four numbers about the forget class, all computed IN THE 2-D

@@ -1,7 +1,7 @@
 """The unlearning driver behind forget_full_class_main_<dataset>.py and forget_subclass_main_cifar20.py.
 
 Parse the paper's arguments, fill the defaults (forget class, para1/para2 from config.UNLEARN / OVER_UNLEARN, the
-pretrained checkpoint), load the pretrained model (metadata checked), run the method, evaluate (SPEC §5) and write
+pretrained checkpoint), load the pretrained model (metadata checked), run the method, evaluate and write
 the run folder ``run_dir_from_args(args)``:
     last.pt        the unlearned model (mid.pt: after phase 1 of an ``_our`` method)
     log.tsv        d_t d_f d_r mia time  (the paper's columns with the paper's definitions: d_t = accuracy on the

@@ -56,7 +56,7 @@ def write_outputs(out_dir: str, result: dict, extra: dict, plot: bool = True, ti
 def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False):
     kind = "black-box (on an extracted copy)" if blackbox else "white-box"
     p = base_parser(f"Reminiscence Attack, {kind}, on a {'sub-class' if subclass else 'full-class'} unlearned "
-                    f"{dataset} model (SPEC §6).", dataset)
+                    f"{dataset} model.", dataset)
     add_run_identity_args(p, subclass=subclass)
     p.add_argument("--model_path", default=None,
                    help="checkpoint to load and attack instead of <run folder>/last.pt (e.g. a pretrained or "

@@ -51,9 +51,9 @@ def add_dfme_args(p: argparse.ArgumentParser, dataset: str, target_args: bool = 
     g.add_argument("--eval_points", type=int, default=d["eval_points"], help="evaluations logged over the run")
     g.add_argument("--dfme_seed", type=int, default=None, help="seed of the extraction (default: -seed)")
     if target_args:
-        g.add_argument("--model_path", default=None,
-                       help=f"victim checkpoint (default: <unlearning run folder>/{VICTIM_FILE}, named by the identity "
-                            "arguments)")
+        g.add_argument("--model_path", "--victim_path", dest="model_path", default=None,
+                       help=f"checkpoint to load as the victim (default: <unlearning run folder>/{VICTIM_FILE}, named "
+                            "by the identity arguments)")
         g.add_argument("--out_dir", default=None,
                        help="folder under which dfme/<tag>/ is written (default: the run folder, or the --model_path "
                             "checkpoint's folder)")
@@ -240,7 +240,7 @@ def blackbox_rea_main(dataset: str, argv=None) -> dict:
     add_dfme_args(p, dataset, target_args=False)
     g = p.add_argument_group("black-box target")
     g.add_argument("--victim_path", default=None,
-                   help=f"victim to extract when no copy exists (default: <run folder>/{VICTIM_FILE})")
+                   help=f"checkpoint to load as the victim when no copy exists (default: <run folder>/{VICTIM_FILE})")
     g.add_argument("--reextract", action="store_true", help="extract again even if the copy exists")
     args = finish_dfme_args(p.parse_args(argv))
     with exit_on_error("the black-box results", diverged=lambda err: f"DFME diverged: {err}"):
