@@ -112,6 +112,12 @@ def main(argv=None):
     s = settings_from(args)
     devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
     problems = check_sweep(s, devices)
+    if s.get("recipe"):
+        from unlearning.strategies import load_recipe
+        try:
+            load_recipe(s["recipe"])
+        except ValueError as err:
+            problems.append(str(err))
     if problems:
         for line in problems:
             print(f"error: {line}", file=sys.stderr)
