@@ -1,5 +1,5 @@
 """White-box Reminiscence Attack on an unlearned cifar20 model (see `python mia_on_mu_main_cifar20_fullclass.py -h` and README.md)."""
-from unlearning.reminiscence import rea_main
+from unlearning.cli.attack import rea_main
 
 if __name__ == "__main__":
     rea_main("cifar20")

@@ -1,5 +1,5 @@
 """White-box Reminiscence Attack on an unlearned digits model (see `python mia_on_mu_main_digits_fullclass.py -h` and README.md)."""
-from unlearning.reminiscence import rea_main
+from unlearning.cli.attack import rea_main
 
 if __name__ == "__main__":
     rea_main("digits")

@@ -14,6 +14,9 @@ import os
 import subprocess
 import sys
 
+from unlearning.experiment import forget_dir
+from unlearning.run_identity import pretrained_path
+
 # ------------------------------------------------------------------ editable settings
 dataset = "digits"
 net = "resnet8"
@@ -21,6 +24,7 @@ forget_class = 3
 seed = 0
 log_root = "log_files"
 pretrain_path = None  # None: log_files/<dataset>/<net>/pretrain/seed<seed>/model.pt
+recipe = None  # the --recipe file the unlearning runs were launched with (None: none)
 features_list = ["penultimate", "logits"]
 max_points = 2000
 # [method, para1, para2]; None = the method's default (as the unlearning run was launched)
@@ -41,12 +45,14 @@ def command(entry, features):
            "--forget_class", str(forget_class), "--log_root", log_root, "--features", features,
            "--max_points", str(max_points)]
     if method == "pretrained":
-        path = pretrain_path or os.path.join(log_root, dataset, net, "pretrain", f"seed{seed}", "model.pt")
+        path = pretrain_path or pretrained_path(log_root, dataset, net, seed)
         suffix = "" if features == "penultimate" else f"_{features}"
-        out = os.path.join(log_root, dataset, net, f"forget_{forget_class}", "pretrained", f"seed-{seed}",
+        out = os.path.join(forget_dir(log_root, dataset, net, forget_class), "pretrained", f"seed-{seed}",
                            f"distribution{suffix}")
         return cmd + ["--model_path", path, "--out_dir", out]
     cmd += ["-method", method]
+    if recipe:
+        cmd += ["--recipe", recipe]
     if pretrain_path:  # the runs of that source model (a run's folder names a non-default source model)
         cmd += ["-weight_path", pretrain_path]
     if p1 is not None:

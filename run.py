@@ -9,6 +9,7 @@ the per-dataset scripts. A step already done with the same arguments is skipped;
 the sweep goes on. Tables land in log_files/report/.
 """
 import argparse
+import os
 import sys
 
 from config import LOG_ROOT, DATA_ROOT, RUN_PRESETS
@@ -44,6 +45,9 @@ def parse_args(argv=None):
     p.add_argument("--dry_run", action="store_true", help="print the command lines, run nothing")
     p.add_argument("--net", default=None, help="model registry name (default: the preset's)")
     p.add_argument("--download", action="store_true", help="passed to every step: fetch CIFAR if missing")
+    p.add_argument("--recipe", default=None, metavar="FILE",
+                   help="recipe JSON passed to every unlearning, attack and metric step (see "
+                        "forget_full_class_main_<dataset>.py --recipe); the run folders carry its hash")
     p.add_argument("--smoke", action="store_true",
                    help="every stage with tiny epochs/steps/repeats (config.SMOKE), under <log_root>/smoke/: "
                         "checks a machine in minutes; its results are never used as real ones")
@@ -78,9 +82,10 @@ def settings_from(args) -> dict:
              stages=args.stages or s["stages"], download=args.download)
     if args.net:
         s["net"] = args.net
+    if args.recipe:
+        s["recipe"] = os.path.abspath(args.recipe)
     if args.smoke:
         import copy
-        import os
 
         from config import SMOKE
         s.update(smoke=copy.deepcopy(SMOKE), log_root=os.path.join(args.log_root, "smoke"))
@@ -107,6 +112,12 @@ def main(argv=None):
     s = settings_from(args)
     devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
     problems = check_sweep(s, devices)
+    if s.get("recipe"):
+        from unlearning.strategies import load_recipe
+        try:
+            load_recipe(s["recipe"])
+        except ValueError as err:
+            problems.append(str(err))
     if problems:
         for line in problems:
             print(f"error: {line}", file=sys.stderr)

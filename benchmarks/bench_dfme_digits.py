@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from unlearning.experiment import pretrain_dir, write_tsv  # noqa: E402
-from unlearning.extraction import main as dfme_main  # noqa: E402
+from unlearning.cli.extraction import main as dfme_main  # noqa: E402
 
 
 def run(argv=None):

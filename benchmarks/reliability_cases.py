@@ -734,10 +734,10 @@ def c44(w):
         ("marked stale" if stale else "reported next to the new model")
 
 
-@case(45, "UNLEARN_OVERRIDES='{bad' / '{\"UNLEARN\":5}'")
+@case(45, "--recipe '{bad' / '{\"UNLEARN\":5}'")
 def c45(w):
     rs = [run(["python", F, "-method", "finetune", "--log_root", w.path("c45"), "--device", "cpu", "-weight_path",
-               w.pretrained()], env={"UNLEARN_OVERRIDES": v}) for v in ("{bad", '{"UNLEARN":5}')]
+               w.pretrained(), "--recipe", v]) for v in ("{bad", '{"UNLEARN":5}')]
     return worst([refused(r) or "silent-wrong" for r in rs]), last_line(rs[1])
 
 

@@ -1,4 +1,4 @@
-"""Issue 6: does Over-Unlearning & Replay defeat the Reminiscence Attack on the CPU preset, and if not, why?
+"""Does Over-Unlearning & Replay defeat the Reminiscence Attack on the CPU preset, and if not, why?
 
 Runs the project's own entry points as subprocesses (unlearning.launcher: resumable, one failure does not stop
 the rest), one *condition* = one explanation changed at a time against C0 (the digits `_our` recipe as configured):
@@ -36,7 +36,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,11 +45,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2-thread spin-waits make runs 1
 
 import numpy as np  # noqa: E402
 
-from unlearning.launcher import Launcher, Step  # noqa: E402
+import config  # noqa: E402
+from unlearning.launcher import Launcher, Step, unlearn_run_dir  # noqa: E402
+from unlearning.run_identity import pretrained_path  # noqa: E402
 
 LOG = os.path.join("log_files", "investigation")
 STANDARD = ["negative_grad", "amnesiac", "badteacher", "ssd_tuning"]
 SHADOW_OF = {"digits": "digits_shadow", "digits_x10": "digits_x10_shadow"}
+FORGET = config.preset("digits")["forget_class"]  # every condition's dataset is a digits variant
 
 # CIFAR-20 (paper preset): a forget superclass has ~2250 train images and D_r ~40500 at batch 64 → 36 steps per
 # epoch of D_f, 633 per epoch of D_r. Phase 1 at the paper's epochs: negative_grad 5 ep. = 180 steps; amnesiac
@@ -113,7 +115,7 @@ _ORTH_FIRST = {"steps": 40, "lam": 1.0, "lr": 0.0025}
 
 
 def condition_overrides(cond: str) -> dict:
-    """The condition's UNLEARN_OVERRIDES, with the recipes the conditions ran with pinned: `_orth` (C0–C4:
+    """The condition's recipe (``--recipe``), with the recipes the conditions ran with pinned: `_orth` (C0–C4:
     _ORTH_FIRST unless given) and negative_grad's phase 1 / replay (config's digits default became C8_stop_ra30_r400
     after these runs: no stopping rule unless the condition sets one, the condition's replay length)."""
     over = json.loads(json.dumps(CONDITIONS[cond]["overrides"]))
@@ -126,14 +128,16 @@ def condition_overrides(cond: str) -> dict:
     return over
 
 
-def _overrides_file(cond: str, overrides: dict) -> tuple:
-    """(path, sha) of the condition's UNLEARN_OVERRIDES file (the sha enters the launcher's step key)."""
-    text = json.dumps(overrides, sort_keys=True)
-    path = os.path.join(LOG, cond, "overrides.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as fh:
-        fh.write(text + "\n")
-    return path, hashlib.sha1(text.encode()).hexdigest()[:10]
+def recipe_file(cond: str) -> str:
+    """The condition's recipe written to <LOG>/<condition>/recipe-<sha>.json: the name carries the content's hash,
+    so the launcher's step key changes with the recipe (the run folder's _rcp-<hash> does anyway)."""
+    text = json.dumps(condition_overrides(cond), sort_keys=True)
+    path = os.path.join(LOG, cond, f"recipe-{hashlib.sha1(text.encode()).hexdigest()[:10]}.json")
+    if not os.path.isfile(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
+            fh.write(text + "\n")
+    return path
 
 
 def targets_of(methods, variants=("_our", "_orth")):
@@ -155,6 +159,14 @@ def is_defended(method: str) -> bool:
     return method.endswith("_our") or method.endswith("_orth")
 
 
+def identity_argv(cond: str, dataset: str, method: str, seed: int) -> list:
+    """The identity flags of one target: its unlearning, its ReA and the aggregation name the run with them."""
+    weight = pretrained_path(os.path.join(LOG, "common"), dataset, config.preset(dataset)["net"], seed)
+    argv = ["-dataset", dataset, "-method", method, "-seed", str(seed), "-weight_path", weight,
+            "--log_root", _root_for(cond, method)]
+    return argv + (["--recipe", recipe_file(cond)] if is_defended(method) else [])  # shared runs: no recipe
+
+
 def _root_for(cond: str, method: str) -> str:
     """Retrain and the plain methods do not depend on the `_our` recipe: one copy per dataset, shared."""
     return os.path.join(LOG, cond if is_defended(method) else "common")
@@ -164,8 +176,7 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
          shadow_repeats=None, variants=None, skip=()):
     spec = CONDITIONS[cond]
     ds = spec["dataset"]
-    path, sha = _overrides_file(cond, condition_overrides(cond))
-    env = ["env", f"UNLEARN_OVERRIDES={path}", f"UNLEARN_OVERRIDES_SHA={sha}", "OMP_NUM_THREADS=1"]
+    env = ["env", "OMP_NUM_THREADS=1"]
     names = {s.name for s in launcher.steps}
     if ds == "digits_x10" and x10_methods is not None:
         methods = x10_methods
@@ -173,43 +184,36 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
         common = os.path.join(LOG, "common")
         for seed in seed_list:
             pre = f"pretrain {dataset} seed{seed}"
-            weight = os.path.join(common, dataset, "resnet8", "pretrain", f"seed{seed}", "model.pt")
             if pre not in names:
-                launcher.add(Step("pretrain", pre, [["env", "OMP_NUM_THREADS=1", "python", "pretrain_model_digits.py",
+                launcher.add(Step("pretrain", pre, [[*env, "python", "pretrain_model_digits.py",
                                                      "-dataset", dataset, "-seed", str(seed), "--log_root", common,
                                                      "--device", "cpu", "--quiet"]]))
                 names.add(pre)
             for method in condition_targets(cond, methods, variants):
                 if method in skip:
                     continue
-                root = _root_for(cond, method)
-                shared = root.endswith("common")
+                shared = not is_defended(method)
                 tag = f"{'' if shared else cond + ' '}{dataset} {method} seed{seed}"
-                ident = ["-dataset", dataset, "-method", method, "-seed", str(seed), "-weight_path", weight,
-                         "--log_root", root, "--device", "cpu"]
+                ident = identity_argv(cond, dataset, method, seed) + ["--device", "cpu"]
                 unl = f"unlearn {tag}"
                 if unl in names:
                     continue
                 names.update({unl, f"rea {tag}"})
-                e = ["env", "OMP_NUM_THREADS=1"] if shared else env  # shared runs never see a condition's recipe
-                launcher.add(Step("unlearn", unl, [e + ["python", "forget_full_class_main_digits.py", *ident]],
+                launcher.add(Step("unlearn", unl, [env + ["python", "forget_full_class_main_digits.py", *ident]],
                                   deps=[pre]))
-                launcher.add(Step("rea", f"rea {tag}", [e + ["python", "mia_on_mu_main_digits_fullclass.py", *ident,
+                launcher.add(Step("rea", f"rea {tag}", [env + ["python", "mia_on_mu_main_digits_fullclass.py", *ident,
                                                               "--relearning_lr", str(lr), "--repeats", str(reps),
                                                               "--quiet", "--no_plot"]], deps=[unl]))
 
 
 # ----------------------------------------------------------------------------- aggregation
-def _run_dir(root, dataset, method, seed):
-    """The run folder the unlearning driver wrote (para1/para2 as resolved there: read back from results.json)."""
-    base = os.path.join(root, dataset, "resnet8", "forget_3", method)
-    if not os.path.isdir(base):
+def _run_dir(cond, dataset, method, seed):
+    """The run folder the unlearning driver wrote for the target's identity (None when it has none yet)."""
+    try:
+        d = unlearn_run_dir(dataset, identity_argv(cond, dataset, method, seed))
+    except (ValueError, SystemExit):  # the pretrained model is missing: nothing was run
         return None
-    for leaf in sorted(os.listdir(base)):
-        # a run of a source model other than <root>'s seed-0 pretrained one ends in _src-<fingerprint>
-        if re.search(rf"_seed-{seed}(_src-[0-9a-f]+)?$", leaf) and os.path.isfile(os.path.join(base, leaf, "results.json")):
-            return os.path.join(base, leaf)
-    return None
+    return d if os.path.isfile(os.path.join(d, "results.json")) else None
 
 
 def _rea_result(run_dir, lr_key, repeats):
@@ -261,7 +265,7 @@ def functional_stats(ds: str, path: str, k: int = 5) -> dict:
     from unlearning.evaluation import predict
     from unlearning.experiment import Experiment, load_model
     if ds not in _EXP_CACHE:
-        _EXP_CACHE[ds] = Experiment(ds, device="cpu", forget_class=3)
+        _EXP_CACHE[ds] = Experiment(ds, device="cpu", forget_class=FORGET)
     exp = _EXP_CACHE[ds]
     sp, data, f = exp.split, exp.train, exp.split.forget_index
     model, _ = load_model(path, exp)
@@ -312,20 +316,19 @@ def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None
         ms = x10_methods if (ds == "digits_x10" and x10_methods is not None) else methods
         pre_ta = {}  # seed → test accuracy of the pretrained model (ΔTA compares the same seeds)
         for seed in seeds:
-            p = os.path.join(LOG, "common", ds, "resnet8", "pretrain", f"seed{seed}", "model.pt")
+            p = pretrained_path(os.path.join(LOG, "common"), ds, config.preset(ds)["net"], seed)
             if os.path.isfile(p):
                 pre_ta[seed] = _pretrained_ta(ds, p)
         for method in condition_targets(cond, ms, variants):
-            root = _root_for(cond, method)
             shadows = []
             for s in shadow_seeds:
-                d = _run_dir(root, SHADOW_OF[ds], method, s)
+                d = _run_dir(cond, SHADOW_OF[ds], method, s)
                 r = _rea_result(d, lr_key, None) if d else None  # shadows: whatever repetitions were run
                 if r:
                     shadows.append(r)
             per_seed = []
             for seed in seeds:
-                d = _run_dir(root, ds, method, seed)
+                d = _run_dir(cond, ds, method, seed)
                 if d is None:
                     continue
                 res = _read(os.path.join(d, "results.json"))
@@ -374,7 +377,7 @@ def _pretrained_ta(ds, path):
     if path not in _PRE_CACHE:
         from unlearning.evaluation import split_accuracy
         from unlearning.experiment import Experiment, load_model
-        exp = Experiment(ds, device="cpu", forget_class=3)
+        exp = Experiment(ds, device="cpu", forget_class=FORGET)
         model, _ = load_model(path, exp)
         _PRE_CACHE[path] = split_accuracy(model, exp, "retain_test")
     return _PRE_CACHE[path]

@@ -36,7 +36,7 @@ di.CONDITIONS.setdefault(CONDITION, {"dataset": "digits", "overrides": {}, "vari
 
 
 def _cpu_seconds(method, seed):
-    d = di._run_dir(di._root_for(CONDITION, method), "digits", method, seed)
+    d = di._run_dir(CONDITION, "digits", method, seed)
     if d is None:
         return None
     res = di._read(os.path.join(d, "results.json"))

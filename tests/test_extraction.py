@@ -9,8 +9,9 @@ import torch.nn as nn
 
 from models.generator import build_generator
 from unlearning.experiment import Experiment, load_model
+from unlearning.cli.extraction import main
 from unlearning.extraction import (BlackBoxAccessError, BlackBoxVictim, DFMEConfig, EvalSet, QueryBudgetExceeded,
-                                   centred_log_probs, extract, forward_difference_grad, main,
+                                   centred_log_probs, extract, forward_difference_grad,
                                    unit_directions)
 
 SHAPE = (1, 8, 8)
@@ -292,7 +293,7 @@ def test_entry_point_saves_copy_per_target_and_seed(digits_pretrained, exp, tmp_
 
 
 def test_tag_names_every_setting_that_changes_the_copy():
-    from unlearning.extraction import dfme_parser, dfme_tag, finish_dfme_args
+    from unlearning.cli.extraction import dfme_parser, dfme_tag, finish_dfme_args
 
     tag = lambda *argv: dfme_tag(finish_dfme_args(dfme_parser("digits").parse_args(list(argv))))  # noqa: E731
     assert tag() == "budget-400000_student-resnet8_seed-0"  # the digits preset: nothing added
@@ -336,7 +337,7 @@ def test_copy_goes_to_the_unlearning_run_folder(digits_pretrained, tmp_path):
 def test_blackbox_rea_extracts_once_then_runs_the_white_box_attack(digits_pretrained, tmp_path, capsys):
     pytest.importorskip("unlearning.reminiscence")
     import shutil
-    from unlearning.extraction import blackbox_rea_main
+    from unlearning.cli.extraction import blackbox_rea_main
 
     victim = str(tmp_path / "victim.pt")
     shutil.copy(digits_pretrained, victim)

@@ -13,8 +13,7 @@ from unlearning import over_unlearning as ou
 from unlearning.experiment import Experiment, load_model
 from unlearning.over_unlearning import (PHASE1, PHASE2, StepBudget, orth_over_unlearn_and_replay,
                                         orthogonality_penalty, reset_forget_unit, run_phase1, replay_steps)
-from unlearning.strategies import (METHODS, Context, UnknownMethodError, get_method, method_settings,
-                                   settings_overrides)
+from unlearning.strategies import (METHODS, Context, UnknownMethodError, get_method, load_recipe, method_settings)
 from unlearning.training import Regulariser
 
 APPROXIMATE = [name for name, m in METHODS.items() if m.approximate]
@@ -167,25 +166,23 @@ def test_orth_needs_stage_outputs(tiny):
         orth_over_unlearn_and_replay(METHODS["amnesiac"], ctx, 0.001, 1)
 
 
-def test_overrides_merge_over_config(monkeypatch, tmp_path):
-    monkeypatch.setenv("UNLEARN_OVERRIDES", json.dumps(
+def test_overrides_merge_over_config(tmp_path):
+    recipe = load_recipe(json.dumps(
         {"OVER_UNLEARN": {"negative_grad": {"steps": 12}, "replay": {"steps": 99, "reset_forget_unit": "zero"}}}))
-    s = method_settings("digits_shadow", "negative_grad_our")
+    s = method_settings("digits_shadow", "negative_grad_our", recipe=recipe)
     assert s["steps"] == 12 and s["para2"] == 0.0  # merged over the digits entry, other keys kept
     assert s["replay"]["steps"] == 400  # negative_grad's own replay length outranks the dataset's
-    s = method_settings("digits_shadow", "amnesiac_our")
+    s = method_settings("digits_shadow", "amnesiac_our", recipe=recipe)
     assert s["replay"]["steps"] == 99 and s["replay"]["reset_forget_unit"] == "zero" and s["replay"]["l1"] > 0
-    assert method_settings("digits", "negative_grad_orth")["replay"]["steps"] == 99  # `_orth`: the dataset's replay
+    assert method_settings("digits", "negative_grad_orth", recipe=recipe)["replay"]["steps"] == 99  # `_orth`: the dataset's replay
     path = tmp_path / "o.json"
     path.write_text(json.dumps({"UNLEARN": {"negative_grad": {"para1": 0.5}}}))
-    monkeypatch.setenv("UNLEARN_OVERRIDES", str(path))
-    assert method_settings("digits", "negative_grad")["para1"] == 0.5
-    monkeypatch.setenv("UNLEARN_OVERRIDES", "{not json")
+    recipe = load_recipe(str(path))
+    assert method_settings("digits", "negative_grad", recipe=recipe)["para1"] == 0.5
     with pytest.raises(ValueError, match="neither a JSON object nor a readable JSON file"):
-        settings_overrides()
-    monkeypatch.setenv("UNLEARN_OVERRIDES", json.dumps({"REA": {}}))
+        load_recipe("{not json")
     with pytest.raises(ValueError, match="takes the keys UNLEARN and OVER_UNLEARN"):
-        settings_overrides()
+        load_recipe(json.dumps({"REA": {}}))
 
 
 def test_suppress_forget_unit_moves_only_that_unit_and_lowers_its_margin(tiny, digits_pretrained):

@@ -2,7 +2,6 @@
 results, and every bad input ends in one clear ``error:`` line before any computation."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -89,12 +88,14 @@ def test_diverged_rerun_keeps_the_finished_run_and_says_so(monkeypatch, finished
 
 
 def test_sigkill_during_a_rerun_keeps_the_finished_run(tmp_path, finished):
-    """A rerun made slow (batch size 1; the folder does not depend on it) is killed with its process group while
-    it computes; the finished run is untouched, and the next run clears the orphaned staging folder."""
+    """A rerun made slow (batch size 1 patched into config: the folder does not depend on it) is killed with its
+    process group while it computes; the finished run is untouched, and the next run clears the orphaned staging
+    folder."""
     argv, folder, before = finished
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               UNLEARN_OVERRIDES=json.dumps({"UNLEARN": {"finetune": {"batch_size": 1, "para2": 1}}}))
-    proc = subprocess.Popen([sys.executable, "forget_full_class_main_digits.py", *argv], cwd=ROOT, env=env,
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    slow = ("import sys, config; config.UNLEARN['digits']['finetune'].update(batch_size=1, para2=1); "
+            "from unlearning.unlearn import main; main('digits', argv=sys.argv[1:])")
+    proc = subprocess.Popen([sys.executable, "-c", slow, *argv], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     parent = os.path.dirname(folder)
     deadline = time.time() + 120
@@ -176,7 +177,7 @@ def test_attack_and_metric_results_name_the_model_they_were_computed_on(tmp_path
     saved = read_json(os.path.join(os.path.dirname(last), "distribution", "results.json"))
     assert saved["model_fingerprint"] == res["model_fingerprint"]
     assert all(os.path.isfile(p) for p in saved["files"].values())
-    from unlearning.reminiscence import rea_main
+    from unlearning.cli.attack import rea_main
     r = rea_main("digits", argv=["--log_root", str(tmp_path), "-method", "baseline", "-weight_path", digits_pretrained,
                                  "--device", "cpu", "--repeats", "1", "--steps", "2", "--relearning_lr", "0.01",
                                  "--no_plot", "--quiet"])
@@ -243,10 +244,9 @@ def test_over_long_folder_name_is_refused_before_computing(tmp_path, digits_pret
     ('{"OVER_UNLEARN": []}', "OVER_UNLEARN must map"),
     ('{bad', "neither a JSON object nor a readable JSON file"),
 ])
-def test_overrides_of_the_wrong_type_are_one_line(tmp_path, digits_pretrained, monkeypatch, value, message):
-    monkeypatch.setenv("UNLEARN_OVERRIDES", value)
+def test_overrides_of_the_wrong_type_are_one_line(tmp_path, digits_pretrained, value, message):
     with pytest.raises(SystemExit, match="error: UNLEARN_OVERRIDES.*" + message):
-        main("digits", argv=_argv(tmp_path, digits_pretrained, "finetune"))
+        main("digits", argv=_argv(tmp_path, digits_pretrained, "finetune", "--recipe", value))
 
 
 def test_download_without_network_is_one_line(tmp_path, monkeypatch):

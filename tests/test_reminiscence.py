@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from unlearning import reminiscence as R
+from unlearning.cli.attack import rea_main
 from unlearning.scoring import best_balanced_accuracy, membership_scores, roc_auc, tpr_at_fpr
 
 torch.set_num_threads(1)
@@ -203,7 +204,7 @@ def test_entry_point_writes_results(tmp_path, digits_pretrained):
     out = str(tmp_path / "out")
     argv = ["--model_path", digits_pretrained, "--out_dir", out, "--repeats", "2", "--steps", "4", "--mix_batch", "4",
             "--num_ood_dataset", "2", "--relearning_lr", "0.01", "0.05", "--quiet", "--device", "cpu"]
-    res = R.rea_main("digits", argv=argv)
+    res = rea_main("digits", argv=argv)
     folder = res["out_dir"]
     assert folder == os.path.join(out, "rea", "p0.1_ood2_m4_T4_tau0.9_r2_lr0.01-0.05_s0")
     for name in ("results.json", "curves_lr0.01.tsv", "curves_lr0.05.tsv", "relearning_curves.png"):
@@ -214,9 +215,9 @@ def test_entry_point_writes_results(tmp_path, digits_pretrained):
     assert lines[0].split("\t")[:5] == ["run_id", "side", "ood_class", "repeat", "acc_0"]
     assert len(lines) == 1 + 2 * 3 and len(lines[1].split("\t")) == 4 + 5
     # other settings land in another folder; the same settings with the loop engine give the same numbers
-    res2 = R.rea_main("digits", argv=argv + ["--attack_seed", "1", "--no_plot"])
+    res2 = rea_main("digits", argv=argv + ["--attack_seed", "1", "--no_plot"])
     assert res2["out_dir"] != folder
-    res3 = R.rea_main("digits", argv=argv + ["--no-batch", "--no_plot"])
+    res3 = rea_main("digits", argv=argv + ["--no-batch", "--no_plot"])
     assert res3["out_dir"] == folder and res3["settings"]["engine"] == "loop"
     assert res3["per_lr"]["0.01"]["member_steps"] == res["per_lr"]["0.01"]["member_steps"]
     assert res3["per_lr"]["0.01"]["non_member_steps"] == res["per_lr"]["0.01"]["non_member_steps"]
@@ -233,7 +234,7 @@ def test_entry_point_writes_results(tmp_path, digits_pretrained):
 def test_bad_arguments_give_one_clear_line(tmp_path, digits_pretrained, extra, message):
     argv = ["--model_path", digits_pretrained, "--out_dir", str(tmp_path), "--quiet", *extra]
     with pytest.raises(SystemExit) as err:
-        R.rea_main("digits", argv=argv)
+        rea_main("digits", argv=argv)
     assert str(err.value).startswith(message)
 
 
@@ -247,7 +248,7 @@ def test_ood_class_smaller_than_attacker_sample_is_an_error():
 
 def test_missing_unlearned_run_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit) as err:
-        R.rea_main("digits", argv=["-method", "negative_grad", "--log_root", str(tmp_path), "--quiet"])
+        rea_main("digits", argv=["-method", "negative_grad", "--log_root", str(tmp_path), "--quiet"])
     assert str(err.value).startswith("error: ") and "last.pt does not exist" in str(err.value)
     assert os.path.join("forget_3", "negative_grad") in str(err.value)
 
@@ -263,9 +264,9 @@ def test_subclass_entry_point_on_cifar_fixture(tmp_path, cifar_root):
     ckpt = save_checkpoint(str(tmp_path / "m.pt"), exp.new_model("resnet8"), exp.model_meta("resnet8"))
     argv = ["--model_path", ckpt, "--data_root", cifar_root, "--forget_fine", "61", "--repeats", "2", "--steps", "3",
             "--mix_batch", "2", "--relearning_lr", "0.01", "--quiet", "--no_plot", "--device", "cpu"]
-    res = R.rea_main("cifar20", subclass=True, argv=argv)
+    res = rea_main("cifar20", subclass=True, argv=argv)
     r = res["per_lr"]["0.01"]
     assert res["settings"]["ood_classes"] == [81] and res["settings"]["forget_index"] == exp.split.forget_index
     assert len(r["member_steps"]) == 2 and r["non_member_ood_class"] == [81, 81]
     with pytest.raises(SystemExit, match="error: --num_ood_dataset 2: the split has only 1 OOD class"):
-        R.rea_main("cifar20", subclass=True, argv=argv + ["--num_ood_dataset", "2"])
+        rea_main("cifar20", subclass=True, argv=argv + ["--num_ood_dataset", "2"])

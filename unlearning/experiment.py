@@ -205,6 +205,11 @@ def pretrain_dir(log_root: str, dataset: str, net: str, seed: int = 0, l1: float
     return os.path.join(log_root, dataset, canonical_name(net), "pretrain", name)
 
 
+def forget_dir(log_root: str, dataset: str, net: str, forget) -> str:
+    """log_files/<dataset>/<net>/forget_<class>: every run and stage result about one forget class."""
+    return os.path.join(log_root, dataset, canonical_name(net), f"forget_{forget}")
+
+
 def unlearn_dir(log_root, dataset, net, forget, method, para1=None, para2=None, mask=None, seed=0, extra=None,
                 source=None) -> str:
     """log_files/<dataset>/<net>/forget_<class>/<method>/p1-<para1>_p2-<para2>_mask-<mask>_seed-<s>[_<extra>][_src-<fp>]
@@ -220,7 +225,7 @@ def unlearn_dir(log_root, dataset, net, forget, method, para1=None, para2=None, 
             leaf += f"_{key}-{fmt_param(extra[key])}"
     if source:
         leaf += f"_src-{source}"
-    return os.path.join(log_root, dataset, canonical_name(net), f"forget_{forget}", method, leaf)
+    return os.path.join(forget_dir(log_root, dataset, net, forget), method, leaf)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -309,10 +314,15 @@ def add_run_identity_args(p: argparse.ArgumentParser, subclass: bool = False) ->
     p.add_argument("--l1", type=float, default=0.0, help="λ of an added λ‖θ‖₁ term")
     p.add_argument("--l2", type=float, default=0.0, help="λ of an added λ‖θ−θ₀‖² term (towards the pretrained weights)")
     p.add_argument("-weight_path", "--weight_path", default=None,
-                   help="pretrained checkpoint (default: log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
+                   help="checkpoint to load: the pretrained model the run starts from (default: "
+                        "log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
     p.add_argument("--settings", default=None, type=json_object,
                    help="JSON object merged over the method's settings (e.g. '{\"epochs\": 1}'); the run folder "
                         "name gets a hash of it")
+    p.add_argument("--recipe", default=None, metavar="FILE",
+                   help='JSON file (or inline object) {"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...}, '
+                        '"replay": {...}, "orth": {...}}} merged over config for every dataset; the run folder name '
+                        'gets a hash of its content (_rcp-<hash>)')
     return p
 
 
@@ -347,8 +357,9 @@ def run_dir_from_args(args) -> str:
 
 def default_weight_path(args, seed: int = 0, l1: float = 0.0) -> str:
     """The pretrained checkpoint of the run's setting (the sub-class one when the run forgets a fine class)."""
-    subclass = getattr(args, "forget_fine", None) is not None
-    return os.path.join(pretrain_dir(args.log_root, args.dataset, args.net, seed, l1, subclass=subclass), "model.pt")
+    from .run_identity import pretrained_path
+    return pretrained_path(args.log_root, args.dataset, args.net, seed, l1,
+                           subclass=getattr(args, "forget_fine", None) is not None)
 
 
 # ----------------------------------------------------------------------------- inputs checked before computing

@@ -1,4 +1,4 @@
-"""Black-box access and data-free model extraction (DFME), SPEC §6 black-box paragraph.
+"""Black-box access and data-free model extraction (DFME): the attacker of the black-box ReA.
 
 The attacker sees the victim only through :class:`BlackBoxVictim`: images in, output probabilities (or logits)
 out, one query per image, a hard budget. A generator proposes images on which the student and the victim
@@ -10,9 +10,6 @@ Per iteration: ``generator_steps`` generator updates (each ``batch_size·(grad_m
 """
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional, Sequence
@@ -22,16 +19,10 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 import config
-from models import canonical_name
-from models.generator import GENERATORS, build_generator
+from models.generator import GENERATORS
 
-from .evaluation import predict
-from .experiment import (CheckpointError, Experiment, StagedOutput, add_run_identity_args, atomic_write, base_parser,
-                         finish_args, fmt_param, generator, load_model, save_checkpoint, seed_everything, write_json,
-                         write_tsv)
-from .fingerprint import file_fingerprint
-from .run_identity import RunIdentity, preflight
-from .training import Diverged, check_finite, check_finite_model
+from .experiment import generator, write_tsv
+from .training import check_finite, check_finite_model
 
 
 class BlackBoxAccessError(PermissionError):
@@ -46,7 +37,7 @@ class QueryBudgetExceeded(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- the black box
-_OUTPUTS = ("probs", "logits")
+VICTIM_OUTPUTS = ("probs", "logits")
 VICTIM_FILE = "last.pt"  # the unlearned model in its run folder (unlearning/unlearn.py)
 
 
@@ -69,8 +60,8 @@ class BlackBoxVictim:
                  device=None):
         if isinstance(budget, bool) or int(budget) != budget or budget < 1:
             raise ValueError(f"query budget must be a positive integer, got {budget!r}")
-        if output not in _OUTPUTS:
-            raise ValueError(f"black-box output must be one of {_OUTPUTS}, got {output!r}")
+        if output not in VICTIM_OUTPUTS:
+            raise ValueError(f"black-box output must be one of {VICTIM_OUTPUTS}, got {output!r}")
         model.eval()  # a deployed model: BatchNorm running statistics never change under queries
 
         def answer(x: torch.Tensor) -> torch.Tensor:
@@ -363,280 +354,8 @@ def extract(victim: BlackBoxVictim, student: nn.Module, gen_model: nn.Module, cf
     return {"history": history, "summary": summary}
 
 
-# ----------------------------------------------------------------------------- a whole attack run
+# ----------------------------------------------------------------------------- preset values
 def dfme_defaults(dataset: str) -> dict:
     defaults = asdict(DFMEConfig())
     defaults.update(config.DFME.get(dataset, {}))
     return defaults
-
-
-def add_dfme_args(p: argparse.ArgumentParser, dataset: str, target_args: bool = True) -> argparse.ArgumentParser:
-    """DFME flags; defaults from ``config.DFME[dataset]``. ``target_args``: also --model_path/--out_dir/--quiet
-    (left out where the host parser, e.g. the black-box ReA's, defines them with its own meaning)."""
-    d = dfme_defaults(dataset)
-    g = p.add_argument_group("DFME (data-free model extraction)")
-    g.add_argument("--query_budget", type=int, default=d["query_budget"], help="queries (images) the attacker may send")
-    g.add_argument("--batch_size", "-b", type=int, default=d["batch_size"], help="generator batch per step")
-    g.add_argument("--student_net", default=None, help="model registry name of the copy (default: the preset's net)")
-    g.add_argument("--lr_student", type=float, default=d["lr_student"], help="SGD learning rate of the student")
-    g.add_argument("--lr_generator", type=float, default=d["lr_generator"], help="Adam learning rate of the generator")
-    g.add_argument("--grad_m", type=int, default=d["grad_m"], help="random directions per forward-difference estimate")
-    g.add_argument("--grad_epsilon", type=float, default=d["grad_epsilon"], help="forward-difference step ε")
-    g.add_argument("--student_steps", type=int, default=d["student_steps"], help="student updates per iteration")
-    g.add_argument("--generator_steps", type=int, default=d["generator_steps"], help="generator updates per iteration")
-    g.add_argument("--milestones", type=float, nargs="*", default=list(d["milestones"]),
-                   help="fractions of the budget at which both learning rates are multiplied by --gamma")
-    g.add_argument("--gamma", type=float, default=d["gamma"], help="learning-rate decay at each milestone")
-    g.add_argument("--nz", type=int, default=d["nz"], help="generator noise size")
-    g.add_argument("--generator", default=d["generator"], help=f"generator registry name {sorted(GENERATORS)}")
-    g.add_argument("--victim_output", choices=_OUTPUTS, default=d.get("victim_output", "probs"),
-                   help="what the black box returns")
-    g.add_argument("--eval_points", type=int, default=d["eval_points"], help="evaluations logged over the run")
-    g.add_argument("--dfme_seed", type=int, default=None, help="seed of the extraction (default: -seed)")
-    if target_args:
-        g.add_argument("--model_path", default=None,
-                       help=f"victim checkpoint (default: <unlearning run folder>/{VICTIM_FILE}, named by the identity "
-                            "arguments)")
-        g.add_argument("--out_dir", default=None,
-                       help="folder under which dfme/<tag>/ is written (default: the run folder, or the --model_path "
-                            "checkpoint's folder)")
-        g.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
-
-
-def dfme_parser(dataset: str) -> argparse.ArgumentParser:
-    p = base_parser(f"Black-box model extraction (DFME) of a {dataset} victim.", dataset)
-    add_run_identity_args(p)
-    return add_dfme_args(p, dataset)
-
-
-def finish_dfme_args(args) -> argparse.Namespace:
-    args = finish_args(args)
-    if args.forget_class is None:
-        args.forget_class = config.preset(args.dataset)["forget_class"]
-    try:
-        args.student_net = canonical_name(args.student_net or args.net)
-    except ValueError as err:
-        sys.exit(f"error: --student_net: {err}")
-    if args.dfme_seed is None:
-        args.dfme_seed = args.seed
-    return args
-
-
-def config_from_args(args) -> DFMEConfig:
-    return DFMEConfig(query_budget=args.query_budget, batch_size=args.batch_size, lr_student=args.lr_student,
-                      lr_generator=args.lr_generator, grad_m=args.grad_m, grad_epsilon=args.grad_epsilon,
-                      student_steps=args.student_steps, generator_steps=args.generator_steps,
-                      milestones=tuple(args.milestones), gamma=args.gamma, nz=args.nz, generator=args.generator,
-                      eval_points=args.eval_points, seed=args.dfme_seed).validate()
-
-
-TAG_KEYS = ("batch_size", "lr_student", "lr_generator", "grad_m", "grad_epsilon", "student_steps", "generator_steps",
-            "milestones", "gamma", "nz", "generator", "victim_output")  # settings that change the copy
-
-
-def dfme_tag(args) -> str:
-    """budget-<q>_student-<net>_seed-<s>, plus _<key>-<value> for every setting that differs from the preset's
-    (config.DFME), so two extractions with different settings never share a folder."""
-    tag = f"budget-{args.query_budget}_student-{canonical_name(args.student_net)}_seed-{args.dfme_seed}"
-    defaults = dict(dfme_defaults(args.dataset))
-    defaults.setdefault("victim_output", "probs")
-    for key in TAG_KEYS:
-        value, default = getattr(args, key), defaults[key]
-        if isinstance(default, (list, tuple)):
-            value, default = [float(v) for v in value], [float(v) for v in default]
-            if value != default:
-                tag += f"_{key}-" + "-".join(fmt_param(v) for v in value)
-        elif value != default:
-            tag += f"_{key}-{fmt_param(value)}"
-    return tag
-
-
-def resolve_identity(args) -> None:
-    """Without --model_path the victim is an unlearning run: fill the method's default para1/para2 exactly as the
-    unlearning driver does, so the run folder name matches the one it wrote."""
-    if not args.model_path:
-        from .run_identity import resolve
-        resolve(args)
-
-
-def victim_path(args) -> str:
-    return args.model_path or RunIdentity.of(args).checkpoint(VICTIM_FILE)
-
-
-def dfme_dir(args) -> str:
-    """<out_dir | the --model_path checkpoint's folder | the run folder>/dfme/<tag>: one copy per target (method,
-    parameters, seed) and per extraction (budget, student, DFME seed), so no target overwrites another's copy."""
-    if args.out_dir:
-        base = args.out_dir
-    elif args.model_path:
-        base = os.path.dirname(os.path.abspath(args.model_path))
-    else:
-        base = RunIdentity.of(args).run_dir
-    return os.path.join(base, "dfme", dfme_tag(args))
-
-
-def student_path(args) -> str:
-    return os.path.join(dfme_dir(args), "student.pt")
-
-
-def plot_curve(path: str, history: list, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    q = [r["queries"] for r in history]
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.plot(q, [r["fidelity"] for r in history], "o-", label="fidelity (agreement with victim)")
-    ax.plot(q, [r["student_acc"] for r in history], "s--", label="student accuracy (true labels)")
-    for key in sorted(k for k in history[-1] if k.startswith("fidelity_")):
-        ax.plot(q, [r[key] for r in history], ":", label=f"fidelity on {key[9:]} test images")
-    ax.set_xlabel("queries used")
-    ax.set_ylabel("retain test (unless noted)")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
-
-
-def run_dfme(args) -> dict:
-    """Load the victim, wrap it, extract, save ``<dfme_dir>/student.pt`` + log.tsv + curve.png + results.json."""
-    cfg = config_from_args(args)
-    resolve_identity(args)
-    out = dfme_dir(args)
-    preflight(args.device, out)
-    seed_everything(cfg.seed)
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
-    split = exp.split
-    vpath = victim_path(args)
-    victim_fp = file_fingerprint(vpath)
-    victim, vmeta = load_model(vpath, exp)
-
-    # The experimenter's reference for *reporting* fidelity, computed before the victim disappears behind the wrapper.
-    idx = split.retain_test
-    x_eval = exp.test.normalize(exp.test.x[idx.to(exp.device)])
-    labels = split.targets(exp.test.y[idx.to(exp.device)])
-    victim_labels = predict(victim, exp.test, idx).argmax(1)
-    extra = {}
-    ood_idx = torch.cat([split.ood_test[k] for k in sorted(split.ood_test)]) if split.ood_test else idx[:0]
-    for name, sel in (("forget", split.forget_test), ("ood", ood_idx)):
-        if len(sel):  # how the copy treats the images ReA relearns (agreement with the victim only)
-            extra[name] = (exp.test.normalize(exp.test.x[sel.to(exp.device)]), predict(victim, exp.test, sel).argmax(1))
-    eval_set = EvalSet(x_eval, labels, victim_labels, extra)
-    victim_test_acc = (victim_labels == labels).float().mean().item()
-
-    box = BlackBoxVictim(victim, cfg.query_budget, output=args.victim_output,
-                         input_shape=(exp.info.in_channels, exp.info.image_size, exp.info.image_size))
-    del victim  # from here on the attack sees only the box
-
-    torch.manual_seed(cfg.seed)
-    student = exp.new_model(args.student_net)
-    gen_model = build_generator(cfg.generator, cfg.nz, exp.info.in_channels, exp.info.image_size,
-                                exp.train.mean, exp.train.std).to(exp.device)
-    print(f"DFME: victim {vpath} ({vmeta.get('arch')}, retain-test acc {victim_test_acc:.4f}) → student "
-          f"{args.student_net}, budget {cfg.query_budget} queries ({cfg.queries_per_iteration}/iteration) → {out}")
-    # the copy's folder is replaced whole once the extraction has finished (the black-box ReA of an older copy,
-    # under it, goes with it)
-    with StagedOutput(out) as stage:
-        return _extract_into(stage, args, cfg, exp, split, box, student, gen_model, eval_set, vpath, vmeta,
-                             victim_fp, victim_test_acc)
-
-
-def _extract_into(stage, args, cfg, exp, split, box, student, gen_model, eval_set, vpath, vmeta, victim_fp,
-                  victim_test_acc) -> dict:
-    result = extract(box, student, gen_model, cfg, eval_set, progress=not args.quiet,
-                     log_path=stage.path("log.tsv"))
-    summ = result["summary"]
-    victim_id = {"path": os.path.abspath(vpath), "arch": vmeta.get("arch"), "kind": vmeta.get("kind"),
-                 "method": vmeta.get("method"), "para1": vmeta.get("para1"), "para2": vmeta.get("para2"),
-                 "seed": vmeta.get("seed"), "run_dir": None if args.model_path else RunIdentity.of(args).run_dir,
-                 "retain_test_acc": victim_test_acc, "fingerprint": victim_fp}
-    meta = exp.model_meta(args.student_net, kind="dfme", seed=cfg.seed, forget_class=split.forget_class,
-                          class_to_index={str(k): v for k, v in split.class_to_index.items()}, victim=victim_id,
-                          query_budget=cfg.query_budget, queries_used=summ["queries_used"], victim_output=args.victim_output,
-                          dfme=asdict(cfg), student_acc=summ["student_acc"],
-                          **{k: v for k, v in summ.items() if k.startswith("fidelity")})
-    save_checkpoint(stage.path("student.pt"), student, meta)
-    ckpt = stage.final("student.pt")
-    plot_curve(stage.path("curve.png"), result["history"],
-               f"DFME {args.dataset}: {vmeta.get('arch')} victim → {args.student_net}, budget {cfg.query_budget}")
-    results = {"status": "done", "stage": "dfme", "args": vars(args), "checkpoint": ckpt, "victim": victim_id,
-               "model_fingerprint": victim_fp, "student_fingerprint": file_fingerprint(stage.path("student.pt")),
-               "config": asdict(cfg), **summ, "history": result["history"], "device": str(exp.device)}
-    write_json(stage.path("results.json"), results)
-    stage.commit()
-    others = "".join(f" ({k[9:]} {v:.3f})" for k, v in summ.items() if k.startswith("fidelity_"))
-    print(f"fidelity {summ['fidelity']:.4f}{others} | student acc {summ['student_acc']:.4f} (victim {victim_test_acc:.4f}) | "
-          f"{summ['queries_used']} queries | {summ['seconds']:.1f}s | {ckpt}")
-    return results
-
-
-def dataset_from_argv(argv=None, default: str = "digits") -> str:
-    """The -dataset value before full parsing: it picks the preset whose DFME defaults the parser shows."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("-dataset", "--dataset", default=default)
-    return pre.parse_known_args(argv)[0].dataset
-
-
-def main(dataset: Optional[str] = None, argv=None) -> dict:
-    """Entry point of dfme_attack.py (``dataset`` None: read from the command line)."""
-    if dataset is None:
-        dataset = dataset_from_argv(argv)
-        try:
-            from datasets import get_dataset_info
-            dataset = get_dataset_info(dataset).name
-        except ValueError as err:
-            sys.exit(f"error: {err}")
-    args = finish_dfme_args(dfme_parser(dataset).parse_args(argv))
-    try:
-        return run_dfme(args)
-    except Diverged as err:
-        sys.exit(f"error: DFME diverged: {err}")
-    except (CheckpointError, ValueError, FileNotFoundError) as err:
-        sys.exit(f"error: {err}")
-    except OSError as err:  # a disk that fills up or goes read-only while writing
-        sys.exit(f"error: could not write the extracted copy: {err}")
-
-
-# ----------------------------------------------------------------------------- black-box ReA
-def blackbox_rea_main(dataset: str, argv=None) -> dict:
-    """mia_on_mu_main_<dataset>_fullclass_blackbox.py: find (or make) the extracted copy, then run the white-box
-    attack of ``unlearning.reminiscence`` on it, unchanged.
-
-    The copy is ``--model_path`` if given; otherwise ``<run folder | --victim_path folder>/dfme/<tag>/student.pt``
-    for the DFME flags given, extracted first when missing (or with ``--reextract``).
-    """
-    from .reminiscence import ReAError, rea_from_args, rea_parser
-    from .reminiscence import config_from_args as rea_config_from_args
-
-    p = rea_parser(dataset, blackbox=True)
-    add_dfme_args(p, dataset, target_args=False)
-    g = p.add_argument_group("black-box target")
-    g.add_argument("--victim_path", default=None,
-                   help=f"victim to extract when no copy exists (default: <run folder>/{VICTIM_FILE})")
-    g.add_argument("--reextract", action="store_true", help="extract again even if the copy exists")
-    args = finish_dfme_args(p.parse_args(argv))
-    try:
-        rea_config_from_args(args, args.dataset)  # bad attack flags fail before a long extraction
-        if args.model_path is None:
-            dargs = argparse.Namespace(**vars(args))
-            dargs.model_path, dargs.out_dir = args.victim_path, None
-            resolve_identity(dargs)
-            for key in ("para1", "para2", "weight_path"):  # the resolved identity names the ReA outputs too
-                setattr(args, key, getattr(dargs, key))
-            copy_path = student_path(dargs)
-            if args.reextract or not os.path.isfile(copy_path):
-                run_dfme(dargs)
-            else:
-                print(f"using the extracted copy {copy_path}")
-            args.model_path = copy_path
-        return rea_from_args(args, blackbox=True)
-    except Diverged as err:
-        sys.exit(f"error: DFME diverged: {err}")
-    except (ReAError, CheckpointError, ValueError, FileNotFoundError) as err:
-        sys.exit(f"error: {err}")
-    except OSError as err:
-        sys.exit(f"error: could not write the black-box results: {err}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from typing import Dict, List, Optional
 
@@ -28,9 +27,11 @@ import torch
 import config
 from . import quality as Q
 from . import reminiscence as R
-from .experiment import (CheckpointError, Experiment, base_parser, finish_args, fmt_param, load_model, pretrain_dir,
-                         read_json, run_dir_from_args, write_json)
+from .cli.errors import exit_on_error
+from .experiment import (Experiment, base_parser, finish_args, forget_dir, load_model, read_json,
+                         run_dir_from_args, settings_tag, write_json)
 from .fingerprint import file_fingerprint
+from .run_identity import fill_forget_default, pretrained_path, recipe_of
 
 REFERENCES = ("baseline", "retrain")
 STAT_NAMES = list(Q.STATISTICS)
@@ -64,6 +65,9 @@ def parser(dataset: str):
     p.add_argument("--attack_seed", type=int, default=0, help="model s is attacked with attack seed attack_seed + s")
     p.add_argument("--confidence", type=float, default=Q.DEFAULT_CONFIDENCE, help="of the Clopper–Pearson bounds")
     p.add_argument("--max_fpr", type=float, default=Q.DEFAULT_MAX_FPR, help="FPR of the TPR column")
+    p.add_argument("--recipe", default=None, metavar="FILE",
+                   help="recipe JSON passed to every unlearning run (see the unlearning scripts' --recipe); the "
+                        "stage's folder name gets its hash")
     p.add_argument("--rerun", action="store_true", help="redo unlearning runs and attacks even when finished")
     p.add_argument("--no_plot", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -109,9 +113,8 @@ def ensure_pretrained(args, seed: int) -> str:
     """The pretrained checkpoint of ``seed``, pretraining it with the pretraining entry's function if missing."""
     from . import pretraining
 
-    folder = pretrain_dir(args.log_root, args.dataset, args.net, seed)
-    ckpt = os.path.join(folder, "model.pt")
-    res = os.path.join(folder, "results.json")
+    ckpt = pretrained_path(args.log_root, args.dataset, args.net, seed)
+    res = os.path.join(os.path.dirname(ckpt), "results.json")
     if os.path.isfile(ckpt) and os.path.isfile(res) and read_json(res).get("status") == "done":
         return ckpt
     pretraining.main(args.dataset, _common(args) + ["-seed", str(seed), "--quiet"])
@@ -125,6 +128,8 @@ def unlearn_argv(args, entry, seed: int, weight_path: str) -> List[str]:
         argv += ["--para1", str(entry[1])]
     if entry[2] is not None:
         argv += ["--para2", str(entry[2])]
+    if getattr(args, "recipe", None):
+        argv += ["--recipe", args.recipe]
     return argv
 
 
@@ -302,15 +307,16 @@ def plot(path: str, results: dict) -> str:
 
 # ----------------------------------------------------------------------------- the stage
 def out_dir_for(args, cfg: R.ReAConfig) -> str:
-    return os.path.join(args.log_root, args.dataset, args.net, f"forget_{args.forget_class}", "quality",
-                        f"K{args.K}_seed{args.first_seed}_{cfg.tag()}")
+    """<forget folder>/quality/K<K>_seed<s0>_<ReA tag>[_rcp-<recipe hash>]"""
+    rcp = settings_tag(recipe_of(args))
+    return os.path.join(forget_dir(args.log_root, args.dataset, args.net, args.forget_class), "quality",
+                        f"K{args.K}_seed{args.first_seed}_{cfg.tag()}" + (f"_rcp-{rcp}" if rcp else ""))
 
 
 def run_stage(args) -> dict:
     if args.K < 2:
         raise StageError(f"-K must be at least 2 (leave-one-out fits need two models per population), got {args.K}")
-    if args.forget_class is None:
-        args.forget_class = config.preset(args.dataset)["forget_class"]
+    fill_forget_default(args)
     if args.first_seed is None:
         args.first_seed = args.seed
     entries = method_entries(args.dataset, args.methods)
@@ -417,7 +423,5 @@ def run_stage(args) -> dict:
 def main(dataset: str, argv=None) -> dict:
     """Entry point of forget_quality_main_<dataset>.py."""
     args = finish_args(parser(dataset).parse_args(argv))
-    try:
+    with exit_on_error("the quality results"):  # StageError, ReAError, QualityError, CheckpointError: ValueErrors
         return run_stage(args)
-    except (StageError, R.ReAError, Q.QualityError, CheckpointError, FileNotFoundError, ValueError) as err:
-        sys.exit(f"error: {err}")

@@ -26,15 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
-from .experiment import pretrain_dir, read_json, write_json
+from .experiment import read_json, write_json
 from .fingerprint import file_fingerprint
+from .run_identity import pretrained_path
 from .saliency import default_mask_dir, mask_filename
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "distribution", "quality", "report"]
 # flags whose value is a path: written relative to the log root / project root in a step's key
 PATH_FLAGS = {"--log_root", "--data_root", "-weight_path", "--weight_path", "--mask_path", "--model_path",
-              "--out_dir", "--victim_path"}
+              "--out_dir", "--victim_path", "--recipe"}
+CONTENT_FLAGS = {"--recipe"}  # flags whose file's content (not only its path) names the step
 
 Paths = Union[Sequence[str], Callable[[], Sequence[str]]]
 
@@ -89,10 +91,20 @@ def canonical_path(path: str, log_root: str) -> str:
 
 
 def canonical_cmd(cmd: List[str], log_root: str) -> List[str]:
-    out, path_next = [], False
+    """Paths written relative to the log root / project root; a recipe file is also named by its content, so a
+    step whose recipe changed is a new step."""
+    out, flag = [], None
     for tok in cmd:
-        out.append(canonical_path(tok, log_root) if path_next else tok)
-        path_next = tok in PATH_FLAGS
+        if flag in CONTENT_FLAGS and tok.lstrip().startswith("{"):  # an inline recipe is its own content
+            out.append(tok)
+        elif flag in PATH_FLAGS:
+            path = canonical_path(tok, log_root)
+            if flag in CONTENT_FLAGS:
+                path += "@" + (file_fingerprint(os.path.join(ROOT, os.path.expanduser(tok))) or "missing")
+            out.append(path)
+        else:
+            out.append(tok)
+        flag = tok
     return out
 
 
@@ -504,7 +516,7 @@ def unlearn_run_dir(dataset: str, argv: List[str], subclass: bool = False) -> st
 def rea_results_path(dataset: str, argv: List[str], subclass: bool = False) -> str:
     """results.json of the white-box attack run with ``argv`` on the run's last.pt."""
     from .experiment import finish_args
-    from .reminiscence import config_from_args, rea_parser
+    from .cli.attack import config_from_args, rea_parser
 
     args = finish_args(rea_parser(dataset, subclass).parse_known_args(argv)[0])
     return os.path.join(unlearn_run_dir(dataset, argv, subclass), "rea",
@@ -565,10 +577,8 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
     rea_script = f"mia_on_mu_main_{ds}_{'subclass' if sub else 'fullclass'}.py"
     forget_flag = "--forget_fine" if sub else "--forget_class"
     for seed in s["seeds"]:
-        pre_weight = s.get("pretrain_path") or os.path.join(
-            pretrain_dir(log_root, ds, net, seed, subclass=sub), "model.pt")
-        sparse_weight = os.path.join(pretrain_dir(log_root, ds, net, seed, s.get("sparse_l1") or 0.0, subclass=sub),
-                                     "model.pt")
+        pre_weight = s.get("pretrain_path") or pretrained_path(log_root, ds, net, seed, subclass=sub)
+        sparse_weight = pretrained_path(log_root, ds, net, seed, s.get("sparse_l1") or 0.0, subclass=sub)
         pre = f"pretrain seed{seed}"
         if not s.get("pretrain_path"):
             launcher.add(Step("pretrain", pre, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed),
@@ -593,6 +603,8 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
             for entry in s["methods"]:
                 wfisher = bool(sparse) and str(entry[0]).startswith("Wfisher")  # Wfisher runs on the sparse model
                 ident = ident_base + _flag_args(entry) + ["-weight_path", sparse_weight if wfisher else pre_weight]
+                if s.get("recipe"):
+                    ident += ["--recipe", s["recipe"]]
                 if smoke:
                     ident += ["--settings", json.dumps(_smoke_unlearn_settings(smoke, entry[0]), sort_keys=True)]
                 tag = f"{entry[0]}({entry[1]},{entry[2]}{', mask ' + str(entry[3]) if len(entry) > 3 else ''})" \
@@ -637,7 +649,8 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
         # K seeds of its own: needs no step above
         launcher.add(Step("quality", f"quality forget{fc}", [["python", f"forget_quality_main_{ds}.py", *common,
                                                               "--forget_class", str(fc), "--methods", *audited,
-                                                              *quality_attack]]))
+                                                              *quality_attack,
+                                                              *(["--recipe", s["recipe"]] if s.get("recipe") else [])]]))
     launcher.add(Step("report", "report", [["python", "reproduce_tables.py", "--log_root", log_root]],
                       outputs=[os.path.join(log_root, "report", "report.md")], cached=False))
     return launcher

@@ -1,18 +1,18 @@
-"""Pretraining (SPEC §2), normal or sparse (``--l1``): OOD classes excluded, best checkpoint on validation."""
+"""Pretraining, normal or sparse (``--l1``): OOD classes excluded, best checkpoint on validation."""
 from __future__ import annotations
 
 import os
-import sys
 
 import torch
 
 import config
+from .cli.errors import exit_on_error
 from .evaluation import accuracy, split_accuracy
 from .experiment import (Experiment, StagedOutput, base_parser, finish_args, pretrain_dir, save_checkpoint,
                          seed_everything, write_json)
 from .fingerprint import file_fingerprint
 from .run_identity import preflight
-from .training import Diverged, Loader, train_supervised
+from .training import Loader, train_supervised
 
 
 def weight_sparsity(model: torch.nn.Module, threshold: float = 1e-3) -> float:
@@ -93,11 +93,5 @@ def _pretrain_into(stage, args, exp, recipe, model, loader) -> dict:
 
 def main(dataset: str, argv=None) -> dict:
     args = finish_args(parser(dataset).parse_args(argv))
-    try:
+    with exit_on_error("the pretrained model", diverged=lambda err: f"pretraining diverged: {err}"):
         return pretrain(args)
-    except Diverged as err:
-        sys.exit(f"error: pretraining diverged: {err}")
-    except (FileNotFoundError, ValueError) as err:
-        sys.exit(f"error: {err}")
-    except OSError as err:  # a disk that fills up or goes read-only while writing
-        sys.exit(f"error: could not write the pretrained model: {err}")

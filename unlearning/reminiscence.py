@@ -1,4 +1,4 @@
-"""Reminiscence Attack (ReA, SPEC §6): a forgotten class is relearned faster than a class the model never saw.
+"""Reminiscence Attack (ReA): a forgotten class is relearned faster than a class the model never saw.
 
 For one target model, every repetition r draws an attacker sample of the forget class (a fraction p of D_f) and,
 for each OOD class, an equally large sample relabelled to the forget output; every sample is relearned in its
@@ -15,11 +15,8 @@ statistics are per-copy buffers updated in place inside vmap). ``relearn_loop`` 
 from __future__ import annotations
 
 import contextlib
-
 import copy
 import math
-import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence
@@ -30,9 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import config
-from .evaluation import EntropyMIA, split_accuracy
-from .experiment import (CheckpointError, Experiment, Timer, add_run_identity_args, base_parser, finish_args,
-                         fmt_param, generator, load_model, write_json, write_tsv)
+from .evaluation import EntropyMIA
+from .experiment import Timer, fmt_param, generator
 from .scoring import membership_scores
 
 MOMENTUM = 0.9
@@ -521,111 +517,13 @@ def run_rea(model: nn.Module, exp, cfg: ReAConfig, prior_model: Optional[nn.Modu
     }
 
 
-# ----------------------------------------------------------------------------- outputs
-def write_curves(path: str, runs: Sequence[Run], acc: np.ndarray) -> str:
-    cols = ["run_id", "side", "ood_class", "repeat"] + [f"acc_{t}" for t in range(acc.shape[1])]
-    rows = []
-    for r, a in zip(runs, acc):
-        row = {"run_id": r.run_id, "side": r.side, "ood_class": r.ood_class, "repeat": r.repeat}
-        row.update({f"acc_{t}": float(v) for t, v in enumerate(a)})
-        rows.append(row)
-    return write_tsv(path, rows, cols)
-
-
-def plot_curves(path: str, result: dict, title: str) -> str:
-    """One panel per lr: forget vs OOD (pooled, and per class) mean accuracy with a ±1 std band over repeats."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .experiment import atomic_write
-
-    cfg = result["settings"]
-    lrs = cfg["relearning_lr"]
-    runs, acc = result["runs"], result["acc"]
-    fig, axes = plt.subplots(1, len(lrs), figsize=(5 * len(lrs), 3.8), squeeze=False)
-    steps = np.arange(acc.shape[1])
-    for ax, lr in zip(axes[0], lrs):
-        res = result["per_lr"][fmt_param(lr)]
-        sel = np.array([r.lr == lr for r in runs])
-        side = np.array([r.side for r in runs])
-        k = np.array([r.ood_class for r in runs])
-        for name, mask, color in (("forget (member)", sel & (side == "forget"), "tab:red"),
-                                  ("OOD (non-member)", sel & (side == "ood"), "tab:blue")):
-            mu, sd = acc[mask].mean(0), acc[mask].std(0)
-            ax.plot(steps, mu, color=color, label=f"{name}, n={mask.sum()}")
-            ax.fill_between(steps, np.clip(mu - sd, 0, 1), np.clip(mu + sd, 0, 1), color=color, alpha=0.2)
-        for c in sorted(set(k[sel & (side == "ood")])):
-            ax.plot(steps, acc[sel & (k == c)].mean(0), color="tab:blue", lw=0.7, ls=":", alpha=0.8)
-        ax.axhline(cfg["threshold"], color="gray", lw=0.8, ls="--")
-        ax.set_title(f"lr {lr:g}: AUC {res['roc_auc']:.2f}, bal. acc {res['balanced_accuracy']:.2f}", fontsize=9)
-        ax.set_xlabel("relearning step")
-        ax.set_ylim(-0.02, 1.02)
-    axes[0][0].set_ylabel("accuracy on attacker sample")
-    axes[0][0].legend(fontsize=7, loc="lower right")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-
-    def write(tmp):
-        fig.savefig(tmp, format="png", dpi=110)
-    atomic_write(path, write)
-    plt.close(fig)
-    return path
-
-
-def write_outputs(out_dir: str, result: dict, extra: dict, plot: bool = True, title: str = "") -> str:
-    """results.json, curves_lr<lr>.tsv, relearning_curves.png under ``out_dir``."""
-    runs, acc = result["runs"], result["acc"]
-    files = {}
-    for lr in result["settings"]["relearning_lr"]:
-        sel = [i for i, r in enumerate(runs) if r.lr == lr]
-        name = f"curves_lr{fmt_param(lr)}.tsv"
-        write_curves(os.path.join(out_dir, name), [runs[i] for i in sel], acc[sel])
-        files[f"curves_lr{fmt_param(lr)}"] = name
-    if plot:
-        plot_curves(os.path.join(out_dir, "relearning_curves.png"), result, title)
-        files["plot"] = "relearning_curves.png"
-    payload = dict(extra)
-    payload.update({k: v for k, v in result.items() if k not in ("runs", "acc")})
-    payload["files"] = files
-    return write_json(os.path.join(out_dir, "results.json"), payload)
-
-
-# ----------------------------------------------------------------------------- command line
+# ----------------------------------------------------------------------------- preset values
 def rea_defaults(dataset: str, subclass: bool = False) -> dict:
     d = dict(config.REA.get(dataset, {}))
     if subclass:
         d.update(d.pop("subclass", {}))
     d.pop("subclass", None)
     return d
-
-
-def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False):
-    kind = "black-box (on an extracted copy)" if blackbox else "white-box"
-    p = base_parser(f"Reminiscence Attack, {kind}, on a {'sub-class' if subclass else 'full-class'} unlearned "
-                    f"{dataset} model (SPEC §6).", dataset)
-    add_run_identity_args(p, subclass=subclass)
-    p.add_argument("--model_path", default=None,
-                   help="attack this checkpoint instead of <run folder>/last.pt (e.g. a pretrained or extracted model)")
-    p.add_argument("--out_dir", default=None,
-                   help="folder under which rea/<tag>/ is written (default: the run folder, or the --model_path folder)")
-    p.add_argument("--unlearn_data_percent", type=float, default=None,
-                   help="fraction p of D_f given to the attacker, in (0, 1] (0.03 = 3%%)")
-    p.add_argument("--num_ood_dataset", type=int, default=None, help="OOD classes used as non-members")
-    p.add_argument("--relearning_lr", type=float, nargs="+", default=None, help="one or several relearning lrs")
-    p.add_argument("--repeats", type=int, default=None, help="repetitions (fresh attacker samples) per side")
-    p.add_argument("--steps", type=int, default=None, help="relearning steps T")
-    p.add_argument("--mix_batch", type=int, default=None, help="retain samples m per relearning step")
-    p.add_argument("--threshold", type=float, default=None, help="accuracy τ that counts as relearned")
-    p.add_argument("--attack_seed", type=int, default=0, help="seed of attacker samples and mixing batches")
-    p.add_argument("--batch_models", type=int, default=None,
-                   help="runs trained together in one vmapped network (0 = one at a time; default: as many as fit "
-                        "the GPU's free memory, the preset's value on the CPU)")
-    p.add_argument("--no-batch", "--no_batch", dest="no_batch", action="store_true",
-                   help="one run at a time (the reference loop), same as --batch_models 0")
-    p.add_argument("--no_plot", action="store_true", help="skip the PNG")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
 
 
 def args_or_defaults(args, keys, defaults: dict, dataset: str) -> dict:
@@ -639,98 +537,3 @@ def args_or_defaults(args, keys, defaults: dict, dataset: str) -> dict:
             v = defaults[key]
         values[key] = v
     return values
-
-
-def config_from_args(args, dataset: str, subclass: bool = False) -> ReAConfig:
-    defaults = rea_defaults(dataset, subclass)
-    values = args_or_defaults(args, ("unlearn_data_percent", "num_ood_dataset", "relearning_lr", "repeats", "steps",
-                                     "mix_batch", "threshold", "batch_models"), defaults, dataset)
-    if args.batch_models is None and "batch_models" in defaults:
-        # unless given: chosen from the GPU's free memory (the CPU keeps the preset's value)
-        values["batch_models"] = "auto"
-    if args.no_batch:
-        values["batch_models"] = 0
-    return ReAConfig(seed=args.attack_seed, **values).validate()
-
-
-def resolve_target(args, subclass: bool, blackbox: bool) -> tuple:
-    """(checkpoint path, output root). Fills the preset's forget class into ``args`` first."""
-    pre = config.preset(args.dataset)
-    if subclass:
-        if args.forget_fine is None:
-            args.forget_fine = pre.get("subclass", {}).get("forget_fine")
-    elif args.forget_class is None:
-        args.forget_class = pre["forget_class"]
-    if args.model_path:
-        path = args.model_path
-        root = args.out_dir or os.path.dirname(os.path.abspath(path))
-    elif blackbox:
-        raise ReAError("the black-box attack needs --model_path (the extracted copy, e.g. <run>/dfme/<tag>/student.pt)")
-    else:
-        # the run the unlearning driver wrote: the same identity (defaults, source model) names the same folder
-        from .run_identity import identity
-        ident = identity(args, subclass)
-        path = ident.checkpoint("last.pt")
-        root = args.out_dir or ident.run_dir
-        if not os.path.isfile(path):
-            raise ReAError(f"{path} does not exist: run the unlearning script with the same arguments first "
-                           f"(or pass --model_path)")
-    return path, root
-
-
-def rea_from_args(args, subclass: bool = False, blackbox: bool = False, prior_model: Optional[nn.Module] = None) -> dict:
-    """Load the target named by ``args``, attack it, write <root>/rea/<tag>/."""
-    from .experiment import StagedOutput
-    from .fingerprint import file_fingerprint
-    from .run_identity import preflight
-
-    cfg = config_from_args(args, args.dataset, subclass)
-    path, root = resolve_target(args, subclass, blackbox)
-    # black-box: root is the extracted copy's folder (<run>/dfme/<tag>), so "rea" never collides with white-box
-    out_dir = os.path.join(root, "rea", cfg.tag())
-    preflight(args.device, out_dir)
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=subclass,
-                     forget_class=None if subclass else args.forget_class,
-                     forget_fine=args.forget_fine if subclass else None)
-    model_fp = file_fingerprint(path)  # of the bytes loaded, before a concurrent rerun could replace them
-    model, meta = load_model(path, exp)
-    ua = split_accuracy(model, exp, "forget_train")
-    ta = split_accuracy(model, exp, "retain_test")
-    with Timer() as total:
-        result = run_rea(model, exp, cfg, prior_model=prior_model, progress=not args.quiet)
-    extra = {"status": "done", "stage": "rea_blackbox" if blackbox else "rea", "args": vars(args),
-             "model_fingerprint": model_fp,
-             "victim_fingerprint": (meta.get("victim") or {}).get("fingerprint") if blackbox else None,
-             "target": {"checkpoint": path, "method": meta.get("method", args.method), "kind": meta.get("kind"),
-                        "UA": ua, "TA": ta, "forget_test_acc": split_accuracy(model, exp, "forget_test")},
-             "device": str(exp.device), "seconds": total.seconds, "torch_threads": torch.get_num_threads()}
-    title = f"{args.dataset} {os.path.relpath(path)} | UA {ua:.2f} TA {ta:.2f}"
-    with StagedOutput(out_dir) as stage:  # a rerun replaces the old attack only once it has finished
-        write_outputs(stage.dir, result, extra, plot=not args.no_plot, title=title)
-        stage.commit()
-    lines = [f"ReA on {path}: UA {ua:.3f} TA {ta:.3f} | attacker sample {result['settings']['attacker_sample_size']} "
-             f"images, {cfg.repeats} repeats × (1 forget + {cfg.num_ood_dataset} OOD), T={cfg.steps}, m={cfg.mix_batch}"]
-    prior = result["prior_attack"]["scores"]
-    for key, res in result["per_lr"].items():
-        lines.append(f"  lr {key}: AUC {res['roc_auc']:.3f} | balanced acc {res['balanced_accuracy']:.3f} "
-                     f"(member iff steps ≤ {res['threshold_steps']:g}) | TPR@{cfg.max_fpr:g}FPR {res['tpr_at_fpr']:.3f} "
-                     f"| mean steps forget {res['mean_steps_forget']:.1f} / OOD {res['mean_steps_ood']:.1f} "
-                     f"| ReA/prior {res['rea_over_prior_balanced_accuracy']:.2f}")
-    lines.append(f"  prior attack (entropy MIA): balanced acc {prior['balanced_accuracy']:.3f}, AUC {prior['roc_auc']:.3f}")
-    lines.append(f"  relearning {result['relearn_seconds']:.1f}s wall, {result['relearn_cpu_seconds']:.1f}s CPU "
-                 f"({result['ms_per_model_step']:.2f} / {result['cpu_ms_per_model_step']:.2f} ms per model-step, "
-                 f"{result['settings']['engine']}) | total {total.seconds:.1f}s | {out_dir}")
-    print("\n".join(lines))
-    return dict(extra, out_dir=out_dir, per_lr=result["per_lr"], prior_attack=prior, settings=result["settings"],
-                relearn_seconds=result["relearn_seconds"])
-
-
-def rea_main(dataset: str, subclass: bool = False, blackbox: bool = False, argv=None) -> dict:
-    """Entry point of mia_on_mu_main_<dataset>_<fullclass|subclass>[_blackbox].py."""
-    args = finish_args(rea_parser(dataset, subclass, blackbox).parse_args(argv))
-    try:
-        return rea_from_args(args, subclass, blackbox)
-    except (ReAError, CheckpointError, FileNotFoundError, ValueError) as err:
-        sys.exit(f"error: {err}")
-    except OSError as err:  # a disk that fills up or goes read-only while writing
-        sys.exit(f"error: could not write the attack results: {err}")

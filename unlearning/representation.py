@@ -1,4 +1,4 @@
-"""Distribution metrics of a model's representation of D_r ∪ D_f (SPEC §7).
+"""Distribution metrics of a model's representation of D_r ∪ D_f.
 
 Pipeline: features (penultimate layer, or logits) of the training data the model was trained on (retain + forget),
 a seeded subsample, a 2-D t-SNE embedding, then four numbers about the forget class, all computed IN THE 2-D
@@ -29,7 +29,6 @@ depends only on ``--seed`` and ``--max_points``, so every model of a dataset get
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import Dict, Optional
@@ -466,7 +465,8 @@ def parser():
                    help="the paper's input: logits of every point of D_r ∪ D_f (no subsample), t-SNE seed 42 "
                         "(the paper's overlap units are reported in every run)")
     p.add_argument("--checkpoint", default="last.pt", help="file inside the run folder to analyse")
-    p.add_argument("--model_path", default=None, help="analyse this checkpoint instead (e.g. the pretrained model)")
+    p.add_argument("--model_path", default=None,
+                   help="checkpoint to load and analyse instead of the run's (e.g. the pretrained model)")
     p.add_argument("--out_dir", default=None,
                    help="default: <run_dir>/distribution[_<checkpoint stem unless last>][_logits], or "
                         "<model dir>/distribution_forget<c>[_logits] with --model_path")
@@ -496,20 +496,14 @@ def resolve_paths(args):
 
 
 def run(args) -> dict:
-    import config
     from .experiment import Experiment, StagedOutput, load_model, seed_everything, write_json
     from .fingerprint import file_fingerprint
-    from .run_identity import preflight
+    from .run_identity import fill_forget_default, preflight
 
     sub = args.subclass or args.forget_fine is not None
+    fill_forget_default(args, sub)
     if sub:
-        if args.forget_fine is None:
-            args.forget_fine = config.preset(args.dataset).get("subclass", {}).get("forget_fine")
-        if args.forget_fine is None:
-            raise ValueError(f"{args.dataset} has no sub-class setting")
         args.forget_class = None
-    elif args.forget_class is None:
-        args.forget_class = config.preset(args.dataset)["forget_class"]
     tsne_seed = args.seed
     if getattr(args, "paper", False):
         args.features, args.max_points, tsne_seed = "logits", None, 42
@@ -541,12 +535,9 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> dict:
-    from .experiment import CheckpointError, finish_args
+    from .cli.errors import exit_on_error
+    from .experiment import finish_args
 
     args = finish_args(parser().parse_args(argv))
-    try:
+    with exit_on_error("the metrics"):
         return run(args)
-    except (CheckpointError, FileNotFoundError, ValueError) as err:
-        sys.exit(f"error: {err}")
-    except OSError as err:  # a disk that fills up or goes read-only while writing
-        sys.exit(f"error: could not write the metrics: {err}")

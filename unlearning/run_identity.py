@@ -1,14 +1,16 @@
 """The identity of one unlearning run, shared by every stage that writes or reads it.
 
 A run is named by its dataset, network, forget class, method, para1/para2 (the method's defaults filled in), mask,
-seed, --l1/--l2 and its SOURCE MODEL. The source model counts by content (``file_fingerprint``), not by how its
+seed, --l1/--l2, its --settings and --recipe (each by a short hash of its content: ``_set-<8 hex>``,
+``_rcp-<8 hex>``; none adds nothing) and its SOURCE MODEL. The source model counts by content (``file_fingerprint``), not by how its
 path is spelled: the preset's pretrained model (the default -weight_path) adds nothing to the folder name, any
 other model adds ``_src-<first 8 hex digits of its fingerprint>``. So the same model under another spelling (a
 relative path, a copy) finds the same run folder, and another model gets its own.
 
 ``resolve(args)`` fills the defaults and checks the run's inputs (method, knob ranges, source model present);
 ``RunIdentity.of(args)`` then gives the folder and the checkpoints in it. The unlearning driver, ReA, the
-distribution metrics and DFME all go through these two.
+distribution metrics, DFME, the saliency masks, the quality stage and the launcher all go through this module
+(``fill_forget_default``, ``pretrained_path``, ``mask_dir`` for the folders that are not a run's).
 """
 from __future__ import annotations
 
@@ -23,20 +25,50 @@ from .fingerprint import file_fingerprint
 SOURCE_DIGITS = 8  # hex digits of the source fingerprint in a folder name
 
 
+def recipe_of(args) -> dict:
+    """The --recipe of ``args`` loaded and checked (``strategies.load_recipe``); {} without one."""
+    from .strategies import load_recipe
+    return load_recipe(getattr(args, "recipe", None))
+
+
+def fill_forget_default(args, subclass: bool = False) -> None:
+    """The preset's forget class (or fine class in the sub-class setting) where ``args`` gives none."""
+    pre = config.preset(args.dataset)
+    if subclass:
+        if getattr(args, "forget_fine", None) is None:
+            args.forget_fine = pre.get("subclass", {}).get("forget_fine")
+        if args.forget_fine is None:
+            raise ValueError(f"{args.dataset} has no sub-class preset: pass the fine class to forget")
+    elif getattr(args, "forget_class", None) is None:
+        args.forget_class = pre["forget_class"]
+
+
+def pretrained_path(log_root: str, dataset: str, net: str, seed: int = 0, l1: float = 0.0,
+                    subclass: bool = False) -> str:
+    """The checkpoint the pretraining stage writes: <pretrain_dir>/model.pt."""
+    return os.path.join(pretrain_dir(log_root, dataset, net, seed, l1, subclass=subclass), "model.pt")
+
+
+def mask_dir(log_root: str, dataset: str, net: str, forget_class: int, seed: int) -> str:
+    """log_files/<dataset>/<net>/masks/forget_<c>/seed<s>: the saliency masks of one pretrained model."""
+    from models import canonical_name
+    return os.path.join(log_root, dataset, canonical_name(net), "masks", f"forget_{forget_class}", f"seed{seed}")
+
+
 def default_source_path(args, settings: Optional[dict] = None) -> str:
     """The pretrained model a method runs on unless -weight_path says otherwise (the sparse one for methods whose
     settings name a ``pretrain_l1``)."""
     if settings is None:
         from .strategies import method_settings
-        settings = method_settings(args.dataset, args.method)
-    from .experiment import default_weight_path
-    return default_weight_path(args, 0, settings.get("pretrain_l1") or 0.0)
+        settings = method_settings(args.dataset, args.method, recipe=recipe_of(args))
+    return pretrained_path(args.log_root, args.dataset, args.net, 0, settings.get("pretrain_l1") or 0.0,
+                           subclass=getattr(args, "forget_fine", None) is not None)
 
 
-def _settings_tag(settings: Optional[dict]) -> Optional[str]:
-    """Short stable hash of a settings override (None without one)."""
+def _content_tag(value: Optional[dict]) -> Optional[str]:
+    """Short stable hash of a --settings or --recipe object (None without one)."""
     from .experiment import settings_tag
-    return settings_tag(settings)
+    return settings_tag(value)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -60,6 +92,7 @@ class RunIdentity:
     source_fingerprint: Optional[str]  # None only when the default source model does not exist (yet)
     default_source: bool
     settings_tag: Optional[str] = None  # hash of a --settings override, where the parser has that flag
+    recipe_tag: Optional[str] = None  # hash of the --recipe content
 
     @classmethod
     def of(cls, args, settings: Optional[dict] = None) -> "RunIdentity":
@@ -76,12 +109,13 @@ class RunIdentity:
             is_default = fp == file_fingerprint(default)
         return cls(args.log_root, args.dataset, args.net, forget_name(args), args.method, args.para1, args.para2,
                    args.mask_path, args.seed, args.l1 or 0.0, args.l2 or 0.0, weight_path, fp, is_default,
-                   _settings_tag(getattr(args, "settings", None)))
+                   _content_tag(getattr(args, "settings", None)), _content_tag(recipe_of(args)))
 
     @property
     def run_dir(self) -> str:
         return unlearn_dir(self.log_root, self.dataset, self.net, self.forget, self.method, self.para1, self.para2,
-                           self.mask_path, self.seed, extra={"l1": self.l1, "l2": self.l2, "set": self.settings_tag},
+                           self.mask_path, self.seed, extra={"l1": self.l1, "l2": self.l2, "set": self.settings_tag,
+                                  "rcp": self.recipe_tag},
                            source=None if self.default_source else self.source_fingerprint[:SOURCE_DIGITS])
 
     def checkpoint(self, name: str = "last.pt") -> str:
@@ -89,22 +123,16 @@ class RunIdentity:
 
 
 def resolve(args, subclass: bool = False) -> Tuple[object, dict]:
-    """Fill every default in ``args`` (forget class, para1/para2 from config.UNLEARN / OVER_UNLEARN, the source
-    model) and check them: method known, knobs in range, --l1/--l2/--mask_path meaningful, an explicit -weight_path
-    present. Returns (method entry, settings); sets ``args.source_fingerprint``. Raises ValueError (UnknownMethodError
-    and CheckpointError included) with one clear line."""
+    """Fill every default in ``args`` (forget class, para1/para2 from config.UNLEARN / OVER_UNLEARN and the
+    --recipe, the source model) and check them: method known, knobs in range, --l1/--l2/--mask_path meaningful, an
+    explicit -weight_path present, the recipe well formed. Returns (method entry, settings); sets
+    ``args.source_fingerprint``. Raises ValueError (UnknownMethodError and CheckpointError included) with one clear
+    line."""
     from .strategies import check_knobs, get_method, method_settings
 
     entry = get_method(args.method)
-    pre = config.preset(args.dataset)
-    if subclass:
-        if args.forget_fine is None:
-            args.forget_fine = pre.get("subclass", {}).get("forget_fine")
-        if args.forget_fine is None:
-            raise ValueError(f"{args.dataset} has no sub-class preset: pass --forget_class <fine class>")
-    elif args.forget_class is None:
-        args.forget_class = pre["forget_class"]
-    settings = method_settings(args.dataset, args.method)
+    fill_forget_default(args, subclass)
+    settings = method_settings(args.dataset, args.method, recipe=recipe_of(args))
     if getattr(args, "settings", None):  # a --settings override merged over the method's settings
         from .strategies import _merge
         settings = _merge(settings, args.settings)

@@ -1,4 +1,4 @@
-"""SalUn weight saliency masks (SPEC §8).
+"""SalUn weight saliency masks.
 
 The saliency of a weight is |g|, g the gradient of the forget loss (cross-entropy of D_f against the forget class's
 output index) accumulated over D_f. All parameters are ranked jointly; the mask of ratio t keeps exactly
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from typing import Dict, Iterable, List, Optional
 
 import torch
@@ -153,10 +152,9 @@ def load_mask(path: str, model: nn.Module) -> Dict[str, torch.Tensor]:
 
 
 def default_mask_dir(log_root: str, dataset: str, net: str, forget_class: int, seed: int) -> str:
-    """log_files/<dataset>/<net>/masks/forget_<c>/seed<s>"""
-    from models import canonical_name
-
-    return os.path.join(log_root, dataset, canonical_name(net), "masks", f"forget_{forget_class}", f"seed{seed}")
+    """log_files/<dataset>/<net>/masks/forget_<c>/seed<s> (``run_identity.mask_dir``)."""
+    from .run_identity import mask_dir
+    return mask_dir(log_root, dataset, net, forget_class, seed)
 
 
 # ----------------------------------------------------------------------------- entry point (saliency_mu/generate_mask.py)
@@ -165,8 +163,9 @@ def parser():
 
     p = base_parser("SalUn saliency masks: rank |∇ forget loss| over all weights; one mask file per ratio.")
     p.add_argument("--forget_class", "-forget_class", type=int, default=None, help="default: the preset's")
-    p.add_argument("-weight_path", "--weight_path", default=None,
-                   help="model whose saliency is ranked (default: log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
+    p.add_argument("-weight_path", "--weight_path", "--model_path", dest="weight_path", default=None,
+                   help="checkpoint to load: the model whose saliency is ranked (default: "
+                        "log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
     p.add_argument("--ratios", type=float, nargs="+", default=list(DEFAULT_RATIOS), help="fractions of weights kept")
     p.add_argument("--batch_size", type=int, default=256, help="batch size of the gradient accumulation")
     p.add_argument("--out_dir", default=None, help="default: log_files/<dataset>/<net>/masks/forget_<c>/seed<s>")
@@ -174,17 +173,15 @@ def parser():
 
 
 def generate(args) -> List[str]:
-    import config
     from .experiment import Experiment, default_weight_path, load_model, seed_everything
     from .fingerprint import file_fingerprint
-    from .run_identity import preflight
+    from .run_identity import fill_forget_default, preflight
     from .training import Loader
 
     ratios = _check_ratios(args.ratios)
     if args.batch_size < 1:
         raise ValueError(f"--batch_size must be positive (got {args.batch_size})")
-    if args.forget_class is None:
-        args.forget_class = config.preset(args.dataset)["forget_class"]
+    fill_forget_default(args)
     out_dir = args.out_dir or default_mask_dir(args.log_root, args.dataset, args.net, args.forget_class, args.seed)
     preflight(args.device, out_dir)
     seed_everything(args.seed)
@@ -209,12 +206,9 @@ def generate(args) -> List[str]:
 
 
 def main(argv=None) -> List[str]:
-    from .experiment import CheckpointError, finish_args
+    from .cli.errors import exit_on_error
+    from .experiment import finish_args
 
     args = finish_args(parser().parse_args(argv))
-    try:
+    with exit_on_error("the masks"):
         return generate(args)
-    except (CheckpointError, FileNotFoundError, ValueError) as err:
-        sys.exit(f"error: {err}")
-    except OSError as err:  # a disk that fills up or goes read-only while writing
-        sys.exit(f"error: could not write the masks: {err}")

@@ -12,7 +12,8 @@ method's settings (``method_settings``: for phase 1 of ``<method>_our`` with its
 
 ``<method>_our`` (Over-Unlearning & Replay, unlearning/over_unlearning.py) and ``<method>_orth`` (orthogonal
 over-unlearning & replay, unlearning/orthogonal.py) exist for every method except baseline and retrain;
-``get_method`` resolves them. A recipe (``load_recipe``) layers setting changes over every dataset's settings.
+``get_method`` resolves them. A recipe file (``--recipe``, ``load_recipe``) layers setting changes over every
+dataset's settings.
 """
 from __future__ import annotations
 
@@ -784,7 +785,7 @@ def get_method(name: str) -> Method:
     raise UnknownMethodError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")
 
 
-OVERRIDES_ENV = "UNLEARN_OVERRIDES"
+RECIPE_NAME = "UNLEARN_OVERRIDES"  # what the error messages call a recipe's content
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -795,7 +796,10 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def load_recipe(source, label: str = "recipe") -> dict:
+RECIPE_LABEL = "UNLEARN_OVERRIDES recipe"  # what error messages call a recipe (its keys: UNLEARN, OVER_UNLEARN)
+
+
+def load_recipe(source, label: str = RECIPE_LABEL) -> dict:
     """A recipe: settings merged over every dataset's method settings (so a target and its shadow models get the
     same one), ``{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...}, "replay": {...}, "orth": {...}}}``.
     ``source``: a JSON object (inline text or a dict) or the path of a .json file. ValueError (one line, starting
@@ -804,7 +808,9 @@ def load_recipe(source, label: str = "recipe") -> dict:
 
     data = source
     if not isinstance(source, dict):
-        raw = str(source).strip()
+        raw = str(source or "").strip()
+        if not raw:
+            return {}
         try:
             if raw.startswith("{"):
                 data = json.loads(raw)
@@ -824,15 +830,6 @@ def load_recipe(source, label: str = "recipe") -> dict:
             raise ValueError(f"{label}: {key} must map method names to objects of settings {shape}, "
                              f"got {json.dumps(table)[:80]}")
     return data
-
-
-def settings_overrides() -> dict:
-    """The recipe in the environment variable UNLEARN_OVERRIDES (``load_recipe``); unset: {}. Read only by callers
-    that pass it on as ``method_settings(..., recipe=...)``: the settings never depend on the environment."""
-    import os
-
-    raw = os.environ.get(OVERRIDES_ENV, "").strip()
-    return load_recipe(raw, OVERRIDES_ENV) if raw else {}
 
 
 def _dataset_table(table: dict, dataset: str) -> dict:

@@ -1,7 +1,7 @@
 """The unlearning driver behind forget_full_class_main_<dataset>.py and forget_subclass_main_cifar20.py.
 
 Parse the paper's arguments, fill the defaults (forget class, para1/para2 from config.UNLEARN / OVER_UNLEARN, the
-pretrained checkpoint), load the pretrained model (metadata checked), run the method, evaluate (SPEC §5) and write
+pretrained checkpoint), load the pretrained model (metadata checked), run the method, evaluate and write
 the run folder ``run_dir_from_args(args)``:
     last.pt        the unlearned model (mid.pt: after phase 1 of an ``_our`` method)
     log.tsv        d_t d_f d_r mia time  (the paper's columns with the paper's definitions: d_t = accuracy on the
@@ -22,12 +22,13 @@ import torch
 
 import config
 from .evaluation import efficacy_metrics, predict
-from .experiment import (CheckpointError, Experiment, StagedOutput, add_run_identity_args, base_parser, finish_args,
+from .cli.errors import exit_on_error
+from .experiment import (Experiment, StagedOutput, add_run_identity_args, base_parser, finish_args,
                          finished_result, load_model, run_dir_from_args, save_checkpoint, seed_everything, write_json,
                          write_tsv)
 from .fingerprint import file_fingerprint
 from .over_unlearning import PHASE1
-from .run_identity import RunIdentity, preflight
+from .run_identity import RunIdentity, preflight, recipe_of
 from .run_identity import resolve as resolve_run
 from .strategies import Context
 from .training import Diverged, Regulariser, check_finite_model
@@ -156,7 +157,7 @@ def _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta,
 
     _library_warm_up(exp.device, entry.per_sample, model, exp)
     ctx = Context(model=model, teacher=teacher, exp=exp, net=args.net, reg=Regulariser(model, args.l1, args.l2, mask),
-                  seed=args.seed, settings=settings, mask=mask, on_phase=on_phase)
+                  seed=args.seed, settings=settings, mask=mask, on_phase=on_phase, recipe=recipe_of(args))
     try:
         cpu_mark[0] = time.process_time()
         _sync(exp.device)
@@ -199,13 +200,9 @@ def _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta,
 def main(dataset: str, subclass: bool = False, argv=None) -> dict:
     args = finish_args(parser(dataset, subclass).parse_args(argv))
     try:
-        results = unlearn(args, subclass)
-    except Diverged as err:
-        sys.exit(f"error: {args.method} diverged ({err}); " + _where(err, "diverged"))
-    except (CheckpointError, FileNotFoundError, ValueError) as err:  # UnknownMethodError, OutputError included
-        sys.exit(f"error: {err}" + (f"; {_where(err, 'failed')}" if hasattr(err, "kept_finished") else ""))
-    except OSError as err:  # a disk that fills up or goes read-only while writing
-        sys.exit(f"error: could not write the run: {err}")
+        with exit_on_error("the run", diverged=lambda err: f"{args.method} diverged ({err}); " + _where(err, "diverged"),
+                           detail=lambda err: f"; {_where(err, 'failed')}" if hasattr(err, "kept_finished") else ""):
+            results = unlearn(args, subclass)
     except KeyboardInterrupt:
         print("interrupted: nothing written (a finished run of these arguments is kept as it was)", file=sys.stderr)
         raise SystemExit(130)

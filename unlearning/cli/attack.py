@@ -1,0 +1,163 @@
+"""The ReA stage: flags, the target found by its run identity, the attack, its files under <run>/rea/<tag>/.
+
+Entry point of mia_on_mu_main_<dataset>_<fullclass|subclass>.py (and, through ``unlearning.cli.extraction``, of the
+black-box scripts). The attack itself is ``unlearning.reminiscence``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import reminiscence as R
+from ..evaluation import split_accuracy
+from ..experiment import (Experiment, StagedOutput, Timer, add_run_identity_args, base_parser, finish_args, fmt_param,
+                          load_model, write_json, write_tsv)
+from ..fingerprint import file_fingerprint
+from ..plots import plot_relearning_curves
+from ..run_identity import fill_forget_default, identity, preflight
+from .errors import exit_on_error
+
+
+# ----------------------------------------------------------------------------- outputs
+def write_curves(path: str, runs: Sequence[R.Run], acc: np.ndarray) -> str:
+    cols = ["run_id", "side", "ood_class", "repeat"] + [f"acc_{t}" for t in range(acc.shape[1])]
+    rows = []
+    for r, a in zip(runs, acc):
+        row = {"run_id": r.run_id, "side": r.side, "ood_class": r.ood_class, "repeat": r.repeat}
+        row.update({f"acc_{t}": float(v) for t, v in enumerate(a)})
+        rows.append(row)
+    return write_tsv(path, rows, cols)
+
+
+def write_outputs(out_dir: str, result: dict, extra: dict, plot: bool = True, title: str = "") -> str:
+    """results.json, curves_lr<lr>.tsv, relearning_curves.png under ``out_dir``."""
+    runs, acc = result["runs"], result["acc"]
+    files = {}
+    for lr in result["settings"]["relearning_lr"]:
+        sel = [i for i, r in enumerate(runs) if r.lr == lr]
+        name = f"curves_lr{fmt_param(lr)}.tsv"
+        write_curves(os.path.join(out_dir, name), [runs[i] for i in sel], acc[sel])
+        files[f"curves_lr{fmt_param(lr)}"] = name
+    if plot:
+        plot_relearning_curves(os.path.join(out_dir, "relearning_curves.png"), result, title)
+        files["plot"] = "relearning_curves.png"
+    payload = dict(extra)
+    payload.update({k: v for k, v in result.items() if k not in ("runs", "acc")})
+    payload["files"] = files
+    return write_json(os.path.join(out_dir, "results.json"), payload)
+
+
+
+# ----------------------------------------------------------------------------- command line
+def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False):
+    kind = "black-box (on an extracted copy)" if blackbox else "white-box"
+    p = base_parser(f"Reminiscence Attack, {kind}, on a {'sub-class' if subclass else 'full-class'} unlearned "
+                    f"{dataset} model.", dataset)
+    add_run_identity_args(p, subclass=subclass)
+    p.add_argument("--model_path", default=None,
+                   help="checkpoint to load and attack instead of <run folder>/last.pt (e.g. a pretrained or "
+                        "extracted model)")
+    p.add_argument("--out_dir", default=None,
+                   help="folder under which rea/<tag>/ is written (default: the run folder, or the --model_path folder)")
+    p.add_argument("--unlearn_data_percent", type=float, default=None,
+                   help="fraction p of D_f given to the attacker, in (0, 1] (0.03 = 3%%)")
+    p.add_argument("--num_ood_dataset", type=int, default=None, help="OOD classes used as non-members")
+    p.add_argument("--relearning_lr", type=float, nargs="+", default=None, help="one or several relearning lrs")
+    p.add_argument("--repeats", type=int, default=None, help="repetitions (fresh attacker samples) per side")
+    p.add_argument("--steps", type=int, default=None, help="relearning steps T")
+    p.add_argument("--mix_batch", type=int, default=None, help="retain samples m per relearning step")
+    p.add_argument("--threshold", type=float, default=None, help="accuracy τ that counts as relearned")
+    p.add_argument("--attack_seed", type=int, default=0, help="seed of attacker samples and mixing batches")
+    p.add_argument("--batch_models", type=int, default=None,
+                   help="runs trained together in one vmapped network (0 = one at a time; default: as many as fit "
+                        "the GPU's free memory, the preset's value on the CPU)")
+    p.add_argument("--no-batch", "--no_batch", dest="no_batch", action="store_true",
+                   help="one run at a time (the reference loop), same as --batch_models 0")
+    p.add_argument("--no_plot", action="store_true", help="skip the PNG")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args, dataset: str, subclass: bool = False) -> R.ReAConfig:
+    defaults = R.rea_defaults(dataset, subclass)
+    values = R.args_or_defaults(args, ("unlearn_data_percent", "num_ood_dataset", "relearning_lr", "repeats", "steps",
+                                     "mix_batch", "threshold", "batch_models"), defaults, dataset)
+    if args.batch_models is None and "batch_models" in defaults:
+        # unless given: chosen from the GPU's free memory (the CPU keeps the preset's value)
+        values["batch_models"] = "auto"
+    if args.no_batch:
+        values["batch_models"] = 0
+    return R.ReAConfig(seed=args.attack_seed, **values).validate()
+
+
+def resolve_target(args, subclass: bool, blackbox: bool) -> tuple:
+    """(checkpoint path, output root). Fills the preset's forget class into ``args`` first."""
+    fill_forget_default(args, subclass)
+    if args.model_path:
+        path = args.model_path
+        root = args.out_dir or os.path.dirname(os.path.abspath(path))
+    elif blackbox:
+        raise R.ReAError("the black-box attack needs --model_path (the extracted copy, e.g. <run>/dfme/<tag>/student.pt)")
+    else:
+        # the run the unlearning driver wrote: the same identity (defaults, source model) names the same folder
+        ident = identity(args, subclass)
+        path = ident.checkpoint("last.pt")
+        root = args.out_dir or ident.run_dir
+        if not os.path.isfile(path):
+            raise R.ReAError(f"{path} does not exist: run the unlearning script with the same arguments first "
+                           f"(or pass --model_path)")
+    return path, root
+
+
+def rea_from_args(args, subclass: bool = False, blackbox: bool = False, prior_model: Optional[nn.Module] = None) -> dict:
+    """Load the target named by ``args``, attack it, write <root>/rea/<tag>/."""
+    cfg = config_from_args(args, args.dataset, subclass)
+    path, root = resolve_target(args, subclass, blackbox)
+    # black-box: root is the extracted copy's folder (<run>/dfme/<tag>), so "rea" never collides with white-box
+    out_dir = os.path.join(root, "rea", cfg.tag())
+    preflight(args.device, out_dir)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=subclass,
+                     forget_class=None if subclass else args.forget_class,
+                     forget_fine=args.forget_fine if subclass else None)
+    model_fp = file_fingerprint(path)  # of the bytes loaded, before a concurrent rerun could replace them
+    model, meta = load_model(path, exp)
+    ua = split_accuracy(model, exp, "forget_train")
+    ta = split_accuracy(model, exp, "retain_test")
+    with Timer() as total:
+        result = R.run_rea(model, exp, cfg, prior_model=prior_model, progress=not args.quiet)
+    extra = {"status": "done", "stage": "rea_blackbox" if blackbox else "rea", "args": vars(args),
+             "model_fingerprint": model_fp,
+             "victim_fingerprint": (meta.get("victim") or {}).get("fingerprint") if blackbox else None,
+             "target": {"checkpoint": path, "method": meta.get("method", args.method), "kind": meta.get("kind"),
+                        "UA": ua, "TA": ta, "forget_test_acc": split_accuracy(model, exp, "forget_test")},
+             "device": str(exp.device), "seconds": total.seconds, "torch_threads": torch.get_num_threads()}
+    title = f"{args.dataset} {os.path.relpath(path)} | UA {ua:.2f} TA {ta:.2f}"
+    with StagedOutput(out_dir) as stage:  # a rerun replaces the old attack only once it has finished
+        write_outputs(stage.dir, result, extra, plot=not args.no_plot, title=title)
+        stage.commit()
+    lines = [f"ReA on {path}: UA {ua:.3f} TA {ta:.3f} | attacker sample {result['settings']['attacker_sample_size']} "
+             f"images, {cfg.repeats} repeats × (1 forget + {cfg.num_ood_dataset} OOD), T={cfg.steps}, m={cfg.mix_batch}"]
+    prior = result["prior_attack"]["scores"]
+    for key, res in result["per_lr"].items():
+        lines.append(f"  lr {key}: AUC {res['roc_auc']:.3f} | balanced acc {res['balanced_accuracy']:.3f} "
+                     f"(member iff steps ≤ {res['threshold_steps']:g}) | TPR@{cfg.max_fpr:g}FPR {res['tpr_at_fpr']:.3f} "
+                     f"| mean steps forget {res['mean_steps_forget']:.1f} / OOD {res['mean_steps_ood']:.1f} "
+                     f"| ReA/prior {res['rea_over_prior_balanced_accuracy']:.2f}")
+    lines.append(f"  prior attack (entropy MIA): balanced acc {prior['balanced_accuracy']:.3f}, AUC {prior['roc_auc']:.3f}")
+    lines.append(f"  relearning {result['relearn_seconds']:.1f}s wall, {result['relearn_cpu_seconds']:.1f}s CPU "
+                 f"({result['ms_per_model_step']:.2f} / {result['cpu_ms_per_model_step']:.2f} ms per model-step, "
+                 f"{result['settings']['engine']}) | total {total.seconds:.1f}s | {out_dir}")
+    print("\n".join(lines))
+    return dict(extra, out_dir=out_dir, per_lr=result["per_lr"], prior_attack=prior, settings=result["settings"],
+                relearn_seconds=result["relearn_seconds"])
+
+
+def rea_main(dataset: str, subclass: bool = False, blackbox: bool = False, argv=None) -> dict:
+    """Entry point of mia_on_mu_main_<dataset>_<fullclass|subclass>[_blackbox].py."""
+    args = finish_args(rea_parser(dataset, subclass, blackbox).parse_args(argv))
+    with exit_on_error("the attack results"):
+        return rea_from_args(args, subclass, blackbox)
