@@ -818,7 +818,7 @@ def load_recipe(source, label: str = RECIPE_LABEL) -> dict:
                 with open(raw) as fh:
                     data = json.load(fh)
         except (OSError, ValueError) as err:
-            raise ValueError(f"{label}={raw[:80]!r} is neither a JSON object nor a readable JSON file ({err})")
+            raise ValueError(f"{label} {raw[:80]!r} is neither a JSON object nor a readable JSON file ({err})")
     shape = '{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...}}}'
     if not isinstance(data, dict):
         raise ValueError(f"{label} must hold a JSON object {shape}, got a {type(data).__name__}")
