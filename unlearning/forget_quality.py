@@ -31,6 +31,7 @@ from . import reminiscence as R
 from .experiment import (CheckpointError, Experiment, base_parser, finish_args, fmt_param, load_model, pretrain_dir,
                          read_json, run_dir_from_args, write_json)
 from .fingerprint import file_fingerprint
+from .tables import markdown_table
 
 REFERENCES = ("baseline", "retrain")
 STAT_NAMES = list(Q.STATISTICS)
@@ -265,9 +266,7 @@ def to_markdown(rows: List[dict], results: dict) -> str:
              f"(≥ {res['min_models_to_certify']} models per population are needed to certify any ε > 0); TPR at "
              f"{s['max_fpr']:g} FPR with {s['K']} retrained models means TPR at FPR "
              f"{math.floor(s['max_fpr'] * s['K']) / s['K']:.3g}.", "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join(str(r.get(c, "—")) for c in cols) + " |")
+             markdown_table(cols, [[r.get(c, "—") for c in cols] for r in rows])]
     return "\n".join(lines) + "\n"
 
 
