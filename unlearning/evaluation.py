@@ -1,22 +1,36 @@
 """Accuracies and predictions, batched, in eval mode without gradients."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn as nn
 
 
+@contextlib.contextmanager
+def eval_mode(*models: nn.Module):
+    """Eval mode for the block (BatchNorm on running statistics, no dropout), then each model's own train/eval
+    mode back, also when the block raises."""
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(models, modes):
+            m.train(mode)
+
+
 @torch.no_grad()
 def predict(model: nn.Module, data, idx, batch_size: int = 1024, features: bool = False) -> torch.Tensor:
     """Logits (or penultimate features) of ``data[idx]``; restores the model's train/eval mode."""
-    was_training = model.training
-    model.eval()
     idx = torch.as_tensor(idx, dtype=torch.long).to(data.x.device)
     outs = []
-    for b in range(0, len(idx), batch_size):
-        x = data.normalize(data.x[idx[b:b + batch_size]])
-        outs.append((model.features(x) if features else model(x)).float())  # float32 under bf16 autocast too
-    model.train(was_training)
+    with eval_mode(model):
+        for b in range(0, len(idx), batch_size):
+            x = data.normalize(data.x[idx[b:b + batch_size]])
+            outs.append((model.features(x) if features else model(x)).float())  # float32 under bf16 autocast too
     if not outs:
         return torch.empty(0)
     return torch.cat(outs)

@@ -21,6 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from .evaluation import eval_mode
 from .training import check_finite_model, cycle, l1_norm, warmup_multistep_lr
 
 PHASE1, PHASE2 = "over_unlearn", "replay"
@@ -286,11 +287,10 @@ def suppress_forget_unit(ctx, model, steps: int, lr: float = 0.1) -> dict:
         raise ValueError("suppress_forget_unit: the model has no nn.Linear output layer")
     name, fc = head
     f = ctx.split.forget_index
-    was_training = model.training
-    model.eval()
     loader = cycle(ctx.loader(ctx.split.retain_train, stream=950))
     x, _ = next(loader)
-    with torch.no_grad():
+    # features in eval mode (BatchNorm on running statistics): only the output unit's weights are trained
+    with eval_mode(model), torch.no_grad():
         if not torch.allclose(model(x), fc(model.features(x)), atol=1e-4):
             raise ValueError("suppress_forget_unit needs logits = output_layer(features(x))")
     w = fc.weight.detach()[f].clone().requires_grad_(True)
@@ -309,7 +309,7 @@ def suppress_forget_unit(ctx, model, steps: int, lr: float = 0.1) -> dict:
     margins = []
     for step in range(int(steps)):
         x, y = next(loader)
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             h = model.features(x)
         if step == 0:
             margins.append(margin(h))
@@ -317,7 +317,7 @@ def suppress_forget_unit(ctx, model, steps: int, lr: float = 0.1) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         margins.append(margin(model.features(x)))
         delta = {f"{name}.weight": torch.zeros_like(fc.weight)}
         delta[f"{name}.weight"][f] = w.detach() - fc.weight[f]
@@ -330,7 +330,6 @@ def suppress_forget_unit(ctx, model, steps: int, lr: float = 0.1) -> dict:
         fc.weight.add_(full[f"{name}.weight"])
         if fc.bias is not None:
             fc.bias.add_(full[f"{name}.bias"])
-    model.train(was_training)
     check_finite_model(model)
     return {"suppress_steps": int(steps), "suppress_margin_before": margins[0] if margins else None,
             "suppress_margin_after": margins[-1] if margins else None}
