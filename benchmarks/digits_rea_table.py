@@ -1,4 +1,4 @@
-"""The white-box ReA table on the digits preset (issue 4's "Must show"); rerunnable, skips finished steps.
+"""The white-box ReA table on the digits preset, every registry method; rerunnable, skips finished steps.
 
     python benchmarks/digits_rea_table.py                       # every registry method, lrs and repeats of config.REA
     python benchmarks/digits_rea_table.py --methods retrain negative_grad negative_grad_our --repeats 40

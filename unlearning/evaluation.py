@@ -51,7 +51,7 @@ def split_accuracy(model: nn.Module, exp, which: str) -> float:
     return accuracy(model, data, idx, exp.split.targets(data.y[torch.as_tensor(idx).to(data.y.device)]))
 
 
-# ----------------------------------------------------------------------------- entropy MIA (SPEC §5)
+# ----------------------------------------------------------------------------- entropy MIA on D_f
 def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
     logp = torch.log_softmax(logits.float(), 1)
     return -(logp.exp() * logp).sum(1)
@@ -86,7 +86,7 @@ class EntropyMIA:
 
 
 def entropy_mia(model: nn.Module, exp, seed: int = 0) -> float:
-    """MIA of SPEC §5: fraction of D_f predicted member."""
+    """The efficacy table's MIA: fraction of D_f that an entropy attack on retain vs test data calls member."""
     return EntropyMIA(model, exp, seed).member_rate(model, exp.train, exp.split.forget_train)
 
 
@@ -122,7 +122,7 @@ def full_test_accuracy(model: nn.Module, exp) -> float:
     return accuracy(model, data, idx, exp.split.targets(data.y[idx.to(data.y.device)]))
 
 
-# ----------------------------------------------------------------------------- efficacy metrics (SPEC §5)
+# ----------------------------------------------------------------------------- efficacy metrics (TA, UA, RA, MIA)
 def efficacy_metrics(model: nn.Module, exp, seed: int = 0) -> dict:
     """TA (retain test), UA (D_f), RA (D_r), forget-test accuracy and the entropy MIA on D_f, as named floats, and
     the paper's versions next to ours: d_t (accuracy on the full test set, forget class included) and MIA_paper

@@ -1,4 +1,4 @@
-"""Reminiscence Attack (ReA, SPEC §6): a forgotten class is relearned faster than a class the model never saw.
+"""Reminiscence Attack (ReA): a forgotten class is relearned faster than a class the model never saw.
 
 For one target model, every repetition r draws an attacker sample of the forget class (a fraction p of D_f) and,
 for each OOD class, an equally large sample relabelled to the forget output; every sample is relearned in its
@@ -599,7 +599,7 @@ def rea_defaults(dataset: str, subclass: bool = False) -> dict:
 def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False):
     kind = "black-box (on an extracted copy)" if blackbox else "white-box"
     p = base_parser(f"Reminiscence Attack, {kind}, on a {'sub-class' if subclass else 'full-class'} unlearned "
-                    f"{dataset} model (SPEC §6).", dataset)
+                    f"{dataset} model.", dataset)
     add_run_identity_args(p, subclass=subclass)
     p.add_argument("--model_path", default=None,
                    help="attack this checkpoint instead of <run folder>/last.pt (e.g. a pretrained or extracted model)")

@@ -1,4 +1,4 @@
-"""SalUn weight saliency masks (SPEC §8).
+"""SalUn weight saliency masks: which weights an unlearning run may update.
 
 The saliency of a weight is |g|, g the gradient of the forget loss (cross-entropy of D_f against the forget class's
 output index) accumulated over D_f. All parameters are ranked jointly; the mask of ratio t keeps exactly
