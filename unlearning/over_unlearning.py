@@ -1,4 +1,4 @@
-"""Over-Unlearning and Replay (SPEC §4): ``<method>_our`` for any approximate method of the registry.
+"""Over-Unlearning and Replay: ``<method>_our`` for any approximate method of the registry.
 
 One generic wrapper: phase 1 runs the wrapped method with its over-unlearning settings (config.OVER_UNLEARN merged
 over config.UNLEARN by ``strategies.method_settings``; retain accuracy may collapse), phase 2 replays D_r with
@@ -7,9 +7,10 @@ cosine decay as a named option (``replay_lr``). Every update of both phases goes
 regulariser, so --l1/--l2/--mask_path apply to the replay too. After each phase the wrapper reports
 (name, model, seconds) through ``ctx.on_phase``: the driver saves ``mid.pt`` and evaluates there, outside the timing.
 
-Issue 6 added (settings documented at "issue 6 additions" below): phase lengths in optimiser steps or by a stopping
-rule, a reset of the forgotten class's output unit before the replay, and ``<method>_orth`` (random labels +
-orthogonality penalty on normalised intermediate features as the over-unlearning, then the same replay).
+Extensions (settings documented at "phase lengths, output-unit reset, _orth" below): phase lengths in optimiser
+steps or by a stopping rule, a reset of the forgotten class's output unit before the replay, and ``<method>_orth``
+(random labels + orthogonality penalty on normalised intermediate features as the over-unlearning, then the same
+replay).
 """
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ def our_variant(entry):
     )
 
 
-# ============================================================================= issue 6 additions
+# ============================================================================= phase lengths, output-unit reset, _orth
 # Phase lengths in optimiser steps and stopping rules, a reset of the forgotten output unit before replay, and the
 # `<method>_orth` variant (the later paper's over-unlearning: random labels + an orthogonality penalty on
 # normalised intermediate features). Settings (config.OVER_UNLEARN[dataset]; every key optional):
@@ -336,7 +337,7 @@ def suppress_forget_unit(ctx, model, steps: int, lr: float = 0.1) -> dict:
 
 
 def run_replay(ctx, model, settings: dict) -> dict:
-    """Phase 2 with the issue-6 options: reset the forget unit first, length in epochs or in steps, then optionally
+    """Phase 2 with the extension options: reset the forget unit first, length in epochs or in steps, then optionally
     suppress the forget unit (settings "suppress_forget_unit": steps, "suppress_lr")."""
     reset_forget_unit(ctx, model, settings.get("reset_forget_unit"))
     if settings.get("steps") is not None:

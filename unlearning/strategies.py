@@ -1,4 +1,4 @@
-"""The unlearning-method registry (SPEC §3): one signature ``fn(ctx, para1, para2) -> model`` for every method.
+"""The unlearning-method registry: one signature ``fn(ctx, para1, para2) -> model`` for every method.
 
 ``ctx`` (a ``Context``) carries the model to unlearn (a copy of the pretrained one, changed in place), the pretrained
 model (teacher), the Experiment (data + split), a ``Regulariser`` (--l1/--l2/--mask_path: every gradient update goes
@@ -701,7 +701,7 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 def settings_overrides() -> dict:
-    """Recipe overrides for experiments (issue 6): the environment variable UNLEARN_OVERRIDES holds a JSON object
+    """Recipe overrides for experiments: the environment variable UNLEARN_OVERRIDES holds a JSON object
     (inline, or the path of a .json file) ``{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...},
     "replay": {...}, "orth": {...}}}``, merged over config.UNLEARN / config.OVER_UNLEARN of *every* dataset (so a
     target and its shadow models get the same recipe). Unset: {}. The merged settings land in results.json."""
