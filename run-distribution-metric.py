@@ -16,6 +16,7 @@ import sys
 
 from unlearning.experiment import forget_dir
 from unlearning.run_identity import pretrained_path
+from unlearning.tables import markdown_table
 
 # ------------------------------------------------------------------ editable settings
 dataset = "digits"
@@ -87,9 +88,7 @@ def main():
                          f"{res['overlap']:.3f}", f"{res['multiclass_overlap']:.3f}"])
     if rows:
         head = ["method", "features", "variance", "silhouette", "overlap", "multi-class overlap"]
-        print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
+        print("\n" + markdown_table(head, rows))
     if not args.dry_run:
         print(f"\n{len(rows)} ok, {failed} failed")
     return 1 if failed else 0

@@ -1,4 +1,4 @@
-"""Wall time of the representation distribution metrics (SPEC §7), stage by stage.
+"""Wall time of the representation distribution metrics (variance, silhouette, overlap), stage by stage.
 
     python benchmarks/bench_distribution_metrics.py            # digits (pretrained model) + 20,000 synthetic points
     python benchmarks/bench_distribution_metrics.py --n 5000   # a smaller synthetic set

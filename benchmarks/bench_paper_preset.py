@@ -30,6 +30,7 @@ sys.path.insert(0, ROOT)
 from datasets import ImageData, build_split  # noqa: E402
 from models import build_model  # noqa: E402
 from unlearning.experiment import resolve_device  # noqa: E402
+from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.training import Loader, configure_speed, random_crop_flip, to_speed_layout, train_supervised  # noqa: E402
 
 MEAN, STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
@@ -177,22 +178,17 @@ def main(argv=None):
     t0 = time.perf_counter()
     proj, ref = bench_training(device, n_train, 64, epochs)
     print("\n(a) ResNet18 training, 32×32, batch 64, random crop + flip")
-    print("| loop | steps/s |\n|---|---|")
-    print(f"| project (train_supervised, {'bf16 + channels_last' if speed['amp'] else 'fp32'}) | {proj:.2f} |")
-    print(f"| plain PyTorch reference (DataLoader, fp32) | {ref:.2f} |")
-    print(f"| ratio project / reference | {proj / ref:.2f} |")
+    print(markdown_table(["loop", "steps/s"], [
+        [f"project (train_supervised, {'bf16 + channels_last' if speed['amp'] else 'fp32'})", f"{proj:.2f}"],
+        ["plain PyTorch reference (DataLoader, fp32)", f"{ref:.2f}"],
+        ["ratio project / reference", f"{proj / ref:.2f}"]]))
     rows, n_runs = bench_rea(device, repeats, steps)
     print(f"\n(b) ReA relearning, ResNet18, {n_runs} runs × {steps} steps (1 attacker + 14 retain images per step)")
-    print("| batch_models | model-steps/s |\n|---|---|")
-    for label, rate in rows:
-        print(f"| {label} | {rate:.1f} |")
+    print(markdown_table(["batch_models", "model-steps/s"], [[label, f"{rate:.1f}"] for label, rate in rows]))
     print(f"\n(c) Wfisher memory, {wf_net}: per-sample gradients G (N × d, float32) + F⁻¹v")
-    print(f"| N | d | G GiB | peak {'GPU' if cuda else 'RSS increase'} GiB |\n|---|---|---|---|")
-    for n, res, err in bench_wfisher(device, wf_net, (50, 200)):
-        if res is None:
-            print(f"| {n} | — | — | {err} |")
-        else:
-            print(f"| {n} | {res['d']} | {res['G_gib']:.2f} | {res['peak_gib']:.2f} |")
+    wf = [[n, "—", "—", err] if res is None else [n, res["d"], f"{res['G_gib']:.2f}", f"{res['peak_gib']:.2f}"]
+          for n, res, err in bench_wfisher(device, wf_net, (50, 200))]
+    print(markdown_table(["N", "d", "G GiB", f"peak {'GPU' if cuda else 'RSS increase'} GiB"], wf))
     print(f"\ntotal {time.perf_counter() - t0:.0f}s")
 
 

@@ -22,6 +22,7 @@ from unlearning.experiment import atomic_write_text, finish_args, pretrain_dir, 
 from unlearning.strategies import METHODS, our_names  # noqa: E402
 from unlearning.unlearn import parser as unlearn_parser, resolve  # noqa: E402
 from unlearning.experiment import run_dir_from_args  # noqa: E402
+from unlearning.tables import markdown_table  # noqa: E402
 
 SPARSE_L1 = 5e-4
 
@@ -99,15 +100,14 @@ def main(argv=None):
     lines = [f"digits, resnet8, forget class {config.PRESETS['digits']['forget_class']}, seed {args.seed}, "
              f"device {args.device}, {args.threads} thread(s), {mode}. Retrain RTE (same run): "
              + ", ".join(f"{r['metrics']['RTE']:.2f} s wall / {r.get('rte_cpu', float('nan')):.2f} s CPU" for r in refs)
-             + f" (first, last); reference = their mean, {ref_rte:.2f} s wall / {ref_cpu:.2f} s CPU", "",
-             "| method | TA | UA | RA | MIA | RTE wall (s) | % of retrain | RTE CPU (s) | % of retrain | "
-             "`_our` checks: UA≤5%, ΔTA≤5, wall≤15% (CPU≤15%) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    failures = []
+             + f" (first, last); reference = their mean, {ref_rte:.2f} s wall / {ref_cpu:.2f} s CPU", ""]
+    head = ["method", "TA", "UA", "RA", "MIA", "RTE wall (s)", "% of retrain", "RTE CPU (s)", "% of retrain",
+            "`_our` checks: UA≤5%, ΔTA≤5, wall≤15% (CPU≤15%)"]
+    body, failures = [], []
     for m, (res, _) in rows.items():
         met = res.get("metrics")
         if res.get("status") != "done" or not met:
-            lines.append(f"| {m} | {res.get('status')} | | | | | | | | {res.get('error')} |")
+            body.append([m, res.get('status'), "", "", "", "", "", "", "", res.get('error')])
             failures.append(m)
             continue
         pct = 100 * met["RTE"] / ref_rte
@@ -119,9 +119,10 @@ def main(argv=None):
             check = " ".join("ok" if c else "FAIL" for c in ok) + f" ({'ok' if pct_cpu <= 15.0 else 'FAIL'})"
             if not all(ok):
                 failures.append(m)
-        lines.append(f"| {m} | {met['TA']:.3f} | {met['UA']:.3f} | {met['RA']:.3f} | {met['MIA']:.3f} | "
-                     f"{met['RTE']:.2f} | {pct:.1f} | {cpu:.2f} | {pct_cpu:.1f} | {check} |")
-    lines += ["", f"{len(rows)} runs in {total:.0f} s wall; failing: {', '.join(failures) or 'none'}"]
+        body.append([m, f"{met['TA']:.3f}", f"{met['UA']:.3f}", f"{met['RA']:.3f}", f"{met['MIA']:.3f}",
+                     f"{met['RTE']:.2f}", f"{pct:.1f}", f"{cpu:.2f}", f"{pct_cpu:.1f}", check])
+    lines += [markdown_table(head, body), "",
+              f"{len(rows)} runs in {total:.0f} s wall; failing: {', '.join(failures) or 'none'}"]
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     out = args.out or os.path.join(args.log_root, "digits", "resnet8", "efficacy_table.md")

@@ -1,4 +1,4 @@
-"""The white-box ReA table on the digits preset (issue 4's "Must show"); rerunnable, skips finished steps.
+"""The white-box ReA table on the digits preset, every registry method; rerunnable, skips finished steps.
 
     python benchmarks/digits_rea_table.py                       # every registry method, lrs and repeats of config.REA
     python benchmarks/digits_rea_table.py --methods retrain negative_grad negative_grad_our --repeats 40
@@ -22,6 +22,7 @@ sys.path.insert(0, ROOT)
 import config  # noqa: E402
 from unlearning.experiment import atomic_write_text, finish_args, pretrain_dir, read_json, run_dir_from_args  # noqa: E402
 from unlearning.reminiscence import ReAConfig  # noqa: E402
+from unlearning.tables import markdown_table  # noqa: E402
 
 
 def sh(cmd, env):
@@ -104,16 +105,18 @@ def main(argv=None):
     lines = [f"Digits, ResNet-8, forget class 3, unlearning seed {args.seed}, attack seed 0; ReA: {cfg.repeats} repeats × "
              f"(1 forget + {cfg.num_ood_dataset} OOD) samples of {rows[0][1]['settings']['attacker_sample_size'] if rows else '?'}"
              f" images, m={cfg.mix_batch}, T={cfg.steps}, τ={cfg.threshold}; steps-to-τ scores (member iff fewer steps). "
-             f"{time.strftime('%Y-%m-%d %H:%M')}, code at {git_head()}", "",
-             "| target | lr | UA | TA | ReA AUC | balanced acc | TPR@5%FPR | mean steps forget / OOD | prior-attack balanced acc | ReA wall s (CPU s) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"{time.strftime('%Y-%m-%d %H:%M')}, code at {git_head()}", ""]
+    head = ["target", "lr", "UA", "TA", "ReA AUC", "balanced acc", "TPR@5%FPR", "mean steps forget / OOD",
+            "prior-attack balanced acc", "ReA wall s (CPU s)"]
+    body = []
     for method, res in rows:
         t = res["target"]
         prior = res["prior_attack"]["scores"]["balanced_accuracy"]
         for key, r in res["per_lr"].items():
-            lines.append(f"| {method} | {key} | {t['UA']:.3f} | {t['TA']:.3f} | {r['roc_auc']:.3f} | "
-                         f"{r['balanced_accuracy']:.3f} | {r['tpr_at_fpr']:.3f} | {r['mean_steps_forget']:.1f} / "
-                         f"{r['mean_steps_ood']:.1f} | {prior:.3f} | {wall_time(res)} |")
+            body.append([method, key, f"{t['UA']:.3f}", f"{t['TA']:.3f}", f"{r['roc_auc']:.3f}",
+                         f"{r['balanced_accuracy']:.3f}", f"{r['tpr_at_fpr']:.3f}",
+                         f"{r['mean_steps_forget']:.1f} / {r['mean_steps_ood']:.1f}", f"{prior:.3f}", wall_time(res)])
+    lines.append(markdown_table(head, body))
     lines += ["", "ReA wall s = relearning of all runs of the target (every lr together), one process, 1 thread; CPU s = "
               "that process's CPU time (less sensitive to the other processes of a shared machine); "
               f"the machine's load average when the table was printed: {os.getloadavg()[0]:.1f}."]

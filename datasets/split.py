@@ -1,7 +1,7 @@
 """The one class split of an experiment: which classes are trained, OOD and forgotten, and where each sample goes.
 
 Every label that reaches a model goes through ``ClassSplit.targets`` (original id → output index), the single
-sorted mapping of SPEC §1, for retain, forget and OOD data alike.
+sorted mapping (kept classes in increasing original id), for retain, forget and OOD data alike.
 """
 from __future__ import annotations
 

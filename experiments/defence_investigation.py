@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import config  # noqa: E402
 from unlearning.launcher import Launcher, Step, unlearn_run_dir  # noqa: E402
 from unlearning.run_identity import pretrained_path  # noqa: E402
+from unlearning.tables import markdown_table  # noqa: E402
 
 LOG = os.path.join("log_files", "investigation")
 STANDARD = ["negative_grad", "amnesiac", "badteacher", "ssd_tuning"]
@@ -403,9 +404,10 @@ def _pm(v, digits=2):
 def compact_table(rows) -> str:
     """README's table: retrain and the plain methods do not depend on the `_our` recipe, so their rows (identical
     in every condition on the same dataset) appear once, as "all <dataset> conditions"."""
-    head = ("| condition | target | TA | ΔTA (pt) | UA | ReA AUC, one-sided | ReA bal. acc, one-sided | calibrated AUC | "
-            "calibrated bal. acc | calibrated bal. acc, OOD-normalised | steps forget / OOD | model seeds |")
-    lines, seen = [head, "|" + "---|" * 12], set()
+    head = ["condition", "target", "TA", "ΔTA (pt)", "UA", "ReA AUC, one-sided", "ReA bal. acc, one-sided",
+            "calibrated AUC", "calibrated bal. acc", "calibrated bal. acc, OOD-normalised", "steps forget / OOD",
+            "model seeds"]
+    body, seen = [], set()
     for r in rows:
         ds = CONDITIONS[r["condition"]]["dataset"]
         shared = not is_defended(r["target"])
@@ -415,30 +417,29 @@ def compact_table(rows) -> str:
         cond = f"all {ds} conditions" if shared and ds == "digits" else r["condition"]
         dta = "—" if (r["TA"] is None or r["TA_pretrained"] is None) else f"{100 * (r['TA'][0] - r['TA_pretrained']):+.1f}"
         steps = "—" if r["steps_f"] is None else f"{r['steps_f'][0]:.0f} / {r['steps_ood'][0]:.0f}"
-        lines.append(f"| {cond} | {r['target']} | {_pm(r['TA'], 3)} | {dta} | {_pm(r['UA'], 3)} | {_pm(r['auc'])} | "
-                     f"{_pm(r['ba'])} | {_pm(r['cal_auc'])} | {_pm(r['cal_ba'])} | {_pm(r['cal_ba_norm'])} | {steps} | "
-                     f"{r['auc'][2] if r['auc'] else 0} |")
-    return "\n".join(lines)
+        body.append([cond, r['target'], _pm(r['TA'], 3), dta, _pm(r['UA'], 3), _pm(r['auc']), _pm(r['ba']),
+                     _pm(r['cal_auc']), _pm(r['cal_ba']), _pm(r['cal_ba_norm']), steps,
+                     r['auc'][2] if r['auc'] else 0])
+    return markdown_table(head, body)
 
 
 def _write_tables(rows, units, out, lr, repeats):
     from unlearning.experiment import atomic_write_text, write_json
-    head = ("| condition | target | TA | UA | ΔTA vs pretrained | ReA AUC (one-sided) | ReA bal. acc (one-sided) | "
-            "calibrated AUC | calibrated bal. acc | calibrated bal. acc, OOD-normalised | calibrated rule | "
-            "mean steps forget / OOD | seeds: ReA/unlearned (shadow) |")
-    lines = [f"ReA at relearning lr {lr}, {repeats} repeats × (1 forget + 3 OOD), T = 75, τ = 0.9, "
-             "statistic steps-to-τ; mean ± sd over model seeds.", "", head, "|" + "---|" * 13]
+    head = ["condition", "target", "TA", "UA", "ΔTA vs pretrained", "ReA AUC (one-sided)", "ReA bal. acc (one-sided)",
+            "calibrated AUC", "calibrated bal. acc", "calibrated bal. acc, OOD-normalised", "calibrated rule",
+            "mean steps forget / OOD", "seeds: ReA/unlearned (shadow)"]
+    body = []
     csv = ["condition,target,seeds,shadow_seeds,TA,TA_sd,UA,UA_sd,dTA,auc,auc_sd,ba,ba_sd,cal_auc,cal_auc_sd,cal_ba,"
            "cal_ba_sd,cal_ba_area,cal_auc_area,auc_area,steps_forget,steps_ood,RTE,cal_ba_norm,cal_ba_norm_sd,"
            "cal_auc_norm"]
     for r in rows:
         dta = None if (r["TA"] is None or r["TA_pretrained"] is None) else r["TA"][0] - r["TA_pretrained"]
         steps = "—" if r["steps_f"] is None else f"{r['steps_f'][0]:.0f} / {r['steps_ood'][0]:.0f}"
-        lines.append(f"| {r['condition']} | {r['target']} | {_pm(r['TA'], 3)} | {_pm(r['UA'], 3)} | "
-                     f"{'—' if dta is None else f'{100 * dta:+.1f} pt'} | {_pm(r['auc'])} | {_pm(r['ba'])} | "
-                     f"{_pm(r['cal_auc'])} | {_pm(r['cal_ba'])} | {_pm(r['cal_ba_norm'])} | {r['cal_direction'] or '—'} | "
-                     f"{steps} | "
-                     f"{r['auc'][2] if r['auc'] else 0}/{r['seeds']} ({r['shadow_seeds']}) |")
+        body.append([r['condition'], r['target'], _pm(r['TA'], 3), _pm(r['UA'], 3),
+                     '—' if dta is None else f'{100 * dta:+.1f} pt', _pm(r['auc']), _pm(r['ba']),
+                     _pm(r['cal_auc']), _pm(r['cal_ba']), _pm(r['cal_ba_norm']), r['cal_direction'] or '—',
+                     steps,
+                     f"{r['auc'][2] if r['auc'] else 0}/{r['seeds']} ({r['shadow_seeds']})"])
 
         def g(k, i=0):
             return "" if r[k] is None else f"{r[k][i]:.4f}"
@@ -447,6 +448,8 @@ def _write_tables(rows, units, out, lr, repeats):
                              g("auc", 1), g("ba"), g("ba", 1), g("cal_auc"), g("cal_auc", 1), g("cal_ba"),
                              g("cal_ba", 1), g("cal_ba_area"), g("cal_auc_area"), g("auc_area"), g("steps_f"),
                              g("steps_ood"), g("RTE"), g("cal_ba_norm"), g("cal_ba_norm", 1), g("cal_auc_norm")]))
+    lines = [f"ReA at relearning lr {lr}, {repeats} repeats × (1 forget + 3 OOD), T = 75, τ = 0.9, "
+             "statistic steps-to-τ; mean ± sd over model seeds.", "", markdown_table(head, body)]
     atomic_write_text(os.path.join(out, "table.md"), "\n".join(lines) + "\n")
     atomic_write_text(os.path.join(out, "table_compact.md"), compact_table(rows) + "\n")
     atomic_write_text(os.path.join(out, "table.csv"), "\n".join(csv) + "\n")
@@ -456,17 +459,18 @@ def _write_tables(rows, units, out, lr, repeats):
         groups.setdefault((u["condition"], u["target"], u["stage"]), []).append(u)
     keys = ("w_norm_f", "w_norm_others", "bias_f", "bias_others", "bias_rank_f", "cos_f_to_others",
             "margin_forget", "margin_ood", "knn_forget", "knn_ood")
-    ul = ["| condition | target | stage | ‖w_f‖ | mean ‖w_other‖ | b_f | mean b_other | rank of b_f (0 = largest) | "
-          "cos(w_f, w_other) | margin forget imgs | margin OOD imgs | kNN purity forget | kNN purity OOD |",
-          "|" + "---|" * 13]
+    uhead = ["condition", "target", "stage", "‖w_f‖", "mean ‖w_other‖", "b_f", "mean b_other",
+             "rank of b_f (0 = largest)", "cos(w_f, w_other)", "margin forget imgs", "margin OOD imgs",
+             "kNN purity forget", "kNN purity OOD"]
+    ul = []
     ucsv = ["condition,target,stage," + ",".join(keys) + ",n"]
     for (c, t, s), us in groups.items():
         m = {k: float(np.mean([u[k] for u in us])) for k in keys}
-        ul.append(f"| {c} | {t} | {s} | {m['w_norm_f']:.2f} | {m['w_norm_others']:.2f} | {m['bias_f']:+.3f} | "
-                  f"{m['bias_others']:+.3f} | {m['bias_rank_f']:.1f} | {m['cos_f_to_others']:+.2f} | "
-                  f"{m['margin_forget']:+.2f} | {m['margin_ood']:+.2f} | {m['knn_forget']:.2f} | {m['knn_ood']:.2f} |")
+        ul.append([c, t, s, f"{m['w_norm_f']:.2f}", f"{m['w_norm_others']:.2f}", f"{m['bias_f']:+.3f}",
+                   f"{m['bias_others']:+.3f}", f"{m['bias_rank_f']:.1f}", f"{m['cos_f_to_others']:+.2f}",
+                   f"{m['margin_forget']:+.2f}", f"{m['margin_ood']:+.2f}", f"{m['knn_forget']:.2f}", f"{m['knn_ood']:.2f}"])
         ucsv.append(",".join([c, t, s] + [f"{m[k]:.4f}" for k in keys] + [str(len(us))]))
-    atomic_write_text(os.path.join(out, "units.md"), "\n".join(ul) + "\n")
+    atomic_write_text(os.path.join(out, "units.md"), markdown_table(uhead, ul) + "\n")
     atomic_write_text(os.path.join(out, "units.csv"), "\n".join(ucsv) + "\n")
     write_json(os.path.join(out, "rows.json"), {"rows": rows, "units": units})
     print("\n".join(lines))

@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 import defence_investigation as di  # noqa: E402
 from unlearning.launcher import Launcher  # noqa: E402
+from unlearning.tables import markdown_table  # noqa: E402
 
 CONDITION = "R_recent"
 RECENT = ["boundary_shrink", "boundary_expanding", "delete", "sfr_on", "pru", "weight_dist_reg"]
@@ -48,18 +49,18 @@ def table(rows, seeds) -> str:
     calibrated ReA (mean ± sd over model seeds)."""
     pm = di._pm
     retrain_cpu = {s: _cpu_seconds("retrain", s) for s in seeds}
-    head = ("| target | TA | UA | RTE, % of retrain (CPU) | CPU s | ReA AUC, one-sided | ReA bal. acc, one-sided | "
-            "calibrated AUC | calibrated bal. acc | model seeds (shadow) |")
-    lines = [head, "|" + "---|" * 10]
+    head = ["target", "TA", "UA", "RTE, % of retrain (CPU)", "CPU s", "ReA AUC, one-sided", "ReA bal. acc, one-sided",
+            "calibrated AUC", "calibrated bal. acc", "model seeds (shadow)"]
+    body = []
     for r in rows:
         cpu = {s: _cpu_seconds(r["target"], s) for s in seeds}
         share = [100 * cpu[s] / retrain_cpu[s] for s in seeds if cpu[s] is not None and retrain_cpu.get(s)]
         secs = [c for c in cpu.values() if c is not None]
         fmt = (lambda v, d: "—" if not v else f"{np.mean(v):.{d}f} ± {np.std(v):.{d}f}")
-        lines.append(f"| {r['target']} | {pm(r['TA'], 3)} | {pm(r['UA'], 3)} | {fmt(share, 1)} | {fmt(secs, 1)} | "
-                     f"{pm(r['auc'])} | {pm(r['ba'])} | {pm(r['cal_auc'])} | {pm(r['cal_ba'])} | "
-                     f"{r['auc'][2] if r['auc'] else 0} ({r['shadow_seeds']}) |")
-    return "\n".join(lines)
+        body.append([r['target'], pm(r['TA'], 3), pm(r['UA'], 3), fmt(share, 1), fmt(secs, 1), pm(r['auc']),
+                     pm(r['ba']), pm(r['cal_auc']), pm(r['cal_ba']),
+                     f"{r['auc'][2] if r['auc'] else 0} ({r['shadow_seeds']})"])
+    return markdown_table(head, body)
 
 
 def main(argv=None):

@@ -1,4 +1,4 @@
-"""Two-sided, calibrated Reminiscence Attack (issue 6).
+"""Two-sided, calibrated Reminiscence Attack: direction and threshold fitted on the attacker's shadow models.
 
 The paper's ReA is one-sided and picks its threshold on the target's own scores (an in-sample, optimistic
 figure). Here the attacker fits the *direction* ("forgotten class relearned faster" or "slower") and the

@@ -1,22 +1,36 @@
 """Accuracies and predictions, batched, in eval mode without gradients."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn as nn
 
 
+@contextlib.contextmanager
+def eval_mode(*models: nn.Module):
+    """Eval mode for the block (BatchNorm on running statistics, no dropout), then each model's own train/eval
+    mode back, also when the block raises."""
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(models, modes):
+            m.train(mode)
+
+
 @torch.no_grad()
 def predict(model: nn.Module, data, idx, batch_size: int = 1024, features: bool = False) -> torch.Tensor:
     """Logits (or penultimate features) of ``data[idx]``; restores the model's train/eval mode."""
-    was_training = model.training
-    model.eval()
     idx = torch.as_tensor(idx, dtype=torch.long).to(data.x.device)
     outs = []
-    for b in range(0, len(idx), batch_size):
-        x = data.normalize(data.x[idx[b:b + batch_size]])
-        outs.append((model.features(x) if features else model(x)).float())  # float32 under bf16 autocast too
-    model.train(was_training)
+    with eval_mode(model):
+        for b in range(0, len(idx), batch_size):
+            x = data.normalize(data.x[idx[b:b + batch_size]])
+            outs.append((model.features(x) if features else model(x)).float())  # float32 under bf16 autocast too
     if not outs:
         return torch.empty(0)
     return torch.cat(outs)
@@ -37,7 +51,7 @@ def split_accuracy(model: nn.Module, exp, which: str) -> float:
     return accuracy(model, data, idx, exp.split.targets(data.y[torch.as_tensor(idx).to(data.y.device)]))
 
 
-# ----------------------------------------------------------------------------- entropy MIA (SPEC §5)
+# ----------------------------------------------------------------------------- entropy MIA on D_f
 def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
     logp = torch.log_softmax(logits.float(), 1)
     return -(logp.exp() * logp).sum(1)
@@ -72,7 +86,7 @@ class EntropyMIA:
 
 
 def entropy_mia(model: nn.Module, exp, seed: int = 0) -> float:
-    """MIA of SPEC §5: fraction of D_f predicted member."""
+    """The efficacy table's MIA: fraction of D_f that an entropy attack on retain vs test data calls member."""
     return EntropyMIA(model, exp, seed).member_rate(model, exp.train, exp.split.forget_train)
 
 
@@ -108,7 +122,7 @@ def full_test_accuracy(model: nn.Module, exp) -> float:
     return accuracy(model, data, idx, exp.split.targets(data.y[idx.to(data.y.device)]))
 
 
-# ----------------------------------------------------------------------------- efficacy metrics (SPEC §5)
+# ----------------------------------------------------------------------------- efficacy metrics (TA, UA, RA, MIA)
 def efficacy_metrics(model: nn.Module, exp, seed: int = 0) -> dict:
     """TA (retain test), UA (D_f), RA (D_r), forget-test accuracy and the entropy MIA on D_f, as named floats, and
     the paper's versions next to ours: d_t (accuracy on the full test set, forget class included) and MIA_paper

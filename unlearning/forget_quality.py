@@ -32,6 +32,7 @@ from .experiment import (Experiment, base_parser, finish_args, forget_dir, load_
                          run_dir_from_args, settings_tag, write_json)
 from .fingerprint import file_fingerprint
 from .run_identity import fill_forget_default, pretrained_path, recipe_of
+from .tables import markdown_table
 
 REFERENCES = ("baseline", "retrain")
 STAT_NAMES = list(Q.STATISTICS)
@@ -270,9 +271,7 @@ def to_markdown(rows: List[dict], results: dict) -> str:
              f"(≥ {res['min_models_to_certify']} models per population are needed to certify any ε > 0); TPR at "
              f"{s['max_fpr']:g} FPR with {s['K']} retrained models means TPR at FPR "
              f"{math.floor(s['max_fpr'] * s['K']) / s['K']:.3g}.", "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join(str(r.get(c, "—")) for c in cols) + " |")
+             markdown_table(cols, [[r.get(c, "—") for c in cols] for r in rows])]
     return "\n".join(lines) + "\n"
 
 

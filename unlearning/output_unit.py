@@ -14,6 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .evaluation import eval_mode
 from .training import check_finite_model, cycle
 
 
@@ -53,51 +54,49 @@ def suppress_forget_unit(ctx, model, steps: int, lr: float = 0.1) -> dict:
     (forget logit − largest other logit, on D_r)."""
     name, fc = _output_layer(model, "suppress_forget_unit")
     f = ctx.split.forget_index
-    was_training = model.training
-    model.eval()
-    loader = cycle(ctx.loader(ctx.split.retain_train, stream=950))
-    x, _ = next(loader)
-    with torch.no_grad():
-        if not torch.allclose(model(x), fc(model.features(x)), atol=1e-4):
-            raise ValueError("suppress_forget_unit needs logits = output_layer(features(x))")
-    w = fc.weight.detach()[f].clone().requires_grad_(True)
-    b = (fc.bias.detach()[f].clone() if fc.bias is not None else torch.zeros((), device=w.device)).requires_grad_(True)
-    opt = torch.optim.SGD([w, b], lr=float(lr), momentum=0.9)
-
-    def logits(h):
-        z = fc(h)
-        return torch.cat([z[:, :f], (h @ w + b)[:, None], z[:, f + 1:]], 1)
-
-    @torch.no_grad()
-    def margin(h):
-        z = logits(h)
-        return float((z[:, f] - torch.cat([z[:, :f], z[:, f + 1:]], 1).max(1).values).mean())
-
-    margins = []
-    for step in range(int(steps)):
-        x, y = next(loader)
+    with eval_mode(model):  # features on BatchNorm's running statistics; the model's own mode back after
+        loader = cycle(ctx.loader(ctx.split.retain_train, stream=950))
+        x, _ = next(loader)
         with torch.no_grad():
-            h = model.features(x)
-        if step == 0:
-            margins.append(margin(h))
-        loss = F.cross_entropy(logits(h), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        margins.append(margin(model.features(x)))
-        delta = {f"{name}.weight": torch.zeros_like(fc.weight)}
-        delta[f"{name}.weight"][f] = w.detach() - fc.weight[f]
-        if fc.bias is not None:
-            delta[f"{name}.bias"] = torch.zeros_like(fc.bias)
-            delta[f"{name}.bias"][f] = b.detach() - fc.bias[f]
-        full = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
-        full.update(delta)
-        full = ctx.reg.apply_to_delta(full)
-        fc.weight.add_(full[f"{name}.weight"])
-        if fc.bias is not None:
-            fc.bias.add_(full[f"{name}.bias"])
-    model.train(was_training)
+            if not torch.allclose(model(x), fc(model.features(x)), atol=1e-4):
+                raise ValueError("suppress_forget_unit needs logits = output_layer(features(x))")
+        w = fc.weight.detach()[f].clone().requires_grad_(True)
+        b = (fc.bias.detach()[f].clone() if fc.bias is not None else torch.zeros((), device=w.device)).requires_grad_(True)
+        opt = torch.optim.SGD([w, b], lr=float(lr), momentum=0.9)
+
+        def logits(h):
+            z = fc(h)
+            return torch.cat([z[:, :f], (h @ w + b)[:, None], z[:, f + 1:]], 1)
+
+        @torch.no_grad()
+        def margin(h):
+            z = logits(h)
+            return float((z[:, f] - torch.cat([z[:, :f], z[:, f + 1:]], 1).max(1).values).mean())
+
+        margins = []
+        for step in range(int(steps)):
+            x, y = next(loader)
+            with torch.no_grad():
+                h = model.features(x)
+            if step == 0:
+                margins.append(margin(h))
+            loss = F.cross_entropy(logits(h), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            margins.append(margin(model.features(x)))
+            delta = {f"{name}.weight": torch.zeros_like(fc.weight)}
+            delta[f"{name}.weight"][f] = w.detach() - fc.weight[f]
+            if fc.bias is not None:
+                delta[f"{name}.bias"] = torch.zeros_like(fc.bias)
+                delta[f"{name}.bias"][f] = b.detach() - fc.bias[f]
+            full = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
+            full.update(delta)
+            full = ctx.reg.apply_to_delta(full)
+            fc.weight.add_(full[f"{name}.weight"])
+            if fc.bias is not None:
+                fc.bias.add_(full[f"{name}.bias"])
     check_finite_model(model)
     return {"suppress_steps": int(steps), "suppress_margin_before": margins[0] if margins else None,
             "suppress_margin_after": margins[-1] if margins else None}

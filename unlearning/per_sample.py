@@ -16,6 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
+from .evaluation import eval_mode
+
 
 def trainable(model: nn.Module) -> Dict[str, nn.Parameter]:
     """The parameters a gradient is taken for, in ``named_parameters`` order (the flattening order)."""
@@ -42,8 +44,6 @@ def unflatten(vector: torch.Tensor, model: nn.Module) -> Dict[str, torch.Tensor]
 def iter_per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_size: int = 64
                           ) -> Iterator[torch.Tensor]:
     """Yield (chunk × d) blocks of per-sample gradients, vectorised with vmap (model in eval mode)."""
-    was_training = model.training
-    model.eval()
     params = {k: p.detach() for k, p in trainable(model).items()}
     frozen = {k: p.detach() for k, p in model.named_parameters() if not p.requires_grad}
     buffers = {k: b.detach() for k, b in model.named_buffers()}
@@ -53,12 +53,10 @@ def iter_per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ch
         return F.cross_entropy(out, yi.unsqueeze(0))
 
     grads_of = vmap(grad(loss_one), in_dims=(None, 0, 0))
-    try:
+    with eval_mode(model):  # also restored when the caller stops iterating early (generator close)
         for start in range(0, len(x), chunk_size):
             block = grads_of(params, x[start:start + chunk_size], y[start:start + chunk_size])
             yield torch.cat([block[k].reshape(block[k].shape[0], -1) for k in params], 1)
-    finally:
-        model.train(was_training)
 
 
 def fitting_samples(d: int, free_bytes: int, chunk_size: int = 64, fraction: float = 0.9) -> int:
@@ -96,16 +94,12 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_s
 
 def per_sample_grads_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """N × d per-sample gradients by one backward pass per sample (the reference)."""
-    was_training = model.training
-    model.eval()
     params = list(trainable(model).values())
     rows: List[torch.Tensor] = []
-    try:
+    with eval_mode(model):
         for i in range(len(x)):
             loss = F.cross_entropy(model(x[i:i + 1]), y[i:i + 1])
             rows.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)]))
-    finally:
-        model.train(was_training)
     if not rows:
         return torch.empty(0, sum(p.numel() for p in params), device=x.device)
     return torch.stack(rows)

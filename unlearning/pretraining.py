@@ -1,4 +1,4 @@
-"""Pretraining, normal or sparse (``--l1``): OOD classes excluded, best checkpoint on validation."""
+"""Pretraining of the victim model, normal or sparse (``--l1``): OOD classes excluded, best checkpoint on validation."""
 from __future__ import annotations
 
 import os

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .evaluation import eval_mode
 from .strategies import METHODS, Knob, register
 from .training import cycle
 
@@ -73,18 +74,15 @@ def _pixels(data, x_norm):
 def fgsm_nearest_labels(teacher, data, x, y, bound: float, forget_index: int) -> torch.Tensor:
     """The label Boundary Shrink assigns: the pretrained model's prediction on x + bound·sign(∇ₓ CE) (pixel space,
     clipped to [0, 1] and to 8-bit levels), with the forget class excluded from the argmax."""
-    was_training = teacher.training
-    teacher.eval()
     u, mean, std = _pixels(data, x.detach())
     u = u.clone().requires_grad_(True)
-    with torch.enable_grad():
+    with eval_mode(teacher), torch.enable_grad():
         loss = F.cross_entropy(teacher((u - mean) / std), y)
         grad, = torch.autograd.grad(loss, u)
     adv = torch.clamp(u.detach() + bound * grad.sign(), 0.0, 1.0)
     adv = torch.round(adv * 255) / 255
-    with torch.no_grad():
+    with eval_mode(teacher), torch.no_grad():
         logits = teacher((adv - mean) / std)
-    teacher.train(was_training)
     logits[:, forget_index] = float("-inf")  # the nearest *other* class, even where the attack did not cross
     return logits.argmax(1)
 

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import config
-from .evaluation import EntropyMIA
+from .evaluation import EntropyMIA, eval_mode
 from .experiment import Timer, fmt_param, generator
 from .scoring import membership_scores
 
@@ -205,7 +205,6 @@ def relearn_loop(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int,
 
     ``states``: a list that receives each run's final parameters and buffers (for tests)."""
     counts = np.zeros((len(runs), steps + 1), dtype=np.int64)
-    was_training = model.training
     for i, run in enumerate(runs):
         net = copy.deepcopy(model)
         for p in net.parameters():
@@ -230,7 +229,6 @@ def relearn_loop(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int,
             states.append({k: v.detach().clone() for k, v in net.state_dict().items()})
         if progress:
             progress(1)
-    model.train(was_training)
     return counts
 
 
@@ -353,7 +351,6 @@ def _relearn_many(models, runs_per_model, rd, steps, chunk, progress=None, state
             out.append(relearn_loop(model, runs, rd, steps, progress, states))
         return out
     template = models[0]  # supplies the forward code; every tensor it uses comes from the stacks
-    was_training = [m.training for m in models]
     target = rd.forget_index
 
     def loss_fn(params, buffers, x, y):
@@ -367,38 +364,37 @@ def _relearn_many(models, runs_per_model, rd, steps, chunk, progress=None, state
     eval_fn = vmap(logits_fn, randomness="different")
     items = [(i, run) for i, runs in enumerate(runs_per_model) for run in runs]
     counts = np.zeros((len(items), steps + 1), dtype=np.int64)
-    for start in range(0, len(items), chunk):
-        part = items[start:start + chunk]
-        part_runs = [r for _, r in part]
-        st = stack_targets(models, [i for i, _ in part])
-        lr = torch.tensor([r.lr for r in part_runs], dtype=torch.float32, device=rd.device)
-        idx = rd.train_indices(part_runs, steps)
-        x_eval = rd.eval_batch(part_runs)
-        template.eval()
-        with torch.no_grad():
-            c = [_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1)]
-        for t in range(steps):
-            x, y = rd.train_batch(idx[:, t])
-            template.train()
-            g = grad_fn(st.params, st.buffers, x, y)
+    with eval_mode(template):  # the template switches between train and eval below; it gets its mode back
+        for start in range(0, len(items), chunk):
+            part = items[start:start + chunk]
+            part_runs = [r for _, r in part]
+            st = stack_targets(models, [i for i, _ in part])
+            lr = torch.tensor([r.lr for r in part_runs], dtype=torch.float32, device=rd.device)
+            idx = rd.train_indices(part_runs, steps)
+            x_eval = rd.eval_batch(part_runs)
+            template.eval()
             with torch.no_grad():
-                # torch.optim.SGD with momentum, no dampening/nesterov/decay: buf ← μ·buf + g; θ ← θ − lr·buf
-                keys = list(st.params)
-                bufs = [st.momentum[k] for k in keys]
-                torch._foreach_mul_(bufs, MOMENTUM)
-                torch._foreach_add_(bufs, [g[k] for k in keys])
-                steps_ = [b_ * lr.view(-1, *[1] * (b_.ndim - 1)) for b_ in bufs]
-                torch._foreach_sub_([st.params[k] for k in keys], steps_)
-                template.eval()
-                c.append(_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1))
-        counts[start:start + len(part)] = torch.stack(c, 1).cpu().numpy()
-        if states is not None:
-            for i in range(len(part)):
-                states.append({k: v[i].clone() for k, v in {**st.params, **st.buffers}.items()})
-        if progress:
-            progress(len(part))
-    for m, w in zip(models, was_training):
-        m.train(w)
+                c = [_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1)]
+            for t in range(steps):
+                x, y = rd.train_batch(idx[:, t])
+                template.train()
+                g = grad_fn(st.params, st.buffers, x, y)
+                with torch.no_grad():
+                    # torch.optim.SGD with momentum, no dampening/nesterov/decay: buf ← μ·buf + g; θ ← θ − lr·buf
+                    keys = list(st.params)
+                    bufs = [st.momentum[k] for k in keys]
+                    torch._foreach_mul_(bufs, MOMENTUM)
+                    torch._foreach_add_(bufs, [g[k] for k in keys])
+                    steps_ = [b_ * lr.view(-1, *[1] * (b_.ndim - 1)) for b_ in bufs]
+                    torch._foreach_sub_([st.params[k] for k in keys], steps_)
+                    template.eval()
+                    c.append(_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1))
+            counts[start:start + len(part)] = torch.stack(c, 1).cpu().numpy()
+            if states is not None:
+                for i in range(len(part)):
+                    states.append({k: v[i].clone() for k, v in {**st.params, **st.buffers}.items()})
+            if progress:
+                progress(len(part))
     bounds = np.cumsum([0] + [len(r) for r in runs_per_model])
     return [counts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from .experiment import atomic_write, atomic_write_text, read_json
 from .fingerprint import file_fingerprint
+from .tables import markdown_table
 
 MISSING = "—"
 
@@ -282,11 +283,8 @@ def to_markdown(table: List[dict]) -> str:
     if not table:
         return "_no results yet_\n"
     cols = _columns(table)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in table:
-        row = dict(row, params=_params(row))
-        lines.append("| " + " | ".join(str(row.get(c, MISSING)) for c in cols) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [dict(row, params=_params(row)) for row in table]
+    return markdown_table(cols, [[row.get(c, MISSING) for c in cols] for row in rows]) + "\n"
 
 
 def to_csv(table: List[dict]) -> str:

@@ -1,4 +1,4 @@
-"""SalUn weight saliency masks.
+"""SalUn weight saliency masks: which weights an unlearning run may update.
 
 The saliency of a weight is |g|, g the gradient of the forget loss (cross-entropy of D_f against the forget class's
 output index) accumulated over D_f. All parameters are ranked jointly; the mask of ratio t keeps exactly
@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .evaluation import eval_mode
+
 DEFAULT_RATIOS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 
 
@@ -36,20 +38,18 @@ def forget_gradient(model: nn.Module, batches: Iterable) -> Dict[str, torch.Tens
     """
     params = dict(model.named_parameters())
     saved = {k: (None if p.grad is None else p.grad.clone()) for k, p in params.items()}
-    was_training = model.training
-    model.eval()
     total = {k: torch.zeros_like(p) for k, p in params.items()}
     n = 0
     try:
-        for x, y in batches:
-            model.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y, reduction="sum").backward()
-            for k, p in params.items():
-                if p.grad is not None:
-                    total[k] += p.grad
-            n += len(y)
+        with eval_mode(model):
+            for x, y in batches:
+                model.zero_grad(set_to_none=True)
+                F.cross_entropy(model(x), y, reduction="sum").backward()
+                for k, p in params.items():
+                    if p.grad is not None:
+                        total[k] += p.grad
+                n += len(y)
     finally:
-        model.train(was_training)
         for k, p in params.items():
             p.grad = saved[k]
     if n == 0:

@@ -3,15 +3,16 @@
 Every function takes ``member`` and ``non_member`` scores and an explicit direction: ``higher_is_member=True``
 means "a larger score is more member-like" (e.g. the area under a relearning curve, an MIA member rate);
 ``higher_is_member=False`` means "a smaller score is more member-like" (e.g. steps to relearn). Internally the
-scores are negated in the second case, so one set of formulas serves both. Decisions are "member iff
-score ≥ threshold" (or "≤" for the reversed direction); tied scores always fall on the same side, so the
-rates are the conservative (non-randomised) ones.
+scores are negated in the second case, so sklearn's ROC functions (positive = member, higher = more positive)
+serve both. Decisions are "member iff score ≥ threshold" (or "≤" for the reversed direction); tied scores
+always fall on the same side, so the rates are the conservative (non-randomised) ones.
 """
 from __future__ import annotations
 
 from typing import Sequence, Tuple
 
 import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
 
 
 def _oriented(member: Sequence[float], non_member: Sequence[float], higher_is_member: bool):
@@ -24,15 +25,23 @@ def _oriented(member: Sequence[float], non_member: Sequence[float], higher_is_me
     return (m, n) if higher_is_member else (-m, -n)
 
 
+def _labelled(member, non_member, higher_is_member: bool):
+    """(labels, oriented scores) in sklearn's convention: label 1 = member, a larger score = more member-like."""
+    m, n = _oriented(member, non_member, higher_is_member)
+    return np.r_[np.ones(m.size), np.zeros(n.size)], np.r_[m, n]
+
+
 def roc_auc(member, non_member, higher_is_member: bool = True) -> float:
     """P(member score is more member-like than a non-member's), ties counted ½ (Mann–Whitney U / (|M|·|N|)).
 
     0.5 = no signal; below 0.5 = the signal exists but runs the other way.
     """
-    m, n = _oriented(member, non_member, higher_is_member)
-    greater = (m[:, None] > n[None, :]).sum()
-    ties = (m[:, None] == n[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(m) * len(n)))
+    # _oriented rejects an empty side first, with a message naming the two lists (sklearn's names y_true)
+    y, s = _labelled(member, non_member, higher_is_member)
+    pairs2 = 2.0 * y.sum() * (y.size - y.sum())
+    # the AUC is a multiple of 1/(2·|M|·|N|); snapping to it drops the trapezoid sum's last-bit rounding, so
+    # printed tables keep the exact pair count's digits (0.2375, not 0.23749999999999996)
+    return float(round(roc_auc_score(y, s) * pairs2) / pairs2)
 
 
 def operating_points(member, non_member, higher_is_member: bool = True):
@@ -41,11 +50,9 @@ def operating_points(member, non_member, higher_is_member: bool = True):
     Thresholds are the distinct oriented scores in increasing order followed by +inf (nobody is a member), so
     the list runs from (TPR, FPR) = (1, 1) to (0, 0).
     """
-    m, n = _oriented(member, non_member, higher_is_member)
-    thr = np.append(np.unique(np.concatenate([m, n])), np.inf)
-    tpr = (m[None, :] >= thr[:, None]).mean(1)
-    fpr = (n[None, :] >= thr[:, None]).mean(1)
-    return thr, tpr, fpr
+    # roc_curve lists them from +inf down; keep every threshold (no dropped collinear points), then reverse
+    fpr, tpr, thr = roc_curve(*_labelled(member, non_member, higher_is_member), drop_intermediate=False)
+    return thr[::-1], tpr[::-1], fpr[::-1]
 
 
 def best_balanced_accuracy(member, non_member, higher_is_member: bool = True) -> Tuple[float, float]:

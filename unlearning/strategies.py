@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import config
-from .evaluation import accuracy
+from .evaluation import accuracy, eval_mode
 from .per_sample import iter_per_sample_grads, num_trainable, per_sample_grads, trainable, unflatten
 from .training import Loader, Regulariser, check_finite, check_finite_model, cycle, train_supervised
 
@@ -232,31 +232,27 @@ def _subset(idx, fraction, gen):
 
 def mean_squared_grads(model, loader) -> Dict[str, torch.Tensor]:
     """Mean over batches of the squared minibatch gradient of the CE (SSD's importance), in eval mode."""
-    was_training = model.training
-    model.eval()
     params = trainable(model)
     acc = {k: torch.zeros_like(p) for k, p in params.items()}
     n = 0
-    for x, y in loader:
-        grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(params.values()))
-        for k, g in zip(params, grads):
-            acc[k] += g.detach() ** 2
-        n += 1
-    model.train(was_training)
+    with eval_mode(model):
+        for x, y in loader:
+            grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(params.values()))
+            for k, g in zip(params, grads):
+                acc[k] += g.detach() ** 2
+            n += 1
     return {k: v / max(n, 1) for k, v in acc.items()}
 
 
 def mean_grad(model, loader) -> torch.Tensor:
     """Flat mean per-sample gradient of the CE over a loader's samples (eval mode)."""
-    was_training = model.training
-    model.eval()
     params = list(trainable(model).values())
     total, n = torch.zeros(num_trainable(model), device=params[0].device), 0
-    for x, y in loader:
-        grads = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), params)
-        total += torch.cat([g.reshape(-1) for g in grads])
-        n += len(y)
-    model.train(was_training)
+    with eval_mode(model):
+        for x, y in loader:
+            grads = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), params)
+            total += torch.cat([g.reshape(-1) for g in grads])
+            n += len(y)
     return total / max(n, 1)
 
 
@@ -494,12 +490,9 @@ def fisher_diagonal(model, x, targets, num_outputs: int, kind: str = "true", chu
         for block in iter_per_sample_grads(model, x, targets, chunk_size):
             fisher += (block ** 2).sum(0)
         return fisher / max(len(x), 1)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         probs = torch.cat([F.softmax(model(x[i:i + chunk_size]), 1) for i in range(0, len(x), chunk_size)]) \
             if len(x) else torch.empty(0, num_outputs, device=x.device)
-    model.train(was_training)
     for label in range(num_outputs):
         y = torch.full((len(x),), label, dtype=torch.long, device=x.device)
         start = 0

@@ -1,5 +1,5 @@
 """Training loops: in-memory minibatches, warm-up + multi-step schedule, L1/L2 penalties, gradient masks,
-divergence checks, and the supervised recipe of SPEC §2 with best-on-validation selection."""
+divergence checks, and the supervised pretraining recipe with best-on-validation selection."""
 from __future__ import annotations
 
 import copy
@@ -126,7 +126,7 @@ def l1_norm(model: nn.Module) -> torch.Tensor:
 
 
 class Regulariser:
-    """Optional λ₁‖θ‖₁, λ₂‖θ−θ₀‖² (θ₀ = weights at construction) and a 0/1 update mask (SPEC §8).
+    """Optional λ₁‖θ‖₁, λ₂‖θ−θ₀‖² (θ₀ = weights at construction) and a 0/1 update mask (SalUn).
 
     The mask multiplies the *update* (new − old), so momentum, weight decay or Adam cannot move a masked weight.
     """
@@ -194,7 +194,7 @@ def warmup_multistep_lr(base_lr: float, epoch: int, step: int, steps_per_epoch: 
     return base_lr * gamma ** sum(epoch >= m for m in milestones)
 
 
-# ----------------------------------------------------------------------------- supervised recipe (SPEC §2)
+# ----------------------------------------------------------------------------- supervised recipe (pretraining, retrain)
 def train_supervised(model: nn.Module, loader: Loader, recipe: dict, validate: Callable[[nn.Module], float],
                      l1: float = 0.0, log_path: Optional[str] = None, desc: str = "train",
                      progress: bool = True) -> dict:
