@@ -110,15 +110,14 @@ CONDITIONS = {
 }
 
 
-# The `_orth` settings the conditions C0–C4 ran with (config's default before C5 made it 108 steps at lam 10):
-# pinned, so that a rerun reproduces them whatever config says now.
+# The `_orth` settings of conditions C0–C4, pinned so that a rerun reproduces them whatever config's default is.
 _ORTH_FIRST = {"steps": 40, "lam": 1.0, "lr": 0.0025}
 
 
 def condition_overrides(cond: str) -> dict:
     """The condition's recipe (``--recipe``), with the recipes the conditions ran with pinned: `_orth` (C0–C4:
-    _ORTH_FIRST unless given) and negative_grad's phase 1 / replay (config's digits default became C8_stop_ra30_r400
-    after these runs: no stopping rule unless the condition sets one, the condition's replay length)."""
+    _ORTH_FIRST unless given) and negative_grad's phase 1 / replay (no stopping rule unless the condition sets one,
+    the condition's replay length), whatever config's digits defaults are."""
     over = json.loads(json.dumps(CONDITIONS[cond]["overrides"]))
     o = over.setdefault("OVER_UNLEARN", {})
     if "variants" not in CONDITIONS[cond]:
