@@ -29,7 +29,7 @@ import torch.nn.functional as F
 import config
 from .evaluation import accuracy, eval_mode
 from .per_sample import iter_per_sample_grads, num_trainable, per_sample_grads, trainable, unflatten
-from .training import Loader, Regulariser, check_finite, check_finite_model, cycle, train_supervised
+from .training import Loader, Regulariser, check_finite, check_finite_model, cycle, train_supervised, warmup_multistep_lr
 
 
 class UnknownMethodError(ValueError):
@@ -291,9 +291,18 @@ def retrain(ctx, para1=None, para2=None):
 @register("finetune", Knob("lr", "learning rate (SGD)", 0.025), Knob("epochs", "epochs on D_r", 10), gradient=True,
           our={"para1": 0.05})
 def finetune(ctx, para1, para2):
-    """SGD on D_r only (catastrophic forgetting of D_f)."""
-    opt = _sgd(ctx.model, para1, ctx)
-    return _train_ce(ctx, ctx.model, ctx.loader(ctx.split.retain_train), opt, int(para2))
+    """SGD on D_r only (catastrophic forgetting of D_f) under the reference's schedule: a linear warm-up over the
+    first epoch, then lr × 0.8 from each milestone epoch on (its milestone: epoch 6)."""
+    model, loader = ctx.model, ctx.loader(ctx.split.retain_train)
+    opt = _sgd(model, para1, ctx)
+    milestones, gamma = [int(m) for m in ctx.setting("milestones", [6])], float(ctx.setting("gamma", 0.8))
+    model.train()
+    for epoch in range(int(para2)):
+        for step, (x, y) in enumerate(loader):
+            for group in opt.param_groups:
+                group["lr"] = warmup_multistep_lr(float(para1), epoch, step, len(loader), 1, milestones, gamma)
+            ctx.reg.step(opt, F.cross_entropy(model(x), y))
+    return model
 
 
 @register("negative_grad", Knob("lr", "learning rate (SGD)", 0.01),
