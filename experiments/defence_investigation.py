@@ -499,6 +499,9 @@ def main(argv=None):
     p.add_argument("--out", default=None,
                    help="folder of the tables (default: log_files/investigation/summary, and summary_lr<lr> for an "
                         "lr other than 0.01)")
+    p.add_argument("--docs", default=None,
+                   help="also write the table as a docs page (e.g. docs/results/defence_C0.md), headed by this "
+                        "command, the date and the machine")
     args = p.parse_args(argv)
     os.chdir(ROOT)
     if not args.aggregate_only:
@@ -511,6 +514,10 @@ def main(argv=None):
     out = args.out or os.path.join(LOG, "summary" if args.lr == 0.01 else f"summary_lr{args.lr:g}")
     aggregate(conds, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods, out,
               args.variants)
+    if args.docs:
+        from unlearning.measured_docs import write_measured
+        with open(os.path.join(out, "table.md")) as fh:
+            write_measured(args.docs, f"Defence investigation on digits: {', '.join(conds)}", fh.read())
 
 
 if __name__ == "__main__":

@@ -74,6 +74,9 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--stages", nargs="+", default=["pretrain", "unlearn", "rea"])
     p.add_argument("--aggregate_only", action="store_true")
+    p.add_argument("--docs", default=None,
+                   help="also write the table as a docs page (e.g. docs/results/recent_methods.md), headed by this "
+                        "command, the date and the machine")
     args = p.parse_args(argv)
     os.chdir(ROOT)
     if not args.aggregate_only:
@@ -88,6 +91,11 @@ def main(argv=None):
                       f"ReA at relearning lr {args.lr}, {args.repeats} repeats; mean ± sd over model seeds.\n\n"
                       + text + "\n")
     write_json(os.path.join(out, "recent_rows.json"), {"rows": rows})
+    if args.docs:
+        from unlearning.measured_docs import write_measured
+        write_measured(args.docs, "Recent class-wise methods and rival defences against the ReA (digits)",
+                       f"ReA at relearning lr {args.lr}, {args.repeats} repeats; mean ± sd over model seeds.\n\n"
+                       + text)
     print(text)
 
 

@@ -70,6 +70,9 @@ def parser(dataset: str):
                    help="recipe JSON passed to every unlearning run (see the unlearning scripts' --recipe); the "
                         "stage's folder name gets its hash")
     p.add_argument("--rerun", action="store_true", help="redo unlearning runs and attacks even when finished")
+    p.add_argument("--docs", default=None,
+                   help="also write the table as a docs page (e.g. docs/results/quality_digits.md), headed by this "
+                        "command, the date and the machine")
     p.add_argument("--no_plot", action="store_true")
     p.add_argument("--quiet", action="store_true")
     return p
@@ -415,6 +418,10 @@ def run_stage(args) -> dict:
     write_json(os.path.join(out_dir, "results.json"), results)
     log(md)
     log(f"[quality] {timings['total']:.0f}s in all → {out_dir}")
+    if getattr(args, "docs", None):
+        from .measured_docs import write_measured
+        write_measured(args.docs, f"Forgetting quality on {args.dataset}, forget class {args.forget_class}, "
+                       f"K = {args.K}", md + f"\nStage wall time: {timings['total']:.0f} s.\n")
     results["out_dir"] = out_dir
     return results
 
