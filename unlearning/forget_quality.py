@@ -421,7 +421,8 @@ def run_stage(args) -> dict:
     if getattr(args, "docs", None):
         from .measured_docs import write_measured
         write_measured(args.docs, f"Forgetting quality on {args.dataset}, forget class {args.forget_class}, "
-                       f"K = {args.K}", md + f"\nStage wall time: {timings['total']:.0f} s.\n")
+                       f"K = {args.K}", md + f"\nWall time of this command: {timings['total']:.0f} s (finished runs and cached "
+                       "attacks are reused, so a rerun is fast).\n")
     results["out_dir"] = out_dir
     return results
 
