@@ -49,6 +49,7 @@ import config  # noqa: E402
 from unlearning.launcher import Launcher, Step, unlearn_run_dir  # noqa: E402
 from unlearning.run_identity import pretrained_path  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
+from unlearning.measured_docs import add_docs_flag, write_measured  # noqa: E402
 
 LOG = os.path.join("log_files", "investigation")
 STANDARD = ["negative_grad", "amnesiac", "badteacher", "ssd_tuning"]
@@ -499,9 +500,7 @@ def main(argv=None):
     p.add_argument("--out", default=None,
                    help="folder of the tables (default: log_files/investigation/summary, and summary_lr<lr> for an "
                         "lr other than 0.01)")
-    p.add_argument("--docs", default=None,
-                   help="also write the table as a docs page (e.g. docs/results/defence_C0.md), headed by this "
-                        "command, the date and the machine")
+    add_docs_flag(p, "docs/results/defence_C0.md")
     args = p.parse_args(argv)
     os.chdir(ROOT)
     if not args.aggregate_only:
@@ -515,7 +514,6 @@ def main(argv=None):
     aggregate(conds, args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, args.x10_methods, out,
               args.variants)
     if args.docs:
-        from unlearning.measured_docs import write_measured
         with open(os.path.join(out, "table.md")) as fh:
             write_measured(args.docs, f"Defence investigation on digits: {', '.join(conds)}", fh.read())
 

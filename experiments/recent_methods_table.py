@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import defence_investigation as di  # noqa: E402
 from unlearning.launcher import Launcher  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
+from unlearning.measured_docs import add_docs_flag, write_measured  # noqa: E402
 
 CONDITION = "R_recent"
 RECENT = ["boundary_shrink", "boundary_expanding", "delete", "sfr_on", "pru", "weight_dist_reg"]
@@ -74,9 +75,7 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--stages", nargs="+", default=["pretrain", "unlearn", "rea"])
     p.add_argument("--aggregate_only", action="store_true")
-    p.add_argument("--docs", default=None,
-                   help="also write the table as a docs page (e.g. docs/results/recent_methods.md), headed by this "
-                        "command, the date and the machine")
+    add_docs_flag(p, "docs/results/recent_methods.md")
     args = p.parse_args(argv)
     os.chdir(ROOT)
     if not args.aggregate_only:
@@ -92,7 +91,6 @@ def main(argv=None):
                       + text + "\n")
     write_json(os.path.join(out, "recent_rows.json"), {"rows": rows})
     if args.docs:
-        from unlearning.measured_docs import write_measured
         write_measured(args.docs, "Recent class-wise methods and rival defences against the ReA (digits)",
                        f"ReA at relearning lr {args.lr}, {args.repeats} repeats; mean ± sd over model seeds.\n\n"
                        + text)

@@ -35,3 +35,19 @@ def digits_pretrained(tmp_path_factory):
     log_root = str(tmp_path_factory.mktemp("logs"))
     res = main("digits", ["--epochs", "8", "--milestones", "5", "7", "--log_root", log_root, "--quiet", "--device", "cpu"])
     return res["checkpoint"]
+
+
+def digits_cut(retain: int, forget: int, val: int):
+    """The digits experiment (forget class 3) cut to its first ``retain`` / ``forget`` / ``val`` samples."""
+    import copy
+    import dataclasses
+
+    from unlearning.experiment import Experiment
+
+    exp = Experiment("digits", device="cpu", forget_class=3)
+    e = copy.copy(exp)
+    s = exp.split
+    r, f = s.retain_train[:retain], s.forget_train[:forget]
+    e.split = dataclasses.replace(s, retain_train=r, forget_train=f, train_idx=torch.sort(torch.cat([r, f]))[0],
+                                  val_idx=s.val_idx[:val])
+    return e

@@ -1,16 +1,16 @@
 """Issue 6 options: phase lengths in optimiser steps / stopping rules, reset of the forget unit, `_orth`, overrides."""
 import copy
-import dataclasses
 import json
 import math
 import os
 
 import pytest
+from conftest import digits_cut
 import torch
 import torch.nn as nn
 
 from unlearning import over_unlearning as ou
-from unlearning.experiment import Experiment, load_model
+from unlearning.experiment import load_model
 from unlearning.over_unlearning import (PHASE1, PHASE2, StepBudget, orth_over_unlearn_and_replay,
                                         orthogonality_penalty, reset_forget_unit, run_phase1, replay_steps)
 from unlearning.strategies import (METHODS, Context, UnknownMethodError, get_method, load_recipe, method_settings)
@@ -22,13 +22,7 @@ APPROXIMATE = [name for name, m in METHODS.items() if m.approximate]
 @pytest.fixture(scope="module")
 def tiny():
     """digits cut to 48 retain + 16 forget samples (one batch of 32 per epoch of D_f)."""
-    exp = Experiment("digits", device="cpu", forget_class=3)
-    e = copy.copy(exp)
-    s = exp.split
-    r, f = s.retain_train[:48], s.forget_train[:16]
-    e.split = dataclasses.replace(s, retain_train=r, forget_train=f, train_idx=torch.sort(torch.cat([r, f]))[0],
-                                  val_idx=s.val_idx[:40])
-    return e
+    return digits_cut(48, 16, 40)
 
 
 def _ctx(exp, weights, name, settings=None, on_phase=None):

@@ -1,14 +1,14 @@
 """Boundary Shrink / Expanding, DELETE, SFR-on and PRU: registry entries, the entry point, and each one's invariant."""
 import copy
-import dataclasses
 import math
 
 import pytest
+from conftest import digits_cut
 import torch
 import torch.nn.functional as F
 
 from unlearning import recent_methods
-from unlearning.experiment import Experiment, load_checkpoint, load_model
+from unlearning.experiment import load_checkpoint, load_model
 from unlearning.over_unlearning import PHASE1, PHASE2, orth_over_unlearn_and_replay, over_unlearn_and_replay
 from unlearning.recent_methods import (RECENT_METHODS, adaptive_forget_loss, fgsm_nearest_labels,
                                        pru_embedding_terms, redistributed_target, weight_distance)
@@ -23,13 +23,7 @@ TINY_PARA2 = {"boundary_shrink": 1, "boundary_expanding": 1, "delete": 1, "sfr_o
 @pytest.fixture(scope="module")
 def tiny():
     """digits cut to 48 retain + 16 forget samples."""
-    exp = Experiment("digits", device="cpu", forget_class=3)
-    e = copy.copy(exp)
-    s = exp.split
-    r, f = s.retain_train[:48], s.forget_train[:16]
-    e.split = dataclasses.replace(s, retain_train=r, forget_train=f, train_idx=torch.sort(torch.cat([r, f]))[0],
-                                  val_idx=s.val_idx[:40])
-    return e
+    return digits_cut(48, 16, 40)
 
 
 def _context(exp, weights, name, mask=None, on_phase=None, **settings):

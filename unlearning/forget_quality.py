@@ -26,6 +26,7 @@ import torch
 
 import config
 from . import quality as Q
+from .measured_docs import add_docs_flag, write_measured
 from . import reminiscence as R
 from .cli.errors import exit_on_error
 from .experiment import (Experiment, base_parser, finish_args, forget_dir, load_model, read_json,
@@ -70,9 +71,7 @@ def parser(dataset: str):
                    help="recipe JSON passed to every unlearning run (see the unlearning scripts' --recipe); the "
                         "stage's folder name gets its hash")
     p.add_argument("--rerun", action="store_true", help="redo unlearning runs and attacks even when finished")
-    p.add_argument("--docs", default=None,
-                   help="also write the table as a docs page (e.g. docs/results/quality_digits.md), headed by this "
-                        "command, the date and the machine")
+    add_docs_flag(p, "docs/results/quality_digits.md")
     p.add_argument("--no_plot", action="store_true")
     p.add_argument("--quiet", action="store_true")
     return p
@@ -419,7 +418,6 @@ def run_stage(args) -> dict:
     log(md)
     log(f"[quality] {timings['total']:.0f}s in all → {out_dir}")
     if getattr(args, "docs", None):
-        from .measured_docs import write_measured
         write_measured(args.docs, f"Forgetting quality on {args.dataset}, forget class {args.forget_class}, "
                        f"K = {args.K}", md + f"\nWall time of this command: {timings['total']:.0f} s (finished runs and cached "
                        "attacks are reused, so a rerun is fast).\n")

@@ -18,6 +18,13 @@ from .experiment import atomic_write_text
 DOCS_RESULTS = os.path.join("docs", "results")  # relative to the repository root
 
 
+def add_docs_flag(parser, example: str) -> None:
+    """``--docs PATH``: a script that measures a table also writes it as a docs page (``write_measured``)."""
+    parser.add_argument("--docs", default=None, metavar="PATH",
+                        help=f"also write the table as a docs page (e.g. {example}), headed by this command, the date "
+                             "and the machine")
+
+
 def this_command(argv: Optional[list] = None) -> str:
     """The command line that is running, as a user would type it from the repository root."""
     argv = list(sys.argv if argv is None else argv)
