@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 import config
 from .evaluation import accuracy, eval_mode
+from . import tables
 from .per_sample import iter_per_sample_grads, num_trainable, per_sample_grads, trainable, unflatten
 from .training import Loader, Regulariser, check_finite, check_finite_model, cycle, train_supervised, warmup_multistep_lr
 
@@ -191,11 +192,15 @@ def _sgd(model, lr, ctx, momentum=0.9, weight_decay=5e-4):
                            weight_decay=ctx.setting("weight_decay", weight_decay))
 
 
-def _train_ce(ctx, model, loader, opt, epochs, loss_extra=None):
-    """Plain cross-entropy epochs through the regulariser; ``loss_extra(epoch)`` adds a term (FT_prune's ℓ1)."""
+def _train_ce(ctx, model, loader, opt, epochs, loss_extra=None, lr_at=None):
+    """Plain cross-entropy epochs through the regulariser; ``loss_extra(epoch)`` adds a term (FT_prune's ℓ1);
+    ``lr_at(epoch, step)`` sets the learning rate of each step (a schedule)."""
     model.train()
     for epoch in range(int(epochs)):
-        for x, y in loader:
+        for step, (x, y) in enumerate(loader):
+            if lr_at is not None:
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(epoch, step)
             loss = F.cross_entropy(model(x), y)
             if loss_extra is not None:
                 loss = loss + loss_extra(epoch)
@@ -293,16 +298,11 @@ def retrain(ctx, para1=None, para2=None):
 def finetune(ctx, para1, para2):
     """SGD on D_r only (catastrophic forgetting of D_f) under the reference's schedule: a linear warm-up over the
     first epoch, then lr × 0.8 from each milestone epoch on (its milestone: epoch 6)."""
-    model, loader = ctx.model, ctx.loader(ctx.split.retain_train)
-    opt = _sgd(model, para1, ctx)
+    loader = ctx.loader(ctx.split.retain_train)
     milestones, gamma = [int(m) for m in ctx.setting("milestones", [6])], float(ctx.setting("gamma", 0.8))
-    model.train()
-    for epoch in range(int(para2)):
-        for step, (x, y) in enumerate(loader):
-            for group in opt.param_groups:
-                group["lr"] = warmup_multistep_lr(float(para1), epoch, step, len(loader), 1, milestones, gamma)
-            ctx.reg.step(opt, F.cross_entropy(model(x), y))
-    return model
+    return _train_ce(ctx, ctx.model, loader, _sgd(ctx.model, para1, ctx), int(para2),
+                     lr_at=lambda epoch, step: warmup_multistep_lr(float(para1), epoch, step, len(loader), 1,
+                                                                   milestones, gamma))
 
 
 @register("negative_grad", Knob("lr", "learning rate (SGD)", 0.01),
@@ -916,16 +916,16 @@ def markdown_table() -> str:
         for k, v in d.items():
             yield from flat(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"`{prefix}{k}` {_value(v)}"]
 
-    rows = ["| method | para1 [default: paper; digits] | para2 [default: paper; digits] | gradient | other settings "
-            "(paper preset) | `_our` phase 1 (paper preset) | what it does |", "|---|---|---|---|---|---|---|"]
+    header = ["method", "para1 [default: paper; digits]", "para2 [default: paper; digits]", "gradient",
+              "other settings (paper preset)", "`_our` phase 1 (paper preset)", "what it does"]
+    rows = []
     for m in METHODS.values():
         other = "; ".join(f"`{k}` {_value(v)}: {meaning}" for k, (v, meaning) in m.settings.items())
         our = ", ".join(flat(m.our)) if m.approximate else "no `_our`"
         first = " ".join(m.doc.split()).split(". ")[0].rstrip(".")
-        rows.append("| " + " | ".join(_cell(c) for c in (
-            m.name, knob(m, "para1", m.para1), knob(m, "para2", m.para2), "yes" if m.gradient else "no",
-            other or "–", our or "–", first)) + " |")
-    return "\n".join(rows)
+        rows.append([_cell(c) for c in (m.name, knob(m, "para1", m.para1), knob(m, "para2", m.para2),
+                                        "yes" if m.gradient else "no", other or "–", our or "–", first)])
+    return tables.markdown_table(header, rows)
 
 
 DOCS_PATH = "docs/unlearning.md"
