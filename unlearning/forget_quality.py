@@ -11,8 +11,9 @@ For a preset and a forget class, with K seeds s = first_seed … first_seed+K−
   4. per method, compare the per-model relearning statistics with the retrained population (unlearning/quality.py).
 
 Writes ``<log_root>/<dataset>/<net>/forget_<c>/quality/K<K>_seed<s0>_<ReA tag>/``: results.json (every number,
-the per-model statistics), table.md and distributions.png; per-model ReA results are cached under models/ by
-checkpoint fingerprint, so adding a method or seeds attacks only the new models.
+the per-model statistics), table.md and distributions.png. Per-model ReA results are cached by checkpoint
+fingerprint in ``quality/attacks/<ReA tag>[_rcp-<hash>]/``, shared by every K and first seed, so adding a method
+or seeds (or running seed ranges side by side, then the whole range) attacks only the new models.
 """
 from __future__ import annotations
 
@@ -314,6 +315,13 @@ def out_dir_for(args, cfg: R.ReAConfig) -> str:
                         f"K{args.K}_seed{args.first_seed}_{cfg.tag()}" + (f"_rcp-{rcp}" if rcp else ""))
 
 
+def attack_cache_dir(args, cfg: R.ReAConfig) -> str:
+    """<forget folder>/quality/attacks/<ReA tag>[_rcp-<recipe hash>]: one model's attack does not depend on K."""
+    rcp = settings_tag(recipe_of(args))
+    return os.path.join(forget_dir(args.log_root, args.dataset, args.net, args.forget_class), "quality", "attacks",
+                        cfg.tag() + (f"_rcp-{rcp}" if rcp else ""))
+
+
 def run_stage(args) -> dict:
     if args.K < 2:
         raise StageError(f"-K must be at least 2 (leave-one-out fits need two models per population), got {args.K}")
@@ -363,7 +371,7 @@ def run_stage(args) -> dict:
 
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
     targets = retrained + [m for b in methods.values() for m in b["models"]]
-    timings["rea"] = attack_models(targets, exp, cfg, os.path.join(out_dir, "models"), args.rerun, args.quiet)
+    timings["rea"] = attack_models(targets, exp, cfg, attack_cache_dir(args, cfg), args.rerun, args.quiet)
     for t in targets:
         t["stats"] = Q.per_model_statistics(t["rea"]["member_steps"], t["rea"]["non_member_steps"])
         for key in ("fingerprint", "cache"):
