@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-from unlearning.experiment import forget_dir
+from unlearning.experiment import forget_dir, seed_field
 from unlearning.run_identity import pretrained_path
 from unlearning.tables import markdown_table
 
@@ -48,7 +48,7 @@ def command(entry, features):
     if method == "pretrained":
         path = pretrain_path or pretrained_path(log_root, dataset, net, seed)
         suffix = "" if features == "penultimate" else f"_{features}"
-        out = os.path.join(forget_dir(log_root, dataset, net, forget_class), "pretrained", f"seed-{seed}",
+        out = os.path.join(forget_dir(log_root, dataset, net, forget_class), "pretrained", seed_field(seed),
                            f"distribution{suffix}")
         return cmd + ["--model_path", path, "--out_dir", out]
     cmd += ["-method", method]

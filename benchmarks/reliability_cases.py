@@ -120,7 +120,7 @@ class World:
         return os.path.join(self.tmp, *parts)
 
     def pretrained(self, seed=0):
-        model = os.path.join(self.L, "digits", "resnet8", "pretrain", f"seed{seed}", "model.pt")
+        model = os.path.join(self.L, "digits", "resnet8", "pretrain", f"seed-{seed}", "model.pt")
         if not os.path.isfile(model):
             r = run(["python", "pretrain_model_digits.py", "--epochs", "2", "-seed", str(seed), "--log_root", self.L,
                      "--quiet", "--device", "cpu"])
@@ -531,11 +531,11 @@ def c26(w):
 def c27(w):
     log_root = w.path("c27")
     shutil.copytree(w.sweep(), log_root)
-    os.remove(glob.glob(os.path.join(log_root, "digits", "resnet8", "pretrain", "seed0", "model.pt"))[0])
+    os.remove(glob.glob(os.path.join(log_root, "digits", "resnet8", "pretrain", "seed-0", "model.pt"))[0])
     r = run(["python", "run.py", *R_TINY, "--stages", "pretrain", "unlearn", "--log_root", log_root], timeout=1200)
     steps = summary_of(log_root)
-    ok = r.returncode == 0 and steps.get("pretrain seed0", {}).get("status") == "done"
-    return ("fine" if ok else "silent-wrong"), f"pretraining {steps.get('pretrain seed0', {}).get('status')}"
+    ok = r.returncode == 0 and steps.get("pretrain seed-0", {}).get("status") == "done"
+    return ("fine" if ok else "silent-wrong"), f"pretraining {steps.get('pretrain seed-0', {}).get('status')}"
 
 
 @case(28, "two R at once in one folder")

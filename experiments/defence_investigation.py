@@ -47,6 +47,7 @@ import numpy as np  # noqa: E402
 
 import config  # noqa: E402
 from unlearning.launcher import Launcher, Step, unlearn_run_dir  # noqa: E402
+from unlearning.experiment import seed_field  # noqa: E402
 from unlearning.run_identity import pretrained_path  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.measured_docs import add_docs_flag, write_measured  # noqa: E402
@@ -184,7 +185,7 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
     for dataset, seed_list, reps in ((ds, seeds, repeats), (SHADOW_OF[ds], shadow_seeds, shadow_repeats or repeats)):
         common = os.path.join(LOG, "common")
         for seed in seed_list:
-            pre = f"pretrain {dataset} seed{seed}"
+            pre = f"pretrain {dataset} {seed_field(seed)}"
             if pre not in names:
                 launcher.add(Step("pretrain", pre, [[*env, "python", "pretrain_model_digits.py",
                                                      "-dataset", dataset, "-seed", str(seed), "--log_root", common,
@@ -194,7 +195,7 @@ def plan(launcher: Launcher, cond: str, seeds, shadow_seeds, methods, lr: float,
                 if method in skip:
                     continue
                 shared = not is_defended(method)
-                tag = f"{'' if shared else cond + ' '}{dataset} {method} seed{seed}"
+                tag = f"{'' if shared else cond + ' '}{dataset} {method} {seed_field(seed)}"
                 ident = identity_argv(cond, dataset, method, seed) + ["--device", "cpu"]
                 unl = f"unlearn {tag}"
                 if unl in names:

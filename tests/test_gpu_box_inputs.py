@@ -22,7 +22,7 @@ def test_subclass_pretraining_and_checkpoint_setting_mismatch(cifar_root, tmp_pa
 
     log_root = str(tmp_path)
     sub = _pretrain("cifar20", cifar_root, log_root, "--subclass")
-    assert sub["checkpoint"].endswith(os.path.join("seed0_subclass", "model.pt"))
+    assert sub["checkpoint"].endswith(os.path.join("seed-0_subclass", "model.pt"))
     meta = sub["meta"]
     assert meta["setting"] == "subclass" and meta["ood_fine"] == [81] and meta["held_out_fine"] == [81]
     assert meta["trained_classes"] == list(range(20)) and meta["ood_classes"] == []

@@ -144,7 +144,7 @@ def test_sweep_killed_inside_two_stages_resumes_to_the_same_report(tmp_path, uni
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     summary = json.load(open(os.path.join(log_root, "launcher", "last_summary.json")))
     statuses = {s["name"]: s["status"] for s in summary["steps"]}
-    assert statuses["pretrain seed0"] == "skipped"
+    assert statuses["pretrain seed-0"] == "skipped"
     assert sum(v == "skipped" for v in statuses.values()) >= len(finished)  # nothing finished was redone
     assert all(v in ("done", "skipped") for v in statuses.values())
     for dirpath, _, files in os.walk(log_root):

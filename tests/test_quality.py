@@ -182,7 +182,7 @@ def test_stage_end_to_end_on_digits(tmp_path, monkeypatch):
             "--device", "cpu", "--quiet"]
     res = main("digits", argv)
     out = res["out_dir"]
-    assert out.startswith(os.path.join(log_root, "digits", "resnet8", "forget_3", "quality", "K2_seed0_"))
+    assert out.startswith(os.path.join(log_root, "digits", "resnet8", "forget_3", "quality", "K2_seed-0_"))
     for name in ("results.json", "table.md", "distributions.png"):
         assert os.path.isfile(os.path.join(out, name))
     saved = read_json(os.path.join(out, "results.json"))

@@ -206,7 +206,7 @@ def test_entry_point_writes_results(tmp_path, digits_pretrained):
             "--num_ood_dataset", "2", "--relearning_lr", "0.01", "0.05", "--quiet", "--device", "cpu"]
     res = rea_main("digits", argv=argv)
     folder = res["out_dir"]
-    assert folder == os.path.join(out, "rea", "p0.1_ood2_m4_T4_tau0.9_r2_lr0.01-0.05_s0")
+    assert folder == os.path.join(out, "rea", "p0.1_ood2_m4_T4_tau0.9_r2_lr0.01-0.05_seed-0")
     for name in ("results.json", "curves_lr0.01.tsv", "curves_lr0.05.tsv", "relearning_curves.png"):
         assert os.path.isfile(os.path.join(folder, name)), name
     data = json.load(open(os.path.join(folder, "results.json")))

@@ -41,7 +41,7 @@ def test_smoke_cifar20_every_stage_and_never_reused_as_real(cifar_smoke_root, tm
     log_root = str(tmp_path / "logs")
     summary, report = _smoke("cifar20", cifar_smoke_root, log_root)
     assert "| cifar20 | resnet8 | 4 | baseline |" in report
-    pre = json.load(open(os.path.join(log_root, "smoke", "cifar20", "resnet8", "pretrain", "seed0", "results.json")))
+    pre = json.load(open(os.path.join(log_root, "smoke", "cifar20", "resnet8", "pretrain", "seed-0", "results.json")))
     assert pre["recipe"]["epochs"] == 1
     # the same sweep without --smoke plans every step again: smoke results never count as done
     r = _run(["--preset", "cifar20", "--net", "resnet8", "--methods", "baseline", "--device", "cpu", "--dry_run",
@@ -54,7 +54,7 @@ def test_smoke_cifar20_subclass(cifar_smoke_root, tmp_path):
     log_root = str(tmp_path / "logs")
     # fixture fine 61 shares superclass 7 with the held-out fine class 81 (the preset's 69 does not, here)
     _, report = _smoke("cifar20_subclass", cifar_smoke_root, log_root, ["--forget_classes", "61"])
-    pre = json.load(open(os.path.join(log_root, "smoke", "cifar20", "resnet8", "pretrain", "seed0_subclass",
+    pre = json.load(open(os.path.join(log_root, "smoke", "cifar20", "resnet8", "pretrain", "seed-0_subclass",
                                       "results.json")))
     assert pre["meta"]["setting"] == "subclass" and pre["meta"]["ood_fine"] == [81]
     assert pre["meta"]["trained_classes"] == list(range(20))

@@ -199,9 +199,14 @@ def fmt_param(value) -> str:
     return str(value).replace(os.sep, "_").replace(" ", "")
 
 
+def seed_field(seed) -> str:
+    """The seed as every folder name spells it: seed-<s>."""
+    return f"seed-{seed}"
+
+
 def pretrain_dir(log_root: str, dataset: str, net: str, seed: int = 0, l1: float = 0.0, subclass: bool = False) -> str:
-    """log_files/<dataset>/<net>/pretrain/seed<s>[_l1-<λ>][_subclass]"""
-    name = f"seed{seed}" + (f"_l1-{fmt_param(float(l1))}" if l1 else "") + ("_subclass" if subclass else "")
+    """log_files/<dataset>/<net>/pretrain/seed-<s>[_l1-<λ>][_subclass]"""
+    name = seed_field(seed) + (f"_l1-{fmt_param(float(l1))}" if l1 else "") + ("_subclass" if subclass else "")
     return os.path.join(log_root, dataset, canonical_name(net), "pretrain", name)
 
 
@@ -219,7 +224,7 @@ def unlearn_dir(log_root, dataset, net, forget, method, para1=None, para2=None, 
     content fingerprint of a source model other than the default pretrained one) ends the name.
     """
     mask_name = os.path.splitext(os.path.basename(mask))[0] if mask else "none"
-    leaf = f"p1-{fmt_param(para1)}_p2-{fmt_param(para2)}_mask-{fmt_param(mask_name)}_seed-{seed}"
+    leaf = f"p1-{fmt_param(para1)}_p2-{fmt_param(para2)}_mask-{fmt_param(mask_name)}_{seed_field(seed)}"
     for key in sorted(extra or {}):
         if extra[key] not in (None, 0, 0.0, False, ""):
             leaf += f"_{key}-{fmt_param(extra[key])}"
@@ -315,7 +320,7 @@ def add_run_identity_args(p: argparse.ArgumentParser, subclass: bool = False) ->
     p.add_argument("--l2", type=float, default=0.0, help="λ of an added λ‖θ−θ₀‖² term (towards the pretrained weights)")
     p.add_argument("-weight_path", "--weight_path", default=None,
                    help="checkpoint to load: the pretrained model the run starts from (default: "
-                        "log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
+                        "log_files/<dataset>/<net>/pretrain/seed-0/model.pt)")
     p.add_argument("--settings", default=None, type=json_object,
                    help="JSON object merged over the method's settings (e.g. '{\"epochs\": 1}'); the run folder "
                         "name gets a hash of it")

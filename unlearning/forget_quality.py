@@ -10,7 +10,7 @@ For a preset and a forget class, with K seeds s = first_seed … first_seed+K−
      of model s drawn with attack seed ``attack_seed + s`` (retrained and unlearned model s see the same samples),
   4. per method, compare the per-model relearning statistics with the retrained population (unlearning/quality.py).
 
-Writes ``<log_root>/<dataset>/<net>/forget_<c>/quality/K<K>_seed<s0>_<ReA tag>/``: results.json (every number,
+Writes ``<log_root>/<dataset>/<net>/forget_<c>/quality/K<K>_seed-<s0>_<ReA tag>/``: results.json (every number,
 the per-model statistics), table.md and distributions.png. Per-model ReA results are cached by checkpoint
 fingerprint in ``quality/attacks/<ReA tag>[_rcp-<hash>]/``, shared by every K and first seed, so adding a method
 or seeds (or running seed ranges side by side, then the whole range) attacks only the new models.
@@ -31,7 +31,7 @@ from .measured_docs import add_docs_flag, write_measured
 from . import reminiscence as R
 from .cli.errors import exit_on_error
 from .experiment import (Experiment, base_parser, finish_args, forget_dir, load_model, read_json,
-                         run_dir_from_args, settings_tag, write_json)
+                         run_dir_from_args, seed_field, settings_tag, write_json)
 from .fingerprint import file_fingerprint
 from .run_identity import fill_forget_default, pretrained_path, recipe_of
 from .tables import markdown_table
@@ -177,7 +177,7 @@ def attack_models(targets: List[dict], exp, cfg: R.ReAConfig, cache_dir: str, re
     todo = []
     for t in targets:
         t["fingerprint"] = file_fingerprint(t["checkpoint"])
-        t["cache"] = os.path.join(cache_dir, t["population"], f"seed{t['seed']}.json")
+        t["cache"] = os.path.join(cache_dir, t["population"], f"{seed_field(t['seed'])}.json")
         if not rerun and os.path.isfile(t["cache"]):
             cached = read_json(t["cache"])
             if cached.get("fingerprint") == t["fingerprint"]:
@@ -309,10 +309,10 @@ def plot(path: str, results: dict) -> str:
 
 # ----------------------------------------------------------------------------- the stage
 def out_dir_for(args, cfg: R.ReAConfig) -> str:
-    """<forget folder>/quality/K<K>_seed<s0>_<ReA tag>[_rcp-<recipe hash>]"""
+    """<forget folder>/quality/K<K>_seed-<s0>_<ReA tag>[_rcp-<recipe hash>]"""
     rcp = settings_tag(recipe_of(args))
     return os.path.join(forget_dir(args.log_root, args.dataset, args.net, args.forget_class), "quality",
-                        f"K{args.K}_seed{args.first_seed}_{cfg.tag()}" + (f"_rcp-{rcp}" if rcp else ""))
+                        f"K{args.K}_{seed_field(args.first_seed)}_{cfg.tag()}" + (f"_rcp-{rcp}" if rcp else ""))
 
 
 def attack_cache_dir(args, cfg: R.ReAConfig) -> str:

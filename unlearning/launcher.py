@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
-from .experiment import read_json, write_json
+from .experiment import read_json, seed_field, write_json
 from .fingerprint import file_fingerprint
 from .run_identity import pretrained_path
 from .saliency import default_mask_dir, mask_filename
@@ -579,13 +579,13 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
     for seed in s["seeds"]:
         pre_weight = s.get("pretrain_path") or pretrained_path(log_root, ds, net, seed, subclass=sub)
         sparse_weight = pretrained_path(log_root, ds, net, seed, s.get("sparse_l1") or 0.0, subclass=sub)
-        pre = f"pretrain seed{seed}"
+        pre = f"pretrain {seed_field(seed)}"
         if not s.get("pretrain_path"):
             launcher.add(Step("pretrain", pre, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed),
                                                  "--quiet", *pre_flags]], outputs=[pre_weight]))
         sparse = None
         if s.get("sparse_l1") and any(str(m[0]).startswith("Wfisher") for m in s["methods"]):
-            sparse = f"pretrain sparse seed{seed}"
+            sparse = f"pretrain sparse {seed_field(seed)}"
             launcher.add(Step("pretrain", sparse, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed),
                                                     "--l1", str(s["sparse_l1"]), "--quiet", *pre_flags]],
                               outputs=[sparse_weight]))
@@ -593,7 +593,7 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
             ident_base = [*common, "-seed", str(seed), forget_flag, str(fc)]
             mask_step = None
             if any(len(m) > 3 and m[3] is not None for m in s["methods"]):  # SalUn masks for masked entries
-                mask_step = f"masks seed{seed} forget{fc}"
+                mask_step = f"masks {seed_field(seed)} forget{fc}"
                 mask_dir = default_mask_dir(log_root, ds, net, fc, seed)
                 launcher.add(Step("masks", mask_step, [["python", "saliency_mu/generate_mask.py", *ident_base,
                                                         "-weight_path", pre_weight]], deps=[pre],
@@ -608,7 +608,7 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                 if smoke:
                     ident += ["--settings", json.dumps(_smoke_unlearn_settings(smoke, entry[0]), sort_keys=True)]
                 tag = f"{entry[0]}({entry[1]},{entry[2]}{', mask ' + str(entry[3]) if len(entry) > 3 else ''})" \
-                      f" seed{seed} forget{'fine' if sub else ''}{fc}"
+                      f" {seed_field(seed)} forget{'fine' if sub else ''}{fc}"
                 unl = f"unlearn {tag}"
                 deps = [sparse if wfisher else pre]
                 inputs = [sparse_weight if wfisher else pre_weight]

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 import config
 from .evaluation import EntropyMIA, eval_mode
-from .experiment import Timer, fmt_param, generator
+from .experiment import Timer, fmt_param, generator, seed_field
 from .scoring import membership_scores
 
 MOMENTUM = 0.9
@@ -81,7 +81,7 @@ class ReAConfig:
         """Folder name: every setting that changes the numbers (batching does not)."""
         lrs = "-".join(fmt_param(lr) for lr in self.relearning_lr)
         return (f"p{fmt_param(float(self.unlearn_data_percent))}_ood{self.num_ood_dataset}_m{self.mix_batch}"
-                f"_T{self.steps}_tau{fmt_param(float(self.threshold))}_r{self.repeats}_lr{lrs}_s{self.seed}")
+                f"_T{self.steps}_tau{fmt_param(float(self.threshold))}_r{self.repeats}_lr{lrs}_{seed_field(self.seed)}")
 
 
 def attacker_size(split, cfg: ReAConfig) -> int:

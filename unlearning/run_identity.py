@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import config
-from .experiment import CheckpointError, check_output_dir, forget_name, pretrain_dir, resolve_device, unlearn_dir
+from .experiment import (CheckpointError, check_output_dir, forget_name, pretrain_dir, resolve_device, seed_field,
+                         unlearn_dir)
 from .fingerprint import file_fingerprint
 
 SOURCE_DIGITS = 8  # hex digits of the source fingerprint in a folder name
@@ -50,9 +51,9 @@ def pretrained_path(log_root: str, dataset: str, net: str, seed: int = 0, l1: fl
 
 
 def mask_dir(log_root: str, dataset: str, net: str, forget_class: int, seed: int) -> str:
-    """log_files/<dataset>/<net>/masks/forget_<c>/seed<s>: the saliency masks of one pretrained model."""
+    """log_files/<dataset>/<net>/masks/forget_<c>/seed-<s>: the saliency masks of one pretrained model."""
     from models import canonical_name
-    return os.path.join(log_root, dataset, canonical_name(net), "masks", f"forget_{forget_class}", f"seed{seed}")
+    return os.path.join(log_root, dataset, canonical_name(net), "masks", f"forget_{forget_class}", seed_field(seed))
 
 
 def default_source_path(args, settings: Optional[dict] = None) -> str:

@@ -152,7 +152,7 @@ def load_mask(path: str, model: nn.Module) -> Dict[str, torch.Tensor]:
 
 
 def default_mask_dir(log_root: str, dataset: str, net: str, forget_class: int, seed: int) -> str:
-    """log_files/<dataset>/<net>/masks/forget_<c>/seed<s> (``run_identity.mask_dir``)."""
+    """log_files/<dataset>/<net>/masks/forget_<c>/seed-<s> (``run_identity.mask_dir``)."""
     from .run_identity import mask_dir
     return mask_dir(log_root, dataset, net, forget_class, seed)
 
@@ -165,10 +165,10 @@ def parser():
     p.add_argument("--forget_class", "-forget_class", type=int, default=None, help="default: the preset's")
     p.add_argument("-weight_path", "--weight_path", "--model_path", dest="weight_path", default=None,
                    help="checkpoint to load: the model whose saliency is ranked (default: "
-                        "log_files/<dataset>/<net>/pretrain/seed0/model.pt)")
+                        "log_files/<dataset>/<net>/pretrain/seed-0/model.pt)")
     p.add_argument("--ratios", type=float, nargs="+", default=list(DEFAULT_RATIOS), help="fractions of weights kept")
     p.add_argument("--batch_size", type=int, default=256, help="batch size of the gradient accumulation")
-    p.add_argument("--out_dir", default=None, help="default: log_files/<dataset>/<net>/masks/forget_<c>/seed<s>")
+    p.add_argument("--out_dir", default=None, help="default: log_files/<dataset>/<net>/masks/forget_<c>/seed-<s>")
     return p
 
 

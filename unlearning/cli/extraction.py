@@ -17,7 +17,7 @@ from models.generator import GENERATORS, build_generator
 
 from ..evaluation import predict
 from ..experiment import (Experiment, StagedOutput, add_run_identity_args, base_parser, finish_args, fmt_param,
-                          load_model, save_checkpoint, seed_everything, write_json)
+                          load_model, save_checkpoint, seed_everything, seed_field, write_json)
 from ..extraction import VICTIM_FILE, VICTIM_OUTPUTS, BlackBoxVictim, DFMEConfig, EvalSet, dfme_defaults, extract
 from ..fingerprint import file_fingerprint
 from ..plots import plot_extraction_curve
@@ -94,7 +94,7 @@ TAG_KEYS = ("batch_size", "lr_student", "lr_generator", "grad_m", "grad_epsilon"
 def dfme_tag(args) -> str:
     """budget-<q>_student-<net>_seed-<s>, plus _<key>-<value> for every setting that differs from the preset's
     (config.DFME), so two extractions with different settings never share a folder."""
-    tag = f"budget-{args.query_budget}_student-{canonical_name(args.student_net)}_seed-{args.dfme_seed}"
+    tag = f"budget-{args.query_budget}_student-{canonical_name(args.student_net)}_{seed_field(args.dfme_seed)}"
     defaults = dict(dfme_defaults(args.dataset))
     defaults.setdefault("victim_output", "probs")
     for key in TAG_KEYS:
