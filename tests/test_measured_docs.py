@@ -16,3 +16,40 @@ def test_page_names_its_command_date_and_machine(tmp_path):
 
 def test_this_command_quotes_arguments():
     assert this_command(["experiments/x.py", "--a", "two words"]) == "python experiments/x.py --a 'two words'"
+
+
+def test_benchmark_writes_the_table_it_prints(tmp_path, digits_pretrained, capsys):
+    import importlib.util
+    import os
+
+    import torch
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("bench_rea_batched",
+                                                  os.path.join(root, "benchmarks", "bench_rea_batched.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    page = tmp_path / "docs" / "results" / "rea_batched.md"
+    threads = torch.get_num_threads()
+    try:
+        bench.main(["--model_path", digits_pretrained, "--repeats", "1", "--steps", "2", "--chunks", "4",
+                    "--docs", str(page)])
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    text = page.read_text()
+    lines = text.splitlines()
+    assert lines[0] == "# ReA relearning: vmapped batches vs the one-at-a-time loop"
+    assert lines[2].startswith("Written by `python benchmarks/bench_rea_batched.py --model_path ")
+    assert lines[2].endswith("Rerun the command to rewrite this page; do not edit it by hand.") and " UTC (" in lines[2]
+    rows = [line for line in lines if line.startswith("| ")]
+    assert rows[0].startswith("| engine | wall s |") and len(rows) == 3  # header, loop, one vmap chunk
+    assert rows[1].startswith("| loop |") and rows[2].startswith("| vmap ×4 |")
+    assert rows[2].endswith("| True (0 of 4 runs differ) |")  # 1 repeat = 1 forget + 3 OOD runs
+    assert "curves equal the loop's: True (0 of 4 runs differ)" in printed
+
+
+def test_script_command_of_a_call_from_python_names_its_arguments():
+    from unlearning.measured_docs import script_command
+
+    assert script_command("benchmarks/b.py", ["--n", "5"]) == "python benchmarks/b.py --n 5"

@@ -32,6 +32,11 @@ def this_command(argv: Optional[list] = None) -> str:
     return " ".join(["python", shlex.quote(script)] + [shlex.quote(a) for a in argv[1:]])
 
 
+def script_command(script: str, argv: Optional[list] = None) -> str:
+    """The command of a script's ``main(argv)``: ``argv`` when called from Python, else this process's command line."""
+    return this_command() if argv is None else this_command([script, *argv])
+
+
 def machine() -> str:
     """A one-line description of where the numbers were measured (CPU count, torch, accelerator if any)."""
     import torch
