@@ -2,6 +2,7 @@
 
     python benchmarks/bench_quality_stacked.py                       # 4 digits ResNet-8s, CPU, 1 thread
     python benchmarks/bench_quality_stacked.py --models 16 --stacked_chunk 640 --device cuda
+    python benchmarks/bench_quality_stacked.py --docs docs/results/quality_stacked.md     # also as a docs page
 
 The targets are freshly initialised networks of different seeds (the cost of a relearning step does not depend
 on the weights) unless --model_paths names checkpoints. Each target gets its own attacker samples (attack seed =
@@ -23,6 +24,8 @@ import torch  # noqa: E402
 import config  # noqa: E402
 from unlearning import reminiscence as R  # noqa: E402
 from unlearning.experiment import Experiment, load_model  # noqa: E402
+from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
+from unlearning.tables import markdown_table  # noqa: E402
 
 
 def _sync(device):
@@ -46,6 +49,7 @@ def main(argv=None):
     p.add_argument("--exact", action="store_true",
                    help="CUDA: no TF32 and deterministic cuDNN, so that the two engines' curves can be compared "
                         "(with TF32 the batch composition changes the rounding, and argmax ties flip)")
+    add_docs_flag(p, "docs/results/quality_stacked.md")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.exact:
@@ -71,8 +75,9 @@ def main(argv=None):
     rd = R.RunData(exp.train, exp.split)
     total = sum(len(r) for r in runs)
     stacked_chunk = args.stacked_chunk or total
+    load = os.getloadavg()[0]
     print(f"{len(models)} targets × {len(runs[0])} runs × {cfg.steps} steps (attacker sample {len(runs[0][0].attack)}, "
-          f"m={cfg.mix_batch}) on {exp.device}, {args.threads} thread(s), load average {os.getloadavg()[0]:.1f}")
+          f"m={cfg.mix_batch}) on {exp.device}, {args.threads} thread(s), load average {load:.1f}")
     R.relearn_many(models[:2], [r[:2] for r in runs[:2]], rd, 2, 4)  # library warm-up outside the timings
     R.relearn(models[0], runs[0][:2], rd, 2, 2)
 
@@ -92,6 +97,21 @@ def main(argv=None):
     print(f"  one at a time (×{args.chunk} per vmap): {one:7.2f} s = {one / n:6.2f} s per target")
     print(f"  stacked       (×{stacked_chunk} per vmap): {many:7.2f} s = {many / n:6.2f} s per target "
           f"| {one / many:4.2f}× faster | curves equal: {differ == 0} ({differ} of {total} runs differ)")
+    if args.docs:
+        where = (torch.cuda.get_device_name(exp.device) if exp.device.type == "cuda"
+                 else f"CPU ({args.threads} thread(s), load average {load:.1f})")
+        if exp.device.type == "cuda":
+            where += ", exact (no TF32)" if args.exact else ", TF32 on"
+        table = markdown_table(
+            ["device", "targets × runs, T", "one at a time", "stacked", "curves equal"],
+            [[where, f"{n} × {len(runs[0])}, chunk {args.chunk} vs {stacked_chunk}, T = {cfg.steps}",
+              f"{one / n:.2f} s per target", f"{many / n:.2f} s per target ({one / many:.2f}×)",
+              f"{differ == 0} ({differ} of {total} runs differ)"]])
+        write_measured(args.docs, "Stacked ReA over several targets vs one target at a time",
+                       f"{args.dataset}, attacker sample {len(runs[0][0].attack)}, m = {cfg.mix_batch}. One at a "
+                       "time = each target's runs in its own vmapped engine; stacked = the runs of every target in "
+                       "one engine; curves equal = the same correct counts at every step.\n\n" + table,
+                       command=script_command(__file__, argv))
     return {"one_at_a_time_s_per_model": one / n, "stacked_s_per_model": many / n, "runs_differing": differ}
 
 

@@ -4,6 +4,7 @@ Uses the digits retain samples and the pretrained digits ResNet-8 (a random one 
 network to show where vectorising stops paying on a CPU. Also times the Woodbury recursion on the result.
 
     python benchmarks/bench_wfisher_per_sample.py [--threads 1] [--device cpu] [--n 64 256 728]
+        [--docs docs/results/wfisher_per_sample.md]
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 from unlearning.experiment import Experiment, default_weight_path, load_model  # noqa: E402
+from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
+from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.per_sample import per_sample_grads, per_sample_grads_loop, warm_up  # noqa: E402
 from unlearning.strategies import woodfisher_inverse_apply  # noqa: E402
 
@@ -42,6 +45,7 @@ def main(argv=None):
     p.add_argument("--n", type=int, nargs="+", default=[64, 256, 728], help="numbers of retain samples")
     p.add_argument("--chunk", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3, help="best of")
+    add_docs_flag(p, "docs/results/wfisher_per_sample.md")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     exp = Experiment("digits", device=args.device, forget_class=3)
@@ -55,13 +59,15 @@ def main(argv=None):
     x_all = exp.train.normalize(exp.train.x[idx.to(exp.device)])
     y_all = exp.split.targets(exp.train.y[idx.to(exp.device)])
     warm_up(exp.device)
-    print(f"device {exp.device}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, chunk {args.chunk}, "
-          f"best of {args.repeats}")
+    setting = (f"device {exp.device}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
+               f"chunk {args.chunk}, best of {args.repeats}")
+    print(setting)
     print(f"{'model':<26} {'params':>8} {'N':>5} {'loop s':>8} {'vmap s':>8} {'speed-up':>8} {'max |Δ|':>9} "
           f"{'max |g|':>8} {'Woodbury s':>10}")
     cases = [("digits ResNet-8 8x8", model, x_all, y_all)]
     wide = exp.new_model("resnet20")  # 3× deeper: the loop's per-call overhead matters less
     cases.append(("digits ResNet-20 8x8 (init)", wide, x_all, y_all))
+    body = []
     for name, net, x, y in cases:
         n_params = sum(q.numel() for q in net.parameters())
         for n in args.n:
@@ -72,7 +78,17 @@ def main(argv=None):
             t_wb, _ = timed(lambda: woodfisher_inverse_apply(g_vec, v, 1.0), 1)
             print(f"{name:<26} {n_params:>8} {n:>5} {t_loop:>8.3f} {t_vec:>8.3f} {t_loop / t_vec:>7.2f}x "
                   f"{(g_vec - g_loop).abs().max().item():>9.2e} {g_loop.abs().max().item():>8.2e} {t_wb:>10.3f}")
+            body.append([name, n_params, n, f"{t_loop:.3f}", f"{t_vec:.3f}", f"{t_loop / t_vec:.2f}×",
+                         f"{(g_vec - g_loop).abs().max().item():.2e}", f"{g_loop.abs().max().item():.2e}", f"{t_wb:.3f}"])
     print(f"(model weights: {origin})")
+    if args.docs:
+        table = markdown_table(["model", "params", "N", "loop s", "vmap s", "speed-up", "max abs Δ", "max abs g",
+                                "Woodbury s"], body, align=[None] + ["r"] * 8)
+        write_measured(args.docs, "Wfisher's per-sample gradients: vmap vs the per-sample loop",
+                       f"{setting}; model weights: {origin}.\n\nN retain samples; loop / vmap s = best wall time of "
+                       "the batch-size-1 loop and of the chunked torch.func gradients; max abs Δ = largest difference "
+                       "between the two (max abs g = largest gradient entry, for scale); Woodbury s = the inverse-Fisher "
+                       "product on the gradients.\n\n" + table, command=script_command(__file__, argv))
 
 
 if __name__ == "__main__":

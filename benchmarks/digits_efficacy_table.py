@@ -5,6 +5,7 @@ then reads the run folders' results.json. Retrain runs first and again last, and
 the mean of those two retrain RTEs, measured in the same run (wall time, and CPU time: robust to a shared machine). Pretrains the normal and the sparse (--l1 5e-4) model first if they are missing or stale.
 
     python benchmarks/digits_efficacy_table.py [--methods m1 m2 ...] [--seed 0] [--log_root log_files] [--in_process]
+        [--docs docs/results/digits_efficacy.md]
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from unlearning.strategies import METHODS, our_names  # noqa: E402
 from unlearning.unlearn import parser as unlearn_parser, resolve  # noqa: E402
 from unlearning.experiment import run_dir_from_args  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
+from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 
 SPARSE_L1 = 5e-4
 
@@ -75,6 +77,7 @@ def main(argv=None):
     p.add_argument("--in_process", action="store_true",
                    help="call the entry point's main() in this process (faster; default: one process per method)")
     p.add_argument("--out", default=None, help="markdown table (default: <log_root>/digits/resnet8/efficacy_table.md)")
+    add_docs_flag(p, "docs/results/digits_efficacy.md")
     args = p.parse_args(argv)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=ROOT)
     if args.in_process:
@@ -127,6 +130,12 @@ def main(argv=None):
     print("\n" + text)
     out = args.out or os.path.join(args.log_root, "digits", "resnet8", "efficacy_table.md")
     atomic_write_text(out, text)
+    if args.docs:
+        write_measured(args.docs, "Unlearning efficacy on digits, every method and `_our` variant",
+                       "TA / UA / RA = accuracy on the retain test set / the forget training set / the retain training "
+                       "set; MIA = fraction of the forget set called member by the entropy attack; RTE = wall (and "
+                       "process CPU) seconds of the unlearning, and its share of the mean of the two retrain runs.\n\n"
+                       + text, command=script_command(__file__, argv))
     write_json(os.path.splitext(out)[0] + ".json",
                {m: {"status": r.get("status"), "metrics": r.get("metrics"), "rte_cpu": r.get("rte_cpu"), "results": path} for m, (r, path) in rows.items()})
     return 1 if failures else 0

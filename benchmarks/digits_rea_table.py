@@ -2,6 +2,7 @@
 
     python benchmarks/digits_rea_table.py                       # every registry method, lrs and repeats of config.REA
     python benchmarks/digits_rea_table.py --methods retrain negative_grad negative_grad_our --repeats 40
+    python benchmarks/digits_rea_table.py --docs docs/results/digits_rea.md   # also as a docs page
 
 For each target (baseline, retrain, every method and its ``_our`` variant): pretrain if needed, unlearn with
 ``forget_full_class_main_digits.py -method X`` (skipped when the run folder already holds a finished
@@ -21,6 +22,7 @@ sys.path.insert(0, ROOT)
 
 import config  # noqa: E402
 from unlearning.experiment import atomic_write_text, finish_args, pretrain_dir, read_json, run_dir_from_args  # noqa: E402
+from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 from unlearning.reminiscence import ReAConfig  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 
@@ -71,6 +73,7 @@ def main(argv=None):
     p.add_argument("--force_rea", action="store_true", help="attack again even if results exist")
     p.add_argument("--force_unlearn", action="store_true",
                    help="unlearn again with the current code even if the run folder is finished (then attack again)")
+    add_docs_flag(p, "docs/results/digits_rea.md")
     args = p.parse_args(argv)
     from unlearning.strategies import get_method, method_names
     # default: the references, every plain method and its _our variant (other wrappers only when named)
@@ -125,6 +128,8 @@ def main(argv=None):
     text = "\n".join(lines) + "\n"
     print(text)
     atomic_write_text(os.path.join(args.log_root, "digits", "resnet8", "rea_table.md"), text)
+    if args.docs:
+        write_measured(args.docs, "White-box ReA on digits, every method", text, command=script_command(__file__, argv))
     return 1 if failed else 0
 
 
