@@ -6,7 +6,7 @@
 (b) ReA relearning model-steps/s at batch_models 8 / 40 / auto;
 (c) Wfisher peak memory at N = 50 / 200 (per-sample gradients + the Woodbury inverse-Fisher product).
 
-    python benchmarks/bench_paper_preset.py [--device auto|cpu|cuda] [--quick]
+    python benchmarks/bench_paper_preset.py [--device auto|cpu|cuda] [--quick] [--docs docs/results/paper_preset.md]
 
 On a CPU the sizes are fixture-sized (a few hundred images, a few ReA runs) and (c) uses resnet8 (ResNet18's
 per-sample gradients at N = 200 are 8.9 GB); the table is the same.
@@ -30,6 +30,7 @@ sys.path.insert(0, ROOT)
 from datasets import ImageData, build_split  # noqa: E402
 from models import build_model  # noqa: E402
 from unlearning.experiment import resolve_device  # noqa: E402
+from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.training import Loader, configure_speed, random_crop_flip, to_speed_layout, train_supervised  # noqa: E402
 
@@ -163,6 +164,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="smallest sizes (a check that it runs)")
+    add_docs_flag(p, "docs/results/paper_preset.md")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     speed = configure_speed(device)
@@ -174,22 +176,36 @@ def main(argv=None):
     if args.quick:
         n_train, repeats, steps = min(n_train, 256), min(repeats, 3), min(steps, 2)
     name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"device: {name} | torch {torch.__version__} | speed options {speed}")
+    setting = f"device: {name} | torch {torch.__version__} | speed options {speed}"
+    print(setting)
     t0 = time.perf_counter()
+    sections = []  # (heading, table): printed as they come, and the docs page
+
+    def section(heading, table):
+        sections.append((heading, table))
+        print(f"\n{heading}\n{table}", flush=True)
+
     proj, ref = bench_training(device, n_train, 64, epochs)
-    print("\n(a) ResNet18 training, 32×32, batch 64, random crop + flip")
-    print(markdown_table(["loop", "steps/s"], [
-        [f"project (train_supervised, {'bf16 + channels_last' if speed['amp'] else 'fp32'})", f"{proj:.2f}"],
-        ["plain PyTorch reference (DataLoader, fp32)", f"{ref:.2f}"],
-        ["ratio project / reference", f"{proj / ref:.2f}"]]))
+    section(f"(a) ResNet18 training, 32×32, batch 64, random crop + flip, {n_train} images, last of {epochs} epochs",
+            markdown_table(["loop", "steps/s"], [
+                [f"project (train_supervised, {'bf16 + channels_last' if speed['amp'] else 'fp32'})", f"{proj:.2f}"],
+                ["plain PyTorch reference (DataLoader, fp32)", f"{ref:.2f}"],
+                ["ratio project / reference", f"{proj / ref:.2f}"]]))
     rows, n_runs = bench_rea(device, repeats, steps)
-    print(f"\n(b) ReA relearning, ResNet18, {n_runs} runs × {steps} steps (1 attacker + 14 retain images per step)")
-    print(markdown_table(["batch_models", "model-steps/s"], [[label, f"{rate:.1f}"] for label, rate in rows]))
-    print(f"\n(c) Wfisher memory, {wf_net}: per-sample gradients G (N × d, float32) + F⁻¹v")
+    section(f"(b) ReA relearning, ResNet18, {n_runs} runs × {steps} steps (1 attacker + 14 retain images per step)",
+            markdown_table(["batch_models", "model-steps/s"], [[label, f"{rate:.1f}"] for label, rate in rows]))
     wf = [[n, "—", "—", err] if res is None else [n, res["d"], f"{res['G_gib']:.2f}", f"{res['peak_gib']:.2f}"]
           for n, res, err in bench_wfisher(device, wf_net, (50, 200))]
-    print(markdown_table(["N", "d", "G GiB", f"peak {'GPU' if cuda else 'RSS increase'} GiB"], wf))
-    print(f"\ntotal {time.perf_counter() - t0:.0f}s")
+    section(f"(c) Wfisher memory, {wf_net}: per-sample gradients G (N × d, float32) + F⁻¹v",
+            markdown_table(["N", "d", "G GiB", f"peak {'GPU' if cuda else 'RSS increase'} GiB"], wf))
+    total = f"total {time.perf_counter() - t0:.0f}s"
+    print(f"\n{total}")
+    if args.docs:
+        write_measured(args.docs, "Paper-preset building blocks: training loop, ReA batching, Wfisher memory",
+                       f"{setting}; {total}. Synthetic 32×32 images. Steps/s of the last epoch (warm-up excluded); "
+                       "a model-step = one relearning step of one ReA run; peak = memory above the process's "
+                       "baseline.\n\n" + "\n\n".join(f"{h}\n\n{t}" for h, t in sections),
+                       command=script_command(__file__, argv))
 
 
 if __name__ == "__main__":

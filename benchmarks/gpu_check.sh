@@ -6,7 +6,8 @@
 # 3. runs benchmarks/bench_paper_preset.py (training loop vs plain PyTorch, ReA batching, Wfisher memory);
 # 4. times a CIFAR-20 ResNet18 pretraining: GPU_CHECK_EPOCHS epochs (default 3; 40 = the paper's recipe), the
 #    per-epoch time is in its train_log.tsv.
-# Logs go to $OUT/*.log, a summary to $OUT/summary.txt; each part has a time limit (GPU_CHECK_<PART>_S).
+# Logs go to $OUT/*.log, a summary to $OUT/summary.txt, the benchmark's tables to $OUT/paper_preset.md (a docs page
+# for docs/results/); each part has a time limit (GPU_CHECK_<PART>_S).
 # GPU_CHECK_TINY=1: tiny sizes (a CPU dry run of the script).
 set -uo pipefail
 OUT=${OUT:-gpu_check_out}
@@ -40,7 +41,7 @@ timed smoke "${GPU_CHECK_SMOKE_S:-240}" $PY run.py --preset cifar20 --smoke ${NE
   --data_root "$WORK/data" --log_root "$WORK/logs"
 cp "$WORK/logs/smoke/launcher/last_summary.json" "$OUT/smoke_summary.json" 2>/dev/null || true
 cp "$WORK/logs/smoke/report/report.md" "$OUT/smoke_report.md" 2>/dev/null || true
-timed bench "${GPU_CHECK_BENCH_S:-110}" $PY benchmarks/bench_paper_preset.py $QUICK
+timed bench "${GPU_CHECK_BENCH_S:-110}" $PY benchmarks/bench_paper_preset.py $QUICK --docs "$OUT/paper_preset.md"
 timed pretrain "${GPU_CHECK_PRETRAIN_S:-90}" $PY pretrain_model_cifar20.py ${NET[@]+"${NET[@]}"} --data_root "$WORK/data" --log_root "$WORK/pre" \
   --epochs "$EPOCHS" --quiet
 find "$WORK/pre" -name train_log.tsv -exec cp {} "$OUT/pretrain_train_log.tsv" \;
