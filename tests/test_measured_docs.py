@@ -40,7 +40,8 @@ def test_benchmark_writes_the_table_it_prints(tmp_path, digits_pretrained, capsy
     text = page.read_text()
     lines = text.splitlines()
     assert lines[0] == "# ReA relearning: vmapped batches vs the one-at-a-time loop"
-    assert lines[2].startswith("Written by `python benchmarks/bench_rea_batched.py --model_path ")
+    assert lines[2].startswith("Written by `python ") and "benchmarks/bench_rea_batched.py --model_path " in lines[2]
+    assert f"--docs {page}` on " in lines[2]
     assert lines[2].endswith("Rerun the command to rewrite this page; do not edit it by hand.") and " UTC (" in lines[2]
     rows = [line for line in lines if line.startswith("| ")]
     assert rows[0].startswith("| engine | wall s |") and len(rows) == 3  # header, loop, one vmap chunk
