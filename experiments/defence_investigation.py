@@ -50,7 +50,7 @@ from unlearning.launcher import Launcher, Step, unlearn_run_dir  # noqa: E402
 from unlearning.experiment import seed_field  # noqa: E402
 from unlearning.run_identity import pretrained_path  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
-from unlearning.measured_docs import add_docs_flag, write_measured  # noqa: E402
+from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 
 LOG = os.path.join("log_files", "investigation")
 STANDARD = ["negative_grad", "amnesiac", "badteacher", "ssd_tuning"]
@@ -516,7 +516,8 @@ def main(argv=None):
               args.variants)
     if args.docs:
         with open(os.path.join(out, "table.md")) as fh:
-            write_measured(args.docs, f"Defence investigation on digits: {', '.join(conds)}", fh.read())
+            write_measured(args.docs, f"Defence investigation on digits: {', '.join(conds)}", fh.read(),
+                           command=script_command(__file__, argv))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import defence_investigation as di  # noqa: E402
 from unlearning.launcher import Launcher  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
-from unlearning.measured_docs import add_docs_flag, write_measured  # noqa: E402
+from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 
 CONDITION = "R_recent"
 RECENT = ["boundary_shrink", "boundary_expanding", "delete", "sfr_on", "pru", "weight_dist_reg"]
@@ -93,7 +93,7 @@ def main(argv=None):
     if args.docs:
         write_measured(args.docs, "Recent class-wise methods and rival defences against the ReA (digits)",
                        f"ReA at relearning lr {args.lr}, {args.repeats} repeats; mean ± sd over model seeds.\n\n"
-                       + text)
+                       + text, command=script_command(__file__, argv))
     print(text)
 
 
