@@ -27,7 +27,7 @@ import torch
 
 import config
 from . import quality as Q
-from .measured_docs import add_docs_flag, write_measured
+from .measured_docs import add_docs_flag, script_command, write_measured
 from . import reminiscence as R
 from .cli.errors import exit_on_error
 from .experiment import (Experiment, base_parser, finish_args, forget_dir, load_model, read_json,
@@ -322,7 +322,7 @@ def attack_cache_dir(args, cfg: R.ReAConfig) -> str:
                         cfg.tag() + (f"_rcp-{rcp}" if rcp else ""))
 
 
-def run_stage(args) -> dict:
+def run_stage(args, argv=None) -> dict:
     if args.K < 2:
         raise StageError(f"-K must be at least 2 (leave-one-out fits need two models per population), got {args.K}")
     fill_forget_default(args)
@@ -428,7 +428,8 @@ def run_stage(args) -> dict:
     if getattr(args, "docs", None):
         write_measured(args.docs, f"Forgetting quality on {args.dataset}, forget class {args.forget_class}, "
                        f"K = {args.K}", md + f"\nWall time of this command: {timings['total']:.0f} s (finished runs and cached "
-                       "attacks are reused, so a rerun is fast).\n")
+                       "attacks are reused, so a rerun is fast).\n",
+                       command=script_command(f"forget_quality_main_{args.dataset}.py", argv))
     results["out_dir"] = out_dir
     return results
 
@@ -437,4 +438,4 @@ def main(dataset: str, argv=None) -> dict:
     """Entry point of forget_quality_main_<dataset>.py."""
     args = finish_args(parser(dataset).parse_args(argv))
     with exit_on_error("the quality results"):  # StageError, ReAError, QualityError, CheckpointError: ValueErrors
-        return run_stage(args)
+        return run_stage(args, argv)
