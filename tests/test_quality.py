@@ -208,6 +208,17 @@ def test_stage_end_to_end_on_digits(tmp_path, monkeypatch):
     assert all(m["reused"] for m in again["retrained"]["models"] + again["methods"]["negative_grad"]["models"])
     assert again["seconds"]["rea"] == 0.0
     assert again["table"] == saved["table"]
+    # another seed range shares the attack cache: seed 1's attacks are read, only seed 2's models are attacked
+    cache = os.path.join(log_root, "digits", "resnet8", "forget_3", "quality", "attacks")
+    seed1 = [os.path.join(d, "seed-1.json") for d, _, files in os.walk(cache) if "seed-1.json" in files]
+    assert len(seed1) == 2  # retrain and negative_grad
+    stamps = [os.stat(f).st_mtime_ns for f in seed1]
+    shifted = main("digits", argv + ["--first_seed", "1"])
+    assert shifted["out_dir"].startswith(os.path.join(log_root, "digits", "resnet8", "forget_3", "quality",
+                                                      "K2_seed-1_"))
+    assert [os.stat(f).st_mtime_ns for f in seed1] == stamps
+    by_seed = {m["seed"]: m["rea"] for m in shifted["retrained"]["models"]}
+    assert sorted(by_seed) == [1, 2] and by_seed[1] == ret[1]["rea"]
     # the report picks the table up
     from unlearning.report import build_report
     rep = build_report(log_root)
