@@ -1,4 +1,4 @@
-"""Distribution metrics (SPEC §7) on synthetic Gaussian clusters with known answers, and the entry point on digits."""
+"""Distribution metrics on synthetic Gaussian clusters with known answers, and the entry point on digits."""
 import json
 import os
 

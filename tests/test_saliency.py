@@ -1,4 +1,4 @@
-"""SalUn saliency masks (SPEC §8): exact counts, deterministic ties, files, and masked unlearning."""
+"""SalUn saliency masks: exact counts, deterministic ties, files, and masked unlearning."""
 import json
 import os
 
