@@ -1,4 +1,4 @@
-"""Issue 6 options: phase lengths in optimiser steps / stopping rules, reset of the forget unit, `_orth`, overrides."""
+"""Over-unlearning options: phase lengths in optimiser steps / stopping rules, reset of the forget unit, `_orth`, overrides."""
 import copy
 import json
 import math

@@ -308,18 +308,22 @@ def plot(path: str, results: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- the stage
+def _quality_path(args, *parts: str) -> str:
+    """<forget folder>/quality/<parts>, the last part ending in _rcp-<recipe hash> when a recipe is given."""
+    rcp = settings_tag(recipe_of(args))
+    *folders, leaf = parts
+    return os.path.join(forget_dir(args.log_root, args.dataset, args.net, args.forget_class), "quality", *folders,
+                        leaf + (f"_rcp-{rcp}" if rcp else ""))
+
+
 def out_dir_for(args, cfg: R.ReAConfig) -> str:
     """<forget folder>/quality/K<K>_seed-<s0>_<ReA tag>[_rcp-<recipe hash>]"""
-    rcp = settings_tag(recipe_of(args))
-    return os.path.join(forget_dir(args.log_root, args.dataset, args.net, args.forget_class), "quality",
-                        f"K{args.K}_{seed_field(args.first_seed)}_{cfg.tag()}" + (f"_rcp-{rcp}" if rcp else ""))
+    return _quality_path(args, f"K{args.K}_{seed_field(args.first_seed)}_{cfg.tag()}")
 
 
 def attack_cache_dir(args, cfg: R.ReAConfig) -> str:
     """<forget folder>/quality/attacks/<ReA tag>[_rcp-<recipe hash>]: one model's attack does not depend on K."""
-    rcp = settings_tag(recipe_of(args))
-    return os.path.join(forget_dir(args.log_root, args.dataset, args.net, args.forget_class), "quality", "attacks",
-                        cfg.tag() + (f"_rcp-{rcp}" if rcp else ""))
+    return _quality_path(args, "attacks", cfg.tag())
 
 
 def run_stage(args, argv=None) -> dict:
