@@ -1,5 +1,5 @@
 """Representation distribution metrics of one model (see `python distribution_metric.py -h` and README.md)."""
-from unlearning.representation import main
+from unlearning.cli.distribution import main
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,5 @@
 """Forgetting quality on cifar20: K retrained vs K unlearned models per method (see `python forget_quality_main_cifar20.py -h` and docs/quality.md)."""
-from unlearning.forget_quality import main
+from unlearning.cli.quality import main
 
 if __name__ == "__main__":
     main("cifar20")

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-from unlearning.experiment import forget_dir, seed_field
+from unlearning.paths import forget_dir, seed_field
 from unlearning.run_identity import pretrained_path
 from unlearning.tables import markdown_table
 

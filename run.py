@@ -26,7 +26,7 @@ mu_method_list = RUN_PRESETS["digits"]["mu_method_list"]  # [[method, para1, par
 
 
 def parse_args(argv=None):
-    from unlearning.launcher import STAGES
+    from unlearning.pipeline.launcher import STAGES
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(RUN_PRESETS), default=None,
@@ -65,7 +65,7 @@ def parse_args(argv=None):
 
 
 def settings_from(args) -> dict:
-    from unlearning.launcher import resolve_root
+    from unlearning.pipeline.launcher import resolve_root
 
     if args.preset and args.preset != "digits":
         s = dict(RUN_PRESETS[args.preset])
@@ -90,7 +90,7 @@ def settings_from(args) -> dict:
         from config import SMOKE
         s.update(smoke=copy.deepcopy(SMOKE), log_root=os.path.join(args.log_root, "smoke"))
         if not args.relearning_lr and not s.get("relearning_lrs"):
-            from unlearning.reminiscence import rea_defaults
+            from unlearning.attacks.reminiscence import rea_defaults
             s["relearning_lrs"] = rea_defaults(s["dataset"], bool(s.get("subclass")))["relearning_lr"][:1]
     if args.forget_classes:
         s["forget_classes"] = args.forget_classes
@@ -104,16 +104,16 @@ def settings_from(args) -> dict:
 
 
 def main(argv=None):
-    from unlearning.launcher import Launcher, plan_sweep
+    from unlearning.pipeline.launcher import Launcher, plan_sweep
 
-    from unlearning.sweep_checks import check_sweep
+    from unlearning.pipeline.sweep_checks import check_sweep
 
     args = parse_args(argv)
     s = settings_from(args)
     devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
     problems = check_sweep(s, devices)
     if s.get("recipe"):
-        from unlearning.strategies import load_recipe
+        from unlearning.methods import load_recipe
         try:
             load_recipe(s["recipe"])
         except ValueError as err:
@@ -124,7 +124,7 @@ def main(argv=None):
         print(f"nothing run ({len(problems)} problem(s))", file=sys.stderr)
         return 2
     if args.launcher == "slurm" and not args.dry_run:
-        from unlearning.slurm import SlurmExecutor
+        from unlearning.pipeline.slurm import SlurmExecutor
 
         executor = SlurmExecutor(s["log_root"], partition=args.partition, gpus_per_job=args.gpus_per_job,
                                  cpus_per_job=args.cpus_per_job, time_limit=args.time, folder=args.slurm_folder)

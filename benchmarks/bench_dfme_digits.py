@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from unlearning.experiment import pretrain_dir, write_tsv  # noqa: E402
+from unlearning.files import write_tsv  # noqa: E402
+from unlearning.paths import pretrain_dir
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.cli.extraction import main as dfme_main  # noqa: E402

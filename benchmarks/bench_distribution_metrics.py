@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from unlearning import representation as rep  # noqa: E402
+from unlearning.metrics import representation as rep  # noqa: E402
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 
@@ -28,7 +28,8 @@ THREADS = 1  # t-SNE OpenMP threads (--tsne_threads; 0 = all cores)
 
 
 def digits(log_root, rows):
-    from unlearning.experiment import Experiment, load_model, pretrain_dir
+    from unlearning.experiment import Experiment, load_model
+    from unlearning.paths import pretrain_dir
 
     path = os.path.join(pretrain_dir(log_root, "digits", "resnet8", 0), "model.pt")
     if not os.path.isfile(path):

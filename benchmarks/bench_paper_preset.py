@@ -29,7 +29,7 @@ sys.path.insert(0, ROOT)
 
 from datasets import ImageData, build_split  # noqa: E402
 from models import build_model  # noqa: E402
-from unlearning.experiment import resolve_device  # noqa: E402
+from unlearning.runtime import resolve_device  # noqa: E402
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.training import Loader, configure_speed, random_crop_flip, to_speed_layout, train_supervised  # noqa: E402
@@ -97,7 +97,7 @@ def bench_training(device, n, batch, epochs):
 
 # ----------------------------------------------------------------------------- (b) ReA relearning
 def bench_rea(device, repeats, steps):
-    from unlearning.reminiscence import ReAConfig, RunData, auto_batch_models, build_runs, draw_samples, relearn
+    from unlearning.attacks.reminiscence import ReAConfig, RunData, auto_batch_models, build_runs, draw_samples, relearn
 
     classes = 20
     train, test = synthetic(200 * classes, classes), synthetic(20 * classes, classes, seed=1)
@@ -124,7 +124,7 @@ def bench_rea(device, repeats, steps):
 def wfisher_child(device_name, net, n):
     """One measurement in a fresh process (so the CPU's peak RSS belongs to it)."""
     from unlearning.per_sample import num_trainable, per_sample_grads
-    from unlearning.strategies import woodfisher_inverse_apply
+    from unlearning.methods.classic import woodfisher_inverse_apply
 
     device = torch.device(device_name)
     configure_speed(device)

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import config  # noqa: E402
-from unlearning import reminiscence as R  # noqa: E402
+from unlearning.attacks import reminiscence as R  # noqa: E402
 from unlearning.experiment import Experiment, load_model  # noqa: E402
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402

@@ -21,8 +21,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import config  # noqa: E402
-from unlearning import reminiscence as R  # noqa: E402
-from unlearning.experiment import Experiment, load_model, pretrain_dir  # noqa: E402
+from unlearning.attacks import reminiscence as R  # noqa: E402
+from unlearning.experiment import Experiment, load_model  # noqa: E402
+from unlearning.paths import pretrain_dir
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 

@@ -18,11 +18,12 @@ sys.path.insert(0, ROOT)
 
 import torch  # noqa: E402
 
-from unlearning.experiment import Experiment, default_weight_path, load_model  # noqa: E402
+from unlearning.experiment import Experiment, load_model  # noqa: E402
+from unlearning.run_identity import default_weight_path
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.per_sample import per_sample_grads, per_sample_grads_loop, warm_up  # noqa: E402
-from unlearning.strategies import woodfisher_inverse_apply  # noqa: E402
+from unlearning.methods.classic import woodfisher_inverse_apply  # noqa: E402
 
 
 def timed(fn, repeats):

@@ -19,10 +19,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import config  # noqa: E402
-from unlearning.experiment import atomic_write_text, finish_args, pretrain_dir, read_json, write_json  # noqa: E402
-from unlearning.strategies import METHODS, our_names  # noqa: E402
-from unlearning.unlearn import parser as unlearn_parser, resolve  # noqa: E402
-from unlearning.experiment import run_dir_from_args  # noqa: E402
+from unlearning.cli.args import finish_args  # noqa: E402
+from unlearning.files import atomic_write_text, read_json, write_json
+from unlearning.paths import pretrain_dir
+from unlearning.methods import METHODS  # noqa: E402
+from unlearning.methods.registry import our_names
+from unlearning.cli.unlearn import parser as unlearn_parser, resolve  # noqa: E402
+from unlearning.run_identity import run_dir_from_args  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 
@@ -46,7 +49,7 @@ def ensure_pretrained(log_root, env):
 def run_method(method, seed, log_root, device, env, in_process=False):
     argv = ["-method", method, "-seed", str(seed), "--log_root", log_root, "--device", device]
     if in_process:  # the entry point's own main(), without a fresh interpreter per method
-        from unlearning.unlearn import main as unlearn_main
+        from unlearning.cli.unlearn import main as unlearn_main
         try:
             unlearn_main("digits", argv=argv)
             proc = subprocess.CompletedProcess(argv, 0, "", "")

@@ -21,9 +21,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import config  # noqa: E402
-from unlearning.experiment import atomic_write_text, finish_args, pretrain_dir, read_json, run_dir_from_args  # noqa: E402
+from unlearning.cli.args import finish_args  # noqa: E402
+from unlearning.files import atomic_write_text, read_json
+from unlearning.paths import pretrain_dir
+from unlearning.run_identity import run_dir_from_args
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
-from unlearning.reminiscence import ReAConfig  # noqa: E402
+from unlearning.attacks.reminiscence import ReAConfig  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 
 
@@ -34,7 +37,7 @@ def sh(cmd, env):
 
 
 def run_dir_of(method, seed, log_root):
-    from unlearning.unlearn import parser, resolve
+    from unlearning.cli.unlearn import parser, resolve
     args = finish_args(parser("digits").parse_args(["-method", method, "-seed", str(seed), "--log_root", log_root]))
     resolve(args)
     return run_dir_from_args(args)
@@ -75,7 +78,7 @@ def main(argv=None):
                    help="unlearn again with the current code even if the run folder is finished (then attack again)")
     add_docs_flag(p, "docs/results/digits_rea.md")
     args = p.parse_args(argv)
-    from unlearning.strategies import get_method, method_names
+    from unlearning.methods import get_method, method_names
     # default: the references, every plain method and its _our variant (other wrappers only when named)
     methods = args.methods or [m for m in method_names() if get_method(m).base is None or m.endswith("_our")]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")

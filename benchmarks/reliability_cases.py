@@ -72,7 +72,7 @@ def last_line(r) -> str:
 
 
 def fingerprints(folder):
-    from unlearning.fingerprint import file_fingerprint
+    from unlearning.files import file_fingerprint
     return {name: file_fingerprint(os.path.join(folder, name)) for name in ("last.pt", "log.tsv", "results.json")}
 
 
@@ -517,7 +517,7 @@ def c26(w):
     after = fingerprints(run_dir)
     if after != before and status_of(run_dir) == "done":
         # replaced, not lost, if the new folder is one complete result: its results.json names its own last.pt
-        from unlearning.fingerprint import file_fingerprint
+        from unlearning.files import file_fingerprint
         with open(os.path.join(run_dir, "results.json")) as fh:
             recorded = json.load(fh).get("model_fingerprint")
         if recorded and recorded == file_fingerprint(os.path.join(run_dir, "last.pt")):
@@ -744,7 +744,7 @@ def c45(w):
 @case(46, "pretrain_model_digits.py --lr 1e8")
 def c46(w):
     model = w.pretrained()
-    from unlearning.fingerprint import file_fingerprint
+    from unlearning.files import file_fingerprint
     before = file_fingerprint(model)
     r = run(["python", "pretrain_model_digits.py", "--epochs", "2", "--lr", "1e8", "--log_root", w.L, "--quiet",
              "--device", "cpu"])

@@ -46,8 +46,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2-thread spin-waits make runs 1
 import numpy as np  # noqa: E402
 
 import config  # noqa: E402
-from unlearning.launcher import Launcher, Step, unlearn_run_dir  # noqa: E402
-from unlearning.experiment import seed_field  # noqa: E402
+from unlearning.pipeline.launcher import Launcher, Step, unlearn_run_dir  # noqa: E402
+from unlearning.paths import seed_field  # noqa: E402
 from unlearning.run_identity import pretrained_path  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
@@ -307,8 +307,9 @@ def ood_normalised(result: dict, lr_key: str) -> dict:
 
 def aggregate(conds, seeds, shadow_seeds, methods, lr, repeats, x10_methods=None, out=None, variants=None):
     import torch  # noqa: F401  (checkpoint reading)
-    from unlearning.calibration import calibrated_attack
-    from unlearning.experiment import fmt_param, load_checkpoint
+    from unlearning.attacks.calibration import calibrated_attack
+    from unlearning.experiment import load_checkpoint
+    from unlearning.paths import fmt_param
 
     lr_key = fmt_param(float(lr))
     out = out or os.path.join(LOG, "summary")
@@ -425,7 +426,7 @@ def compact_table(rows) -> str:
 
 
 def _write_tables(rows, units, out, lr, repeats):
-    from unlearning.experiment import atomic_write_text, write_json
+    from unlearning.files import atomic_write_text, write_json
     head = ["condition", "target", "TA", "UA", "ΔTA vs pretrained", "ReA AUC (one-sided)", "ReA bal. acc (one-sided)",
             "calibrated AUC", "calibrated bal. acc", "calibrated bal. acc, OOD-normalised", "calibrated rule",
             "mean steps forget / OOD", "seeds: ReA/unlearned (shadow)"]

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from unlearning.evaluation import accuracy  # noqa: E402
 from unlearning.experiment import Experiment, load_model  # noqa: E402
-from unlearning.strategies import Context, _merge, get_method, method_settings  # noqa: E402
+from unlearning.methods import Context, get_method, merge as _merge, method_settings  # noqa: E402
 from unlearning.training import Regulariser  # noqa: E402
 
 

@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import defence_investigation as di  # noqa: E402
-from unlearning.launcher import Launcher  # noqa: E402
+from unlearning.pipeline.launcher import Launcher  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 
@@ -85,7 +85,7 @@ def main(argv=None):
     out = os.path.join(di.LOG, "summary_recent")
     rows, _ = di.aggregate([CONDITION], args.seeds, args.shadow_seeds, args.methods, args.lr, args.repeats, out=out)
     text = table(rows, args.seeds)
-    from unlearning.experiment import atomic_write_text, write_json
+    from unlearning.files import atomic_write_text, write_json
     atomic_write_text(os.path.join(out, "recent_table.md"),
                       f"ReA at relearning lr {args.lr}, {args.repeats} repeats; mean ± sd over model seeds.\n\n"
                       + text + "\n")

@@ -4,7 +4,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
-from unlearning.saliency import main  # noqa: E402
+from unlearning.cli.masks import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

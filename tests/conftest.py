@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 import pytest
 import torch
@@ -13,6 +14,9 @@ if ROOT not in sys.path:
 
 torch.set_num_threads(1)  # deterministic and fair to a 2-core CI box
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the same for the scripts the tests start as subprocesses
+# no test reads or writes the project's log_files/: the default log folder of every script (and of the scripts the
+# tests start as subprocesses) is a temporary one
+os.environ["UNLEARNING_LOG_ROOT"] = tempfile.mkdtemp(prefix="unlearning-tests-log-root-")
 
 from fixture_writers import fixture_coarse_of, write_cifar100_fixture, write_imagenet64_fixture  # noqa: E402,F401
 
@@ -30,7 +34,7 @@ def imagenet_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_pretrained(tmp_path_factory):
     """Path of a digits ResNet-8 pretrained for a few epochs (shared by the whole test session)."""
-    from unlearning.pretraining import main
+    from unlearning.cli.pretrain import main
 
     log_root = str(tmp_path_factory.mktemp("logs"))
     res = main("digits", ["--epochs", "8", "--milestones", "5", "7", "--log_root", log_root, "--quiet", "--device", "cpu"])

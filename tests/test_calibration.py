@@ -1,7 +1,7 @@
 """The calibrated two-sided ReA: rule fitting and transfer, checked by hand."""
 import pytest
 
-from unlearning.calibration import apply_rule, calibrated_attack, fit_rule
+from unlearning.attacks.calibration import apply_rule, calibrated_attack, fit_rule
 
 
 def test_fit_rule_finds_the_faster_direction_and_a_midpoint_threshold():

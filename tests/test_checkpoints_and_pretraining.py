@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from conftest import ROOT
-from unlearning.experiment import (CheckpointError, Experiment, load_checkpoint, load_model, resolve_device,
-                                   save_checkpoint, unlearn_dir)
-from unlearning.pretraining import main as pretrain_main, weight_sparsity
+from unlearning.errors import CheckpointError
+from unlearning.experiment import Experiment, load_checkpoint, load_model, save_checkpoint
+from unlearning.paths import unlearn_dir
+from unlearning.runtime import resolve_device
+from unlearning.cli.pretrain import main as pretrain_main, weight_sparsity
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ import torch.nn as nn
 from models.generator import build_generator
 from unlearning.experiment import Experiment, load_model
 from unlearning.cli.extraction import main
-from unlearning.extraction import (BlackBoxAccessError, BlackBoxVictim, DFMEConfig, EvalSet, QueryBudgetExceeded,
-                                   centred_log_probs, extract, forward_difference_grad,
-                                   unit_directions)
+from unlearning.attacks.extraction import BlackBoxAccessError, BlackBoxVictim, DFMEConfig, EvalSet, QueryBudgetExceeded, centred_log_probs, extract, forward_difference_grad, unit_directions
 
 SHAPE = (1, 8, 8)
 
@@ -320,9 +318,9 @@ def test_entry_point_bad_flags(argv, msg, digits_pretrained, tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- the run folder and the black-box ReA
 def test_copy_goes_to_the_unlearning_run_folder(digits_pretrained, tmp_path):
-    pytest.importorskip("unlearning.unlearn")
+    pytest.importorskip("unlearning.cli.unlearn")
     import shutil
-    from unlearning.experiment import unlearn_dir
+    from unlearning.paths import unlearn_dir
 
     run_dir = unlearn_dir(str(tmp_path), "digits", "resnet8", "3", "baseline", seed=0)
     os.makedirs(run_dir)
@@ -335,7 +333,7 @@ def test_copy_goes_to_the_unlearning_run_folder(digits_pretrained, tmp_path):
 
 
 def test_blackbox_rea_extracts_once_then_runs_the_white_box_attack(digits_pretrained, tmp_path, capsys):
-    pytest.importorskip("unlearning.reminiscence")
+    pytest.importorskip("unlearning.attacks.reminiscence")
     import shutil
     from unlearning.cli.extraction import blackbox_rea_main
 

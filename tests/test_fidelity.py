@@ -11,12 +11,11 @@ import torch
 import torch.nn as nn
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
-from unlearning import over_unlearning as ou
+from unlearning.methods import replay as ou
 from unlearning.evaluation import efficacy_metrics, full_test_accuracy, full_test_indices, split_accuracy
 from unlearning.experiment import Experiment, load_model
-from unlearning.representation import (nearest_class, overlap_score, paper_multiclass_overlap, paper_nearest_class,
-                                       paper_overlap, paper_overlap_grid)
-from unlearning.strategies import METHODS, Context, method_settings
+from unlearning.metrics.representation import nearest_class, overlap_score, paper_multiclass_overlap, paper_nearest_class, paper_overlap, paper_overlap_grid
+from unlearning.methods import Context, METHODS, method_settings
 from unlearning.training import Regulariser
 
 # the reference's `_our` replays (forget_full_class_strategies.py of the paper's code: fit_one_cycle(epochs, ...,
@@ -134,7 +133,7 @@ def test_salun_passes_forget_then_retain_with_labels_over_all_outputs(exp, digit
         batches.append("f" if tuple(xb[0].flatten().tolist()[:8]) in forget_x else "r")
 
     h = model.register_forward_hook(fwd_hook)
-    monkeypatch.setattr("unlearning.strategies.F.cross_entropy", spy)
+    monkeypatch.setattr("unlearning.methods.classic.F.cross_entropy", spy)
     opt_kinds = []
     h2 = register_optimizer_step_pre_hook(lambda o, a, k: opt_kinds.append(type(o).__name__))
     try:

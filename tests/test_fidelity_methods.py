@@ -9,10 +9,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from unlearning import strategies
+from unlearning.methods import classic as strategies
 from unlearning.experiment import Experiment, load_model
-from unlearning.strategies import (Context, distill_kl, fisher_diagonal, fisher_noise_variance, mean_grad,
-                                   method_settings, ssd_importances, unsir_noise_loss, wfisher_direction)
+from unlearning.methods import METHODS, Context, method_settings
+from unlearning.methods.classic import distill_kl, fisher_diagonal, fisher_noise_variance, ssd_importances, unsir_noise_loss, wfisher_direction
+from unlearning.methods.common import classifier_layer, mean_grad
 from unlearning.training import Regulariser
 
 
@@ -179,7 +180,7 @@ class _Settings:
         self.split = type("S", (), {"forget_index": forget_index})()
         self.settings = settings
 
-    def setting(self, key, default):
+    def setting(self, key, default=None):
         return self.settings.get(key, default)
 
 
@@ -205,7 +206,7 @@ def test_fisher_forgetting_uses_the_true_fisher_and_golatkars_variance_rules():
 
     fisher = strategies.unflatten(got, model)
     alpha, f = 1e-3, 1
-    moments = fisher_noise_variance(_Settings(f), model, fisher, alpha)
+    moments = fisher_noise_variance(_Settings(f, **METHODS["FisherForgetting"].defaults()), model, fisher, alpha)
     for k, p in model.named_parameters():
         mu, var = moments[k]
         head = k.startswith("head.")
@@ -227,7 +228,7 @@ def test_fisher_forgetting_uses_the_true_fisher_and_golatkars_variance_rules():
 
 def test_fisher_forgetting_moves_the_forget_row_to_small_noise_around_zero(small, digits_pretrained):
     ctx = _ctx(small, digits_pretrained, {"fisher_samples": 16}, name="FisherForgetting")
-    head = strategies._classifier(ctx.model)[1]
+    head = classifier_layer(ctx.model)[1]
     f = small.split.forget_index
     before = head.weight.detach()[f].clone()
     strategies.FisherForgetting(ctx, 1e-8)

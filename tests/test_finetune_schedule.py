@@ -8,7 +8,8 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from unlearning.experiment import Experiment, load_model
-from unlearning.strategies import Context, finetune
+from unlearning.methods import Context
+from unlearning.methods.classic import finetune
 from unlearning.training import Regulariser
 
 

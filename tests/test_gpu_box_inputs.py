@@ -12,13 +12,13 @@ from datasets.imagenet64 import locate_imagenet64
 
 
 def _pretrain(dataset, cifar_root, log_root, *extra):
-    from unlearning.pretraining import main
+    from unlearning.cli.pretrain import main
     return main(dataset, ["-net", "resnet8", "--data_root", cifar_root, "--log_root", log_root, "--epochs", "1",
                           "--quiet", "--device", "cpu", *extra])
 
 
 def test_subclass_pretraining_and_checkpoint_setting_mismatch(cifar_root, tmp_path):
-    from unlearning.unlearn import main as unlearn_main
+    from unlearning.cli.unlearn import main as unlearn_main
 
     log_root = str(tmp_path)
     sub = _pretrain("cifar20", cifar_root, log_root, "--subclass")
@@ -93,7 +93,7 @@ def test_imagenet64_without_val_data(tmp_path):
 
 
 def test_woodbury_in_slices_equals_the_float64_formula():
-    from unlearning.strategies import woodfisher_inverse_apply
+    from unlearning.methods.classic import woodfisher_inverse_apply
 
     g = torch.Generator().manual_seed(0)
     G, v = torch.randn(12, 5003, generator=g), torch.randn(5003, generator=g)

@@ -9,11 +9,14 @@ from conftest import digits_cut
 import torch
 import torch.nn as nn
 
-from unlearning import over_unlearning as ou
+from unlearning.methods import output_unit as ou
 from unlearning.experiment import load_model
-from unlearning.over_unlearning import (PHASE1, PHASE2, StepBudget, orth_over_unlearn_and_replay,
-                                        orthogonality_penalty, reset_forget_unit, run_phase1, replay_steps)
-from unlearning.strategies import (METHODS, Context, UnknownMethodError, get_method, load_recipe, method_settings)
+from unlearning.methods.orthogonal import orth_over_unlearn_and_replay, orthogonality_penalty
+from unlearning.methods.output_unit import reset_forget_unit
+from unlearning.methods.phase_stopping import StepBudget, run_phase1
+from unlearning.methods.replay import PHASE1, PHASE2, replay_steps
+from unlearning.errors import UnknownMethodError
+from unlearning.methods import Context, METHODS, get_method, load_recipe, method_settings
 from unlearning.training import Regulariser
 
 APPROXIMATE = [name for name, m in METHODS.items() if m.approximate]

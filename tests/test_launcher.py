@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import ROOT
-from unlearning.launcher import Launcher, Step
+from unlearning.pipeline.launcher import Launcher, Step
 
 
 def _py(code):
@@ -115,6 +115,7 @@ def _alive(pid):
     return True
 
 
+@pytest.mark.slow
 def test_sweep_killed_inside_two_stages_resumes_to_the_same_report(tmp_path, uninterrupted_sweep):
     """SIGKILL to run.py's whole process group inside the unlearning stage, then inside the attack stage; the
     third start finishes the sweep, skipping what was finished, and its report has the uninterrupted run's numbers.

@@ -5,7 +5,7 @@ import torch.nn as nn
 
 from models import build_model
 from unlearning.per_sample import per_sample_grads, per_sample_grads_loop, unflatten
-from unlearning.strategies import woodfisher_inverse_apply
+from unlearning.methods.classic import woodfisher_inverse_apply
 
 
 def _bn_model(dtype=torch.float32):

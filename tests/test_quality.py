@@ -11,8 +11,8 @@ import pytest
 import torch
 from scipy import stats
 
-from unlearning import quality as Q
-from unlearning import reminiscence as R
+from unlearning.metrics import quality as Q
+from unlearning.attacks import reminiscence as R
 
 torch.set_num_threads(1)
 ALPHA = 0.025  # each rate bounded one-sided at 97.5%: both together at ≥ 95%
@@ -171,8 +171,8 @@ def test_stacking_rejects_different_networks(exp):
 # ----------------------------------------------------------------------------- the stage end to end
 def test_stage_end_to_end_on_digits(tmp_path, monkeypatch):
     import config
-    from unlearning.experiment import read_json
-    from unlearning.forget_quality import main
+    from unlearning.files import read_json
+    from unlearning.cli.quality import main
 
     monkeypatch.setitem(config.PRESETS["digits"], "pretrain",
                         dict(config.PRESETS["digits"]["pretrain"], epochs=1, milestones=[]))
@@ -226,7 +226,7 @@ def test_stage_end_to_end_on_digits(tmp_path, monkeypatch):
 
 
 def test_stage_bad_arguments_give_one_line(tmp_path):
-    from unlearning.forget_quality import main
+    from unlearning.cli.quality import main
     for argv, msg in ((["-K", "1"], "at least 2"), (["--methods", "retrain"], "reference"),
                       (["--methods", "nosuch"], "nosuch")):
         with pytest.raises(SystemExit) as err:
@@ -252,7 +252,7 @@ def test_run_py_plans_one_quality_step_per_forget_class():
 
 
 def test_saved_settings_compare_without_what_the_run_logged():
-    from unlearning.forget_quality import same_settings
+    from unlearning.cli.quality import same_settings
     cur = {"para1": 0.01, "replay": {"steps": 400}, "milestones": (1, 2)}
     assert same_settings({"para1": 0.01, "replay": {"steps": 400}, "milestones": [1, 2], "_log": {"phase1": "steps"}}, cur)
     assert not same_settings({"para1": 0.02, "replay": {"steps": 400}, "milestones": [1, 2]}, cur)

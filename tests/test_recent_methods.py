@@ -7,14 +7,15 @@ from conftest import digits_cut
 import torch
 import torch.nn.functional as F
 
-from unlearning import recent_methods
+from unlearning.methods import recent as recent_methods
 from unlearning.experiment import load_checkpoint, load_model
-from unlearning.over_unlearning import PHASE1, PHASE2, orth_over_unlearn_and_replay, over_unlearn_and_replay
-from unlearning.recent_methods import (RECENT_METHODS, adaptive_forget_loss, fgsm_nearest_labels,
-                                       pru_embedding_terms, redistributed_target, weight_distance)
-from unlearning.strategies import METHODS, Context, get_method, method_names, method_settings
+from unlearning.methods.orthogonal import orth_over_unlearn_and_replay
+from unlearning.methods.over_unlearning import over_unlearn_and_replay
+from unlearning.methods.replay import PHASE1, PHASE2
+from unlearning.methods.recent import RECENT_METHODS, adaptive_forget_loss, fgsm_nearest_labels, pru_embedding_terms, redistributed_target, weight_distance
+from unlearning.methods import Context, METHODS, get_method, method_names, method_settings
 from unlearning.training import Regulariser
-from unlearning.unlearn import main
+from unlearning.cli.unlearn import main
 
 RECENT = [m["name"] for m in RECENT_METHODS]
 TINY_PARA2 = {"boundary_shrink": 1, "boundary_expanding": 1, "delete": 1, "sfr_on": 6, "pru": 1, "weight_dist_reg": 1}

@@ -10,9 +10,8 @@ import time
 import pytest
 
 from conftest import ROOT
-from unlearning.experiment import write_json
-from unlearning.fingerprint import file_fingerprint
-from unlearning.launcher import Launcher, Step, plan_sweep
+from unlearning.files import file_fingerprint, write_json
+from unlearning.pipeline.launcher import Launcher, Step, plan_sweep, resolve_root
 from unlearning.report import build_report
 
 
@@ -111,13 +110,14 @@ def test_ledger_keys_do_not_depend_on_the_spelling_of_paths(tmp_path):
     assert Launcher(str(logs)).key(Step("unlearn", "u", cmd(str(tmp_path / "other")))) not in keys
 
 
-def test_run_py_from_another_directory_uses_the_project_log_folder(tmp_path):
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "run.py"), "--dry_run", "--methods", "baseline"],
-                       cwd=str(tmp_path), capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert f"--log_root {os.path.realpath(os.path.join(ROOT, 'log_files'))} " in r.stdout
+def test_run_py_from_another_directory_uses_the_project_log_folder(tmp_path, monkeypatch):
+    """The default log folder is the project's wherever run.py starts (checked on the resolver: a dry run with the
+    default would read the project's log_files/); an explicit --log_root is relative to where it was started."""
+    monkeypatch.chdir(tmp_path)
+    assert resolve_root(None, "log_files") == os.path.realpath(os.path.join(ROOT, "log_files"))
     r = subprocess.run([sys.executable, os.path.join(ROOT, "run.py"), "--dry_run", "--methods", "baseline",
                         "--log_root", "mine"], cwd=str(tmp_path), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
     assert f"--log_root {os.path.realpath(tmp_path / 'mine')} " in r.stdout  # relative to where it was started
 
 
@@ -151,7 +151,7 @@ def test_a_child_killed_by_a_signal_is_reported_as_such(tmp_path):
 # ----------------------------------------------------------------------------- one sweep per folder
 def _slow_sweep(log_root, seconds, name="slow"):
     """A run.py stand-in: a sweep whose one step sleeps (started as its own process group)."""
-    code = (f"import sys; sys.path.insert(0, {ROOT!r}); from unlearning.launcher import Launcher, Step; "
+    code = (f"import sys; sys.path.insert(0, {ROOT!r}); from unlearning.pipeline.launcher import Launcher, Step; "
             f"l = Launcher({log_root!r}); l.add(Step('unlearn', {name!r}, [['python', '-c', "
             f"'import time; time.sleep({seconds})']])); l.run(['unlearn'])")
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -302,7 +302,7 @@ def test_results_without_fingerprints_are_reported_with_a_note(tmp_path):
 
 
 def test_fingerprint_sees_a_same_size_rewrite_with_the_old_mtime(tmp_path):
-    from unlearning.fingerprint import file_fingerprint
+    from unlearning.files import file_fingerprint
 
     path = tmp_path / "model.pt"
     path.write_bytes(b"first")

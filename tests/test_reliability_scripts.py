@@ -13,9 +13,10 @@ import time
 import pytest
 import torch
 
-from unlearning.experiment import load_checkpoint, read_json, save_checkpoint, write_json
-from unlearning.fingerprint import file_fingerprint
-from unlearning.unlearn import main
+from unlearning.experiment import load_checkpoint, save_checkpoint
+from unlearning.files import read_json, write_json
+from unlearning.files import file_fingerprint
+from unlearning.cli.unlearn import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_FILES = ("last.pt", "log.tsv", "results.json")
@@ -57,7 +58,7 @@ def test_failed_rerun_with_a_typo_in_weight_path_keeps_the_finished_run(tmp_path
 
 @pytest.mark.parametrize("interrupt", [KeyboardInterrupt, RuntimeError])
 def test_interrupted_or_failing_rerun_keeps_the_finished_run(monkeypatch, finished, interrupt):
-    from unlearning.strategies import METHODS
+    from unlearning.methods import METHODS
 
     argv, folder, before = finished
 
@@ -73,8 +74,8 @@ def test_interrupted_or_failing_rerun_keeps_the_finished_run(monkeypatch, finish
 
 
 def test_diverged_rerun_keeps_the_finished_run_and_says_so(monkeypatch, finished):
-    from unlearning.strategies import METHODS
-    from unlearning.training import Diverged
+    from unlearning.methods import METHODS
+    from unlearning.errors import Diverged
 
     argv, folder, before = finished
 
@@ -94,7 +95,7 @@ def test_sigkill_during_a_rerun_keeps_the_finished_run(tmp_path, finished):
     argv, folder, before = finished
     env = dict(os.environ, OMP_NUM_THREADS="1")
     slow = ("import sys, config; config.UNLEARN['digits']['finetune'].update(batch_size=1, para2=1); "
-            "from unlearning.unlearn import main; main('digits', argv=sys.argv[1:])")
+            "from unlearning.cli.unlearn import main; main('digits', argv=sys.argv[1:])")
     proc = subprocess.Popen([sys.executable, "-c", slow, *argv], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     parent = os.path.dirname(folder)
@@ -167,11 +168,11 @@ def test_the_same_weights_saved_twice_have_the_same_fingerprint(tmp_path):
 
 
 def test_attack_and_metric_results_name_the_model_they_were_computed_on(tmp_path, digits_pretrained):
-    from unlearning import representation as rep
+    from unlearning.cli import distribution
 
     res = main("digits", argv=_argv(tmp_path, digits_pretrained))
     last = res["checkpoints"]["last"]
-    d = rep.main(["--log_root", str(tmp_path), "-method", "baseline", "-weight_path", digits_pretrained,
+    d = distribution.main(["--log_root", str(tmp_path), "-method", "baseline", "-weight_path", digits_pretrained,
                   "--device", "cpu", "--max_points", "100", "--grid_size", "16"])
     assert d["model_fingerprint"] == file_fingerprint(last) == res["model_fingerprint"]
     saved = read_json(os.path.join(os.path.dirname(last), "distribution", "results.json"))
@@ -205,7 +206,7 @@ def test_finetune_epochs_out_of_range(tmp_path, digits_pretrained, para2, messag
     ("SCRUB", ["--para2", "0"], None),  # no max steps: a valid count
 ])
 def test_knob_ranges_come_from_the_registry_table(method, flags, message):
-    from unlearning.strategies import KNOBS, METHODS, check_knobs
+    from unlearning.methods import KNOBS, METHODS, check_knobs
 
     assert set(KNOBS) == set(METHODS)
     p = {"--para1": None, "--para2": None}
@@ -219,7 +220,7 @@ def test_knob_ranges_come_from_the_registry_table(method, flags, message):
 
 def test_every_preset_default_is_in_range():
     import config
-    from unlearning.strategies import check_knobs, method_names, method_settings
+    from unlearning.methods import check_knobs, method_names, method_settings
 
     for dataset in config.UNLEARN:
         for name in method_names():
@@ -254,7 +255,7 @@ def test_download_without_network_is_one_line(tmp_path, monkeypatch):
     import urllib.error
     import urllib.request
 
-    from unlearning.pretraining import main as pretrain_main
+    from unlearning.cli.pretrain import main as pretrain_main
 
     def offline(*a, **k):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")

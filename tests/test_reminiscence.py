@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from unlearning import reminiscence as R
+from unlearning.attacks import reminiscence as R
 from unlearning.cli.attack import rea_main
-from unlearning.scoring import best_balanced_accuracy, membership_scores, roc_auc, tpr_at_fpr
+from unlearning.attacks.scoring import best_balanced_accuracy, membership_scores, roc_auc, tpr_at_fpr
 
 torch.set_num_threads(1)
 

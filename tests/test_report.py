@@ -1,7 +1,7 @@
 """reproduce_tables: results.json files in the documented layout → paper-style tables; missing cells are '—'."""
 import os
 
-from unlearning.experiment import write_json
+from unlearning.files import write_json
 from unlearning.report import build_report
 
 

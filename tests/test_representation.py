@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from unlearning import representation as rep
+from unlearning.cli import distribution
+from unlearning.metrics import representation as rep
 
 
 def blob(rng, centre, n=400, sd=1.0):
@@ -149,7 +150,7 @@ def test_bad_input_messages(call, message):
 # ----------------------------------------------------------------------------- entry point on digits
 def test_distribution_metric_entry_point_writes_results_and_pngs(digits_pretrained, tmp_path):
     out = str(tmp_path / "dist")
-    res = rep.main(["--model_path", digits_pretrained, "--out_dir", out, "--max_points", "300", "--device", "cpu",
+    res = distribution.main(["--model_path", digits_pretrained, "--out_dir", out, "--max_points", "300", "--device", "cpu",
                     "--grid_size", "48"])
     with open(os.path.join(out, "results.json")) as fh:
         saved = json.load(fh)
@@ -165,35 +166,36 @@ def test_distribution_metric_entry_point_writes_results_and_pngs(digits_pretrain
 def test_distribution_metric_finds_the_run_folder_and_reports_a_missing_one(digits_pretrained, tmp_path):
     import shutil
 
-    from unlearning.experiment import finish_args, run_dir_from_args
-    from unlearning.unlearn import resolve
+    from unlearning.cli.args import finish_args
+    from unlearning.run_identity import run_dir_from_args
+    from unlearning.cli.unlearn import resolve
 
     log_root = str(tmp_path / "logs")
-    args = finish_args(rep.parser().parse_args(["--log_root", log_root, "-method", "badteacher"]))
+    args = finish_args(distribution.parser().parse_args(["--log_root", log_root, "-method", "badteacher"]))
     resolve(args)  # the unlearning driver's defaults name the folder
     run_dir = run_dir_from_args(args)
     assert "p1-none" not in run_dir
     with pytest.raises(SystemExit, match="error: no checkpoint .*last.pt: run the unlearning method"):
-        rep.main(["--log_root", log_root, "-method", "badteacher", "--device", "cpu"])
+        distribution.main(["--log_root", log_root, "-method", "badteacher", "--device", "cpu"])
     os.makedirs(run_dir)
     for name in ("last.pt", "mid.pt"):
         shutil.copy(digits_pretrained, os.path.join(run_dir, name))
-    res = rep.main(["--log_root", log_root, "-method", "badteacher", "--device", "cpu", "--features", "logits",
+    res = distribution.main(["--log_root", log_root, "-method", "badteacher", "--device", "cpu", "--features", "logits",
                     "--max_points", "200", "--grid_size", "32"])
     assert res["feature_dim"] == 7 and os.path.isfile(os.path.join(run_dir, "distribution_logits", "results.json"))
-    res = rep.main(["--log_root", log_root, "-method", "badteacher", "--device", "cpu", "--checkpoint", "mid.pt",
+    res = distribution.main(["--log_root", log_root, "-method", "badteacher", "--device", "cpu", "--checkpoint", "mid.pt",
                     "--max_points", "200", "--grid_size", "32"])
     assert res["checkpoint"].endswith("mid.pt") and os.path.isfile(os.path.join(run_dir, "distribution_mid", "tsne.png"))
     with pytest.raises(SystemExit, match="error: unknown method 'nope'"):
-        rep.main(["--log_root", log_root, "-method", "nope"])
+        distribution.main(["--log_root", log_root, "-method", "nope"])
 
 
 def test_distribution_metric_bad_arguments(tmp_path):
     with pytest.raises(SystemExit, match="error: checkpoint .* does not exist"):
-        rep.main(["--model_path", str(tmp_path / "none.pt"), "--device", "cpu"])
+        distribution.main(["--model_path", str(tmp_path / "none.pt"), "--device", "cpu"])
     with pytest.raises(SystemExit, match="error: --max_points must be at least 10"):
-        rep.main(["--model_path", str(tmp_path / "none.pt"), "--max_points", "5"])
+        distribution.main(["--model_path", str(tmp_path / "none.pt"), "--max_points", "5"])
     with pytest.raises(SystemExit, match="error: --tsne_threads must be 0 .all cores. or positive"):
-        rep.main(["--model_path", str(tmp_path / "none.pt"), "--tsne_threads", "-2"])
+        distribution.main(["--model_path", str(tmp_path / "none.pt"), "--tsne_threads", "-2"])
     with pytest.raises(SystemExit, match="error: forget class 8 is an OOD class"):
-        rep.main(["--model_path", str(tmp_path / "none.pt"), "--forget_class", "8", "--device", "cpu"])
+        distribution.main(["--model_path", str(tmp_path / "none.pt"), "--forget_class", "8", "--device", "cpu"])

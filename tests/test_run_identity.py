@@ -6,12 +6,13 @@ import shutil
 
 import pytest
 
-from unlearning.cli.errors import exit_on_error
-from unlearning.experiment import finish_args, settings_tag
-from unlearning.launcher import Step
+from unlearning.errors import exit_on_error
+from unlearning.cli.args import finish_args
+from unlearning.paths import settings_tag
+from unlearning.pipeline.launcher import Step
 from unlearning.run_identity import RunIdentity, fill_forget_default, pretrained_path, resolve
-from unlearning.training import Diverged
-from unlearning.unlearn import main, parser
+from unlearning.errors import Diverged
+from unlearning.cli.unlearn import main, parser
 
 RECIPE = {"UNLEARN": {"finetune": {"para2": 1}}}
 
@@ -44,7 +45,7 @@ def test_recipe_content_names_the_folder_not_its_path(tmp_path):
 
 def test_recipe_run_is_found_by_the_attack_with_the_same_recipe(tmp_path, digits_pretrained):
     from unlearning.cli.attack import rea_parser, resolve_target
-    from unlearning.reminiscence import ReAError
+    from unlearning.attacks.reminiscence import ReAError
 
     log_root = str(tmp_path)
     default = pretrained_path(log_root, "digits", "resnet8", 0)  # the default source: no _src- suffix

@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from unlearning import saliency as sal
+from unlearning.cli import masks
 
 
 def tiny_net():
@@ -129,7 +130,7 @@ def test_generate_mask_entry_point_on_digits(digits_pretrained, tmp_path):
     from unlearning.experiment import Experiment, load_model
 
     out = str(tmp_path / "masks")
-    paths = sal.main(["-weight_path", digits_pretrained, "--out_dir", out, "--device", "cpu", "--batch_size", "50"])
+    paths = masks.main(["-weight_path", digits_pretrained, "--out_dir", out, "--device", "cpu", "--batch_size", "50"])
     assert len(paths) == 10 and os.path.basename(paths[4]) == "mask_0.5.pt"
     model, _ = load_model(digits_pretrained, Experiment("digits", device="cpu", forget_class=3), net="resnet8")
     P = sum(p.numel() for p in model.parameters())
@@ -137,23 +138,23 @@ def test_generate_mask_entry_point_on_digits(digits_pretrained, tmp_path):
         t = float(os.path.basename(p)[5:-3])
         assert int(sum(m.sum().item() for m in sal.load_mask(p, model).values())) == int(t * P + 0.5)
     # the batch size of the accumulation does not change the ranking (beyond float ties): same top half
-    again = sal.main(["-weight_path", digits_pretrained, "--out_dir", str(tmp_path / "b"), "--device", "cpu",
+    again = masks.main(["-weight_path", digits_pretrained, "--out_dir", str(tmp_path / "b"), "--device", "cpu",
                       "--ratios", "0.5"])
     a, b = torch.load(paths[4], weights_only=True), torch.load(again[0], weights_only=True)
     agree = sum((a[k] == b[k]).sum().item() for k in a) / P
     assert agree > 0.99
     with pytest.raises(SystemExit, match=r"error: mask ratio 1.2 is outside \(0, 1\]"):
-        sal.main(["-weight_path", digits_pretrained, "--ratios", "0.5", "1.2", "--out_dir", out])
+        masks.main(["-weight_path", digits_pretrained, "--ratios", "0.5", "1.2", "--out_dir", out])
     with pytest.raises(SystemExit, match="error: forget class 8 is an OOD class"):
-        sal.main(["-weight_path", digits_pretrained, "--forget_class", "8", "--out_dir", out, "--device", "cpu"])
+        masks.main(["-weight_path", digits_pretrained, "--forget_class", "8", "--out_dir", out, "--device", "cpu"])
 
 
 def test_amnesiac_with_a_half_mask_leaves_every_unmasked_weight_unchanged(digits_pretrained, tmp_path):
     """Through the unlearning entry point's --mask_path: generate_mask's file → load_mask → Regulariser."""
     from unlearning.experiment import load_checkpoint
-    from unlearning.unlearn import main as unlearn_main
+    from unlearning.cli.unlearn import main as unlearn_main
 
-    path = sal.main(["-weight_path", digits_pretrained, "--out_dir", str(tmp_path / "masks"), "--device", "cpu",
+    path = masks.main(["-weight_path", digits_pretrained, "--out_dir", str(tmp_path / "masks"), "--device", "cpu",
                      "--ratios", "0.5"])[0]
     res = unlearn_main("digits", argv=["-method", "amnesiac", "--para1", "0.01", "--para2", "1", "--mask_path", path,
                                        "-weight_path", digits_pretrained, "--log_root", str(tmp_path / "logs"),

@@ -15,7 +15,9 @@ import pytest
 
 from conftest import ROOT
 from slurm_cluster import LocalSlurm, Unavailable
-from unlearning.launcher import Launcher, Step
+
+pytestmark = pytest.mark.cluster
+from unlearning.pipeline.launcher import Launcher, Step
 
 SWEEP = ["--methods", "baseline", "negative_grad", "--stages", "pretrain", "unlearn", "rea", "report",
          "--repeats", "2", "--relearning_lr", "0.01", "--device", "cpu"]
@@ -99,7 +101,7 @@ def _tables(log_root):
 
 
 def test_failed_job_records_its_error_line_and_log(slurm, tmp_path):
-    from unlearning.slurm import SlurmExecutor
+    from unlearning.pipeline.slurm import SlurmExecutor
 
     launcher = Launcher(str(tmp_path / "logs"), jobs=2, executor=SlurmExecutor(str(tmp_path / "logs"), poll_s=1))
     launcher.add(Step("pretrain", "ok", [["python", "-c", "print('fine')"]]))
@@ -160,7 +162,7 @@ def test_sweep_through_slurm_equals_local_and_resumes_after_kill_and_cancel(slur
 
 
 def test_time_limits_round_up_to_whole_minutes():
-    from unlearning.slurm import minutes
+    from unlearning.pipeline.slurm import minutes
 
     assert [minutes(t) for t in ("04:00:00", "1-00:30:00", "00:00:30", "00:10:01", "90", "1:30")] == \
         [240, 1470, 1, 11, 90, 90]

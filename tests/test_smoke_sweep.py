@@ -37,6 +37,7 @@ def _smoke(preset, data_root, log_root, extra=()):
     return summary, open(os.path.join(log_root, "smoke", "report", "report.md")).read()
 
 
+@pytest.mark.slow
 def test_smoke_cifar20_every_stage_and_never_reused_as_real(cifar_smoke_root, tmp_path):
     log_root = str(tmp_path / "logs")
     summary, report = _smoke("cifar20", cifar_smoke_root, log_root)
@@ -50,6 +51,7 @@ def test_smoke_cifar20_every_stage_and_never_reused_as_real(cifar_smoke_root, tm
     assert "pretrain_model_cifar20.py" in r.stdout and "skipped" not in r.stdout.split("summary")[-1]
 
 
+@pytest.mark.slow
 def test_smoke_cifar20_subclass(cifar_smoke_root, tmp_path):
     log_root = str(tmp_path / "logs")
     # fixture fine 61 shares superclass 7 with the held-out fine class 81 (the preset's 69 does not, here)
@@ -61,11 +63,13 @@ def test_smoke_cifar20_subclass(cifar_smoke_root, tmp_path):
     assert "| cifar20 | resnet8 | fine61 | baseline |" in report
 
 
+@pytest.mark.slow
 def test_smoke_cifar100(cifar_smoke_root, tmp_path):
     _, report = _smoke("cifar100", cifar_smoke_root, str(tmp_path / "logs"))
     assert "| cifar100 | resnet8 | 0 | baseline |" in report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["official", "flat"])
 def test_smoke_imagenet64_both_layouts(tmp_path_factory, tmp_path, layout):
     root = _imagenet_root(tmp_path_factory, layout)

@@ -9,14 +9,18 @@ import pytest
 import torch
 
 from conftest import ROOT
-from unlearning import strategies
-from unlearning.experiment import Experiment, load_checkpoint, load_model, read_json
-from unlearning.over_unlearning import PHASE1, PHASE2, over_unlearn_and_replay
-from unlearning.recent_methods import RECENT_METHODS
-from unlearning.strategies import (METHODS, Context, UnknownMethodError, get_method, mean_squared_grads,
-                                   method_names, method_settings, retain_val_idx)
+from unlearning.methods import classic as strategies
+from unlearning.experiment import Experiment, load_checkpoint, load_model
+from unlearning.files import read_json
+from unlearning.methods.over_unlearning import over_unlearn_and_replay
+from unlearning.methods.replay import PHASE1, PHASE2
+from unlearning.methods.recent import RECENT_METHODS
+from unlearning.errors import UnknownMethodError
+from unlearning.methods import Context, METHODS, get_method, method_names, method_settings
+from unlearning.methods.classic import retain_val_idx
+from unlearning.methods.common import mean_squared_grads
 from unlearning.training import Regulariser
-from unlearning.unlearn import main
+from unlearning.cli.unlearn import main
 
 BASES = ["finetune", "negative_grad", "amnesiac", "badteacher", "ssd_tuning", "Wfisher", "FisherForgetting",
          "FT_prune", "UNSIR", "SCRUB", "salun"]
@@ -87,7 +91,8 @@ def test_our_settings_merge_phase1_over_method_and_add_replay():
 
 
 # ----------------------------------------------------------------------------- every method on a tiny split
-@pytest.mark.parametrize("name", ["baseline", "retrain"] + BASES + [f"{b}_our" for b in BASES])
+@pytest.mark.parametrize("name", ["baseline", "retrain"] + BASES + [
+    pytest.param(f"{b}_our", marks=pytest.mark.slow) if b == "negative_grad" else f"{b}_our" for b in BASES])
 def test_every_method_runs_on_a_tiny_split(tiny, digits_pretrained, name):
     phases = []
     ctx, before, out = _run(tiny, digits_pretrained, name, on_phase=lambda n, m, s: phases.append(n))
@@ -120,7 +125,8 @@ def test_retrain_never_sees_a_forget_sample(tiny, digits_pretrained, monkeypatch
     assert (tiny.train.y[tiny.split.val_idx] == 3).any()  # the unfiltered validation split does hold class 3
 
 
-@pytest.mark.parametrize("name", BASES + ["ssd_tuning_our", "Wfisher_our", "negative_grad_our"])
+@pytest.mark.parametrize("name", BASES + ["ssd_tuning_our", "Wfisher_our",
+                                  pytest.param("negative_grad_our", marks=pytest.mark.slow)])
 def test_all_zero_mask_leaves_every_weight_unchanged(tiny, digits_pretrained, name):
     teacher, _ = load_model(digits_pretrained, tiny, net="resnet8")
     zero = {k: torch.zeros_like(p) for k, p in teacher.named_parameters()}
@@ -175,7 +181,7 @@ def _argv(method, tmp_path, weights, *extra):
 
 def _src(weights):
     """The folder-name suffix of a source model other than the log root's default pretrained one."""
-    from unlearning.fingerprint import file_fingerprint
+    from unlearning.files import file_fingerprint
     return "_src-" + file_fingerprint(weights)[:8]
 
 
@@ -222,6 +228,7 @@ def test_divergence_is_reported_and_leaves_no_model(tmp_path, digits_pretrained)
     assert not os.path.exists(os.path.join(folder, "last.pt"))
 
 
+@pytest.mark.slow
 def test_mask_path_reaches_the_replay(tmp_path, digits_pretrained, exp):
     model, _ = load_model(digits_pretrained, exp, net="resnet8")
     path = str(tmp_path / "mask_0.pt")

@@ -13,7 +13,7 @@ import shlex
 import sys
 from typing import Optional
 
-from .experiment import atomic_write_text
+from .files import atomic_write_text
 
 DOCS_RESULTS = os.path.join("docs", "results")  # relative to the repository root
 

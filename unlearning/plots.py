@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .experiment import atomic_write, fmt_param
+from .files import atomic_write
+from .paths import fmt_param
 
 
 def _pyplot():

@@ -15,9 +15,12 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .experiment import atomic_write, atomic_write_text, read_json
-from .fingerprint import file_fingerprint
+from .files import atomic_write, atomic_write_text, file_fingerprint, read_json
+from .paths import ROOT
+from .attacks import ATTACKS, attack_of
 from .tables import markdown_table
+import argparse
+import config
 
 MISSING = "—"
 
@@ -33,7 +36,7 @@ def _run_dir_of(path: str) -> Optional[str]:
     """The unlearning run folder that an attack/metric result lives under (None for a free-standing one)."""
     parts = path.split(os.sep)
     for i, part in enumerate(parts[:-1]):
-        if part in ("dfme", "rea") or part.startswith("distribution"):
+        if part in {a.folder[0] for a in ATTACKS.values()} | {"dfme"} or part.startswith("distribution"):
             return os.sep.join(parts[:i])
     return None
 
@@ -70,9 +73,9 @@ def _skip(notes: List[str], path: str, why: str) -> None:
 def _measured_model(path: str, res: dict, run_dir: str) -> Optional[str]:
     """The checkpoint an attack/metric result was computed on, as it should be now: <run>/last.pt (mid.pt for a
     distribution of mid.pt), or the extracted copy <run>/dfme/<tag>/student.pt for a black-box attack."""
-    parts = path.split(os.sep)
-    if "dfme" in parts and "rea" in parts:
-        return os.sep.join(parts[:len(parts) - 1 - parts[::-1].index("rea")] + ["student.pt"])
+    attack = attack_of(path, run_dir)
+    if attack is not None:
+        return attack.model(path, res, run_dir)
     ckpt = res.get("checkpoint") or (res.get("target") or {}).get("checkpoint") or "last.pt"
     return os.path.join(run_dir, os.path.basename(str(ckpt)))
 
@@ -138,8 +141,9 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
         if run_dir is None:
             continue
         parts = path.split(os.sep)
-        is_rea, is_dist = "rea" in parts, any(p.startswith("distribution") for p in parts)
-        if not (is_rea or is_dist):
+        attack = attack_of(path, run_dir)
+        is_dist = attack is None and any(p.startswith("distribution") for p in parts)
+        if not (attack or is_dist):
             continue  # an extraction's own results.json: no table of its own
         owner = unlearn_by_dir.get(run_dir)
         if owner is None:
@@ -153,19 +157,13 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
             _skip(notes, path, "stale: " + why)
             continue
         ident = _identity(owner)
-        if is_rea:
-            if not isinstance(res.get("per_lr"), dict):
-                _skip(notes, path, "no per_lr results")
+        if attack is not None:
+            try:
+                found = attack.rows(res)
+            except (ValueError, TypeError, AttributeError) as err:
+                _skip(notes, path, str(err))
                 continue
-            kind = "blackbox" if "dfme" in parts else "rea"
-            prior = (res.get("prior_attack") or {}).get("scores", {})
-            for lr_key, r in res["per_lr"].items():
-                rows[kind].append(dict(ident, lr=float(r.get("lr", lr_key)), AUC=r.get("roc_auc"),
-                                       BA=r.get("balanced_accuracy"), TPR5=r.get("tpr_at_fpr"),
-                                       steps_forget=r.get("mean_steps_forget"), steps_ood=r.get("mean_steps_ood"),
-                                       prior_BA=prior.get("balanced_accuracy"),
-                                       ratio=r.get("rea_over_prior_balanced_accuracy"),
-                                       seconds=res.get("relearn_seconds")))
+            rows.setdefault(attack.name, []).extend(dict(ident, **r) for r in found)
         else:
             for space, m in _metric_spaces(res.get("metrics", res)):
                 if os.path.basename(str(res.get("checkpoint", "last.pt"))) == "mid.pt":
@@ -359,9 +357,10 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
         "efficacy": ("Unlearning efficacy (paper Tables 14/15)", efficacy_table(rows["unlearn"])),
         "distribution": ("Representation distribution of the forget class (Tables 16/17)",
                          distribution_table(rows["distribution"])),
-        "rea": ("White-box Reminiscence Attack (Tables 18/19)", rea_table(rows["rea"])),
-        "rea_blackbox": ("Black-box Reminiscence Attack on the DFME copy", rea_table(rows["blackbox"])),
     }
+    for attack in ATTACKS.values():  # one table per registered attack (the ReA layout: rea.csv, rea_blackbox.csv)
+        tables["rea" if attack.name == "rea" else f"rea_{attack.name}"] = (attack.title,
+                                                                           rea_table(rows.get(attack.name, [])))
     md = ["# Report rebuilt from log_files\n"]
     for name, (title, table) in tables.items():
         md += [f"## {title}\n", to_markdown(table)]
@@ -379,7 +378,6 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
 
 
 def main(argv=None):
-    import argparse
 
     p = argparse.ArgumentParser(description="Rebuild the paper-style tables and figures from log_files/.")
     p.add_argument("--log_root", default=None, help="default: the project's log_files/")
@@ -387,8 +385,7 @@ def main(argv=None):
     p.add_argument("--quiet", action="store_true", help="do not print the tables")
     args = p.parse_args(argv)
     if args.log_root is None:
-        import config
-        args.log_root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), config.LOG_ROOT)
+        args.log_root = os.path.join(ROOT, config.LOG_ROOT)
     if not os.path.isdir(args.log_root):
         raise SystemExit(f"error: {args.log_root} does not exist: run python run.py first")
     try:

@@ -19,16 +19,17 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import config
-from .experiment import (CheckpointError, check_output_dir, forget_name, pretrain_dir, resolve_device, seed_field,
-                         unlearn_dir)
-from .fingerprint import file_fingerprint
+from .errors import CheckpointError
+from .files import check_output_dir, file_fingerprint
+from .methods import check_knobs, get_method, load_recipe, merge, method_settings
+from .paths import forget_name, pretrained_path, settings_tag, unlearn_dir
+from .runtime import resolve_device
 
 SOURCE_DIGITS = 8  # hex digits of the source fingerprint in a folder name
 
 
 def recipe_of(args) -> dict:
     """The --recipe of ``args`` loaded and checked (``strategies.load_recipe``); {} without one."""
-    from .strategies import load_recipe
     return load_recipe(getattr(args, "recipe", None))
 
 
@@ -44,23 +45,10 @@ def fill_forget_default(args, subclass: bool = False) -> None:
         args.forget_class = pre["forget_class"]
 
 
-def pretrained_path(log_root: str, dataset: str, net: str, seed: int = 0, l1: float = 0.0,
-                    subclass: bool = False) -> str:
-    """The checkpoint the pretraining stage writes: <pretrain_dir>/model.pt."""
-    return os.path.join(pretrain_dir(log_root, dataset, net, seed, l1, subclass=subclass), "model.pt")
-
-
-def mask_dir(log_root: str, dataset: str, net: str, forget_class: int, seed: int) -> str:
-    """log_files/<dataset>/<net>/masks/forget_<c>/seed-<s>: the saliency masks of one pretrained model."""
-    from models import canonical_name
-    return os.path.join(log_root, dataset, canonical_name(net), "masks", f"forget_{forget_class}", seed_field(seed))
-
-
 def default_source_path(args, settings: Optional[dict] = None) -> str:
     """The pretrained model a method runs on unless -weight_path says otherwise (the sparse one for methods whose
     settings name a ``pretrain_l1``)."""
     if settings is None:
-        from .strategies import method_settings
         settings = method_settings(args.dataset, args.method, recipe=recipe_of(args))
     return pretrained_path(args.log_root, args.dataset, args.net, 0, settings.get("pretrain_l1") or 0.0,
                            subclass=getattr(args, "forget_fine", None) is not None)
@@ -68,7 +56,6 @@ def default_source_path(args, settings: Optional[dict] = None) -> str:
 
 def _content_tag(value: Optional[dict]) -> Optional[str]:
     """Short stable hash of a --settings or --recipe object (None without one)."""
-    from .experiment import settings_tag
     return settings_tag(value)
 
 
@@ -129,14 +116,11 @@ def resolve(args, subclass: bool = False) -> Tuple[object, dict]:
     explicit -weight_path present, the recipe well formed. Returns (method entry, settings); sets
     ``args.source_fingerprint``. Raises ValueError (UnknownMethodError and CheckpointError included) with one clear
     line."""
-    from .strategies import check_knobs, get_method, method_settings
-
     entry = get_method(args.method)
     fill_forget_default(args, subclass)
     settings = method_settings(args.dataset, args.method, recipe=recipe_of(args))
     if getattr(args, "settings", None):  # a --settings override merged over the method's settings
-        from .strategies import _merge
-        settings = _merge(settings, args.settings)
+        settings = merge(settings, args.settings)
     if args.para1 is None:
         args.para1 = settings.get("para1")
     if args.para2 is None:
@@ -165,3 +149,14 @@ def preflight(device: str, *folders: str) -> None:
     resolve_device(device)
     for folder in folders:
         check_output_dir(folder)
+
+
+def run_dir_from_args(args) -> str:
+    """The unlearning run folder named by the (resolved) identity arguments."""
+    return RunIdentity.of(args).run_dir
+
+
+def default_weight_path(args, seed: int = 0, l1: float = 0.0) -> str:
+    """The pretrained checkpoint of the run's setting (the sub-class one when the run forgets a fine class)."""
+    return pretrained_path(args.log_root, args.dataset, args.net, seed, l1,
+                           subclass=getattr(args, "forget_fine", None) is not None)

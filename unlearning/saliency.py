@@ -21,6 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .evaluation import eval_mode
+from .files import StagedOutput, atomic_write, torch_save_stable, write_json
+from .paths import mask_filename
 
 DEFAULT_RATIOS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 
@@ -65,7 +67,7 @@ def kept_count(ratio: float, total: int) -> int:
     return int(math.floor(float(ratio) * total + 0.5))
 
 
-def _check_ratios(ratios) -> List[float]:
+def check_ratios(ratios) -> List[float]:
     ratios = [float(r) for r in ratios]
     if not ratios:
         raise ValueError("no mask ratios given")
@@ -77,7 +79,7 @@ def _check_ratios(ratios) -> List[float]:
 
 def saliency_masks(grads: Dict[str, torch.Tensor], ratios=DEFAULT_RATIOS) -> Dict[float, Dict[str, torch.Tensor]]:
     """{ratio: {param_name: 0/1 float32 tensor}} keeping the top-k |g| over all parameters jointly."""
-    ratios = _check_ratios(ratios)
+    ratios = check_ratios(ratios)
     if not grads:
         raise ValueError("no gradients given")
     names = list(grads)
@@ -96,17 +98,10 @@ def saliency_masks(grads: Dict[str, torch.Tensor], ratios=DEFAULT_RATIOS) -> Dic
 
 
 # ----------------------------------------------------------------------------- files
-def mask_filename(ratio: float) -> str:
-    """``mask_0.5.pt``, ``mask_1.0.pt``, ``mask_0.25.pt``."""
-    return f"mask_{round(float(ratio), 6)!r}.pt"
-
-
 def save_masks(masks: Dict[float, Dict[str, torch.Tensor]], out_dir: str, meta: Optional[dict] = None,
                whole: bool = False) -> List[str]:
     """One ``mask_<t>.pt`` per ratio plus ``masks.json``, moved into ``out_dir`` together once all are written
     (``whole``: the folder is the masks' own and is replaced as a whole); returns the mask paths."""
-    from .experiment import StagedOutput, atomic_write, torch_save_stable, write_json
-
     paths, summary = [], {}
     with StagedOutput(out_dir, whole=whole) as stage:  # all masks of a rerun appear together, or none
         for r, mask in masks.items():
@@ -149,66 +144,3 @@ def load_mask(path: str, model: nn.Module) -> Dict[str, torch.Tensor]:
             raise MaskError(f"mask {path}: entries of {k} are not all 0 or 1")
         out[k] = m.to(p.device, p.dtype)
     return out
-
-
-def default_mask_dir(log_root: str, dataset: str, net: str, forget_class: int, seed: int) -> str:
-    """log_files/<dataset>/<net>/masks/forget_<c>/seed-<s> (``run_identity.mask_dir``)."""
-    from .run_identity import mask_dir
-    return mask_dir(log_root, dataset, net, forget_class, seed)
-
-
-# ----------------------------------------------------------------------------- entry point (saliency_mu/generate_mask.py)
-def parser():
-    from .experiment import base_parser
-
-    p = base_parser("SalUn saliency masks: rank |∇ forget loss| over all weights; one mask file per ratio.")
-    p.add_argument("--forget_class", "-forget_class", type=int, default=None, help="default: the preset's")
-    p.add_argument("-weight_path", "--weight_path", "--model_path", dest="weight_path", default=None,
-                   help="checkpoint to load: the model whose saliency is ranked (default: "
-                        "log_files/<dataset>/<net>/pretrain/seed-0/model.pt)")
-    p.add_argument("--ratios", type=float, nargs="+", default=list(DEFAULT_RATIOS), help="fractions of weights kept")
-    p.add_argument("--batch_size", type=int, default=256, help="batch size of the gradient accumulation")
-    p.add_argument("--out_dir", default=None, help="default: log_files/<dataset>/<net>/masks/forget_<c>/seed-<s>")
-    return p
-
-
-def generate(args) -> List[str]:
-    from .experiment import Experiment, default_weight_path, load_model, seed_everything
-    from .fingerprint import file_fingerprint
-    from .run_identity import fill_forget_default, preflight
-    from .training import Loader
-
-    ratios = _check_ratios(args.ratios)
-    if args.batch_size < 1:
-        raise ValueError(f"--batch_size must be positive (got {args.batch_size})")
-    fill_forget_default(args)
-    out_dir = args.out_dir or default_mask_dir(args.log_root, args.dataset, args.net, args.forget_class, args.seed)
-    preflight(args.device, out_dir)
-    seed_everything(args.seed)
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
-    weight_path = args.weight_path or default_weight_path(args)
-    model_fp = file_fingerprint(weight_path)
-    model, meta = load_model(weight_path, exp, net=args.net)
-    split = exp.split
-    f_idx = split.forget_train
-    loader = Loader(exp.train, f_idx, split.targets(exp.train.y[f_idx.to(exp.train.y.device)]), args.batch_size,
-                    shuffle=False)
-    grads = forget_gradient(model, loader)
-    masks = saliency_masks(grads, ratios)
-    paths = save_masks(masks, out_dir, {"dataset": args.dataset, "net": meta["arch"], "forget_class": args.forget_class,
-                                        "weight_path": weight_path, "model_fingerprint": model_fp, "seed": args.seed,
-                                        "n_forget": len(f_idx),
-                                        "parameters": [[k, list(p.shape)] for k, p in model.named_parameters()]},
-                       whole=args.out_dir is None)
-    total = sum(p.numel() for p in model.parameters())
-    print(f"{len(paths)} masks over {total} weights (forget class {args.forget_class}, {len(f_idx)} samples) → {out_dir}")
-    return paths
-
-
-def main(argv=None) -> List[str]:
-    from .cli.errors import exit_on_error
-    from .experiment import finish_args
-
-    args = finish_args(parser().parse_args(argv))
-    with exit_on_error("the masks"):
-        return generate(args)

@@ -12,37 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .experiment import generator, write_tsv
-
-
-class Diverged(RuntimeError):
-    """A NaN/inf loss or weight: the method stops instead of saving a broken model."""
-
-
-# ----------------------------------------------------------------------------- speed options (GPU)
-# Set once per process by ``configure_speed`` (from the scripts' --amp / --channels_last / --compile flags).
-SPEED = {"amp": False, "channels_last": False, "compile": False}
-
-
-def configure_speed(device: torch.device, amp=None, channels_last=None, compile=False) -> dict:
-    """bf16 autocast and channels_last: on by default for CUDA, always off on the CPU (its numbers never change);
-    cudnn.benchmark on CUDA; torch.compile of the supervised training forward when asked."""
-    cuda = torch.device(device).type == "cuda"
-    SPEED.update(amp=bool(cuda and (True if amp is None else amp)),
-                 channels_last=bool(cuda and (True if channels_last is None else channels_last)),
-                 compile=bool(cuda and compile))
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-        # autocast for every forward of the process (losses and softmax run in float32 under autocast)
-        torch.set_autocast_dtype("cuda", torch.bfloat16)
-        torch.set_autocast_enabled("cuda", SPEED["amp"])
-        # no cache of cast weights: with autocast left on, a cached bf16 copy would outlive an optimiser step
-        torch.set_autocast_cache_enabled(False)
-    return dict(SPEED)
-
-
-def to_speed_layout(model: nn.Module) -> nn.Module:
-    return model.to(memory_format=torch.channels_last) if SPEED["channels_last"] else model
+from .errors import Diverged
+from .files import write_tsv
+from .runtime import generator
 
 
 # ----------------------------------------------------------------------------- data
@@ -197,17 +169,18 @@ def warmup_multistep_lr(base_lr: float, epoch: int, step: int, steps_per_epoch: 
 # ----------------------------------------------------------------------------- supervised recipe (pretraining, retrain)
 def train_supervised(model: nn.Module, loader: Loader, recipe: dict, validate: Callable[[nn.Module], float],
                      l1: float = 0.0, log_path: Optional[str] = None, desc: str = "train",
-                     progress: bool = True) -> dict:
+                     progress: bool = True, compile: bool = False) -> dict:
     """SGD + warm-up + multi-step decay; keeps the weights with the best validation accuracy.
 
     ``recipe``: epochs, lr, milestones, momentum, weight_decay, warmup_epochs. Returns a summary with the
-    per-epoch history; ``model`` ends holding the best weights.
+    per-epoch history; ``model`` ends holding the best weights. ``compile``: torch.compile the training forward
+    (``Experiment.speed.compile``).
     """
     opt = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe.get("momentum", 0.9),
                           weight_decay=recipe.get("weight_decay", 5e-4))
     reg = Regulariser(model, l1=l1)
     device = next(model.parameters()).device
-    forward = torch.compile(model) if SPEED["compile"] and device.type == "cuda" else model
+    forward = torch.compile(model) if compile else model
     history, best_acc, best_state, best_epoch = [], -1.0, None, -1
     bar = tqdm(range(recipe["epochs"]), desc=desc, disable=not progress, leave=False)
     start = time.perf_counter()

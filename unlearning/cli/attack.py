@@ -12,14 +12,17 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import reminiscence as R
+from ..attacks import reminiscence as R
 from ..evaluation import split_accuracy
-from ..experiment import (Experiment, StagedOutput, Timer, add_run_identity_args, base_parser, finish_args, fmt_param,
-                          load_model, write_json, write_tsv)
-from ..fingerprint import file_fingerprint
+from .args import add_run_identity_args, base_parser, finish_args, speed_flags
+from ..experiment import Experiment, load_model
+from ..files import StagedOutput, write_json, write_tsv
+from ..paths import fmt_param
+from ..runtime import Timer
+from ..files import file_fingerprint
 from ..plots import plot_relearning_curves
 from ..run_identity import fill_forget_default, identity, preflight
-from .errors import exit_on_error
+from ..errors import exit_on_error
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -122,7 +125,7 @@ def rea_from_args(args, subclass: bool = False, blackbox: bool = False, prior_mo
     preflight(args.device, out_dir)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=subclass,
                      forget_class=None if subclass else args.forget_class,
-                     forget_fine=args.forget_fine if subclass else None)
+                     forget_fine=args.forget_fine if subclass else None, speed=speed_flags(args))
     model_fp = file_fingerprint(path)  # of the bytes loaded, before a concurrent rerun could replace them
     model, meta = load_model(path, exp)
     ua = split_accuracy(model, exp, "forget_train")

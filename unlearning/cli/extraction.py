@@ -16,15 +16,19 @@ from models import canonical_name
 from models.generator import GENERATORS, build_generator
 
 from ..evaluation import predict
-from ..experiment import (Experiment, StagedOutput, add_run_identity_args, base_parser, finish_args, fmt_param,
-                          load_model, save_checkpoint, seed_everything, seed_field, write_json)
-from ..extraction import VICTIM_FILE, VICTIM_OUTPUTS, BlackBoxVictim, DFMEConfig, EvalSet, dfme_defaults, extract
-from ..fingerprint import file_fingerprint
+from .args import add_run_identity_args, base_parser, finish_args, speed_flags
+from ..experiment import Experiment, load_model, save_checkpoint
+from ..files import StagedOutput, write_json
+from ..paths import fmt_param, seed_field
+from ..runtime import seed_everything
+from ..attacks.extraction import BlackBoxVictim, DFMEConfig, EvalSet, VICTIM_FILE, VICTIM_OUTPUTS, dfme_defaults, extract
+from ..files import file_fingerprint
 from ..plots import plot_extraction_curve
 from ..run_identity import RunIdentity, fill_forget_default, preflight, resolve
 from .attack import config_from_args as rea_config_from_args
 from .attack import rea_from_args, rea_parser
-from .errors import exit_on_error
+from ..errors import exit_on_error
+from datasets import get_dataset_info
 
 
 def add_dfme_args(p: argparse.ArgumentParser, dataset: str, target_args: bool = True) -> argparse.ArgumentParser:
@@ -142,7 +146,8 @@ def run_dfme(args) -> dict:
     out = dfme_dir(args)
     preflight(args.device, out)
     seed_everything(cfg.seed)
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class,
+                     speed=speed_flags(args))
     split = exp.split
     vpath = victim_path(args)
     victim_fp = file_fingerprint(vpath)
@@ -219,7 +224,6 @@ def main(dataset: Optional[str] = None, argv=None) -> dict:
     if dataset is None:
         dataset = dataset_from_argv(argv)
         try:
-            from datasets import get_dataset_info
             dataset = get_dataset_info(dataset).name
         except ValueError as err:
             sys.exit(f"error: {err}")

@@ -1,189 +1,23 @@
-"""The unlearning-method registry: one signature ``fn(ctx, para1, para2) -> model`` for every method.
+"""The classic unlearning methods, each ``fn(ctx, para1, para2) -> model`` with its registration above it.
 
-A method is its function with ``@register(...)`` directly above it: its two knobs (kind, meaning, paper-preset
-value), its other settings with their paper-preset values, and what phase 1 of its ``_our`` variant changes. A
-dataset that needs other values names them in config.UNLEARN / config.OVER_UNLEARN. ``python
-forget_full_class_strategies.py`` prints the registry; ``--write-docs`` writes its table into docs/unlearning.md.
-
-``ctx`` (a ``Context``) carries the model to unlearn (a copy of the pretrained one, changed in place), the pretrained
-model (teacher), the Experiment (data + split), a ``Regulariser`` (--l1/--l2/--mask_path: every gradient update goes
-through ``ctx.reg.step``, every direct weight perturbation through ``ctx.reg.apply_to_delta``), the seed and the
-method's settings (``method_settings``: for phase 1 of ``<method>_our`` with its over-unlearning overrides).
-
-``<method>_our`` (Over-Unlearning & Replay, unlearning/over_unlearning.py) and ``<method>_orth`` (orthogonal
-over-unlearning & replay, unlearning/orthogonal.py) exist for every method except baseline and retrain;
-``get_method`` resolves them. A recipe file (``--recipe``, ``load_recipe``) layers setting changes over every
-dataset's settings.
+``ctx`` (``methods.context.Context``) carries the model to unlearn (a copy of the pretrained one, changed in place),
+the pretrained model (teacher), the Experiment (data + split), a ``Regulariser`` (--l1/--l2/--mask_path: every
+gradient update goes through ``ctx.reg.step``, every direct weight perturbation through ``ctx.reg.apply_to_delta``),
+the seed and the method's settings (``methods.settings.method_settings``).
 """
 from __future__ import annotations
 
-import contextlib
-import copy
-from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-import config
-from .evaluation import accuracy, eval_mode
-from . import tables
-from .per_sample import iter_per_sample_grads, num_trainable, per_sample_grads, trainable, unflatten
-from .training import Loader, Regulariser, check_finite, check_finite_model, cycle, train_supervised, warmup_multistep_lr
-
-
-class UnknownMethodError(ValueError):
-    """A method name that is not in the registry (the message lists the registry)."""
-
-
-# ----------------------------------------------------------------------------- context
-@dataclass
-class Context:
-    model: nn.Module  # the model being unlearned (a copy of the pretrained one); methods change it in place
-    teacher: nn.Module  # the pretrained model, never changed
-    exp: object  # unlearning.experiment.Experiment
-    net: str
-    reg: Regulariser  # built on ``model`` while it still holds the pretrained weights (the ℓ2 anchor)
-    seed: int = 0
-    settings: dict = field(default_factory=dict)
-    mask: Optional[Dict[str, torch.Tensor]] = None  # the --mask_path mask (already inside ``reg``)
-    on_phase: Optional[Callable] = None  # on_phase(name, model, seconds): a multi-phase method reports a phase
-    recipe: Optional[dict] = None  # the run's recipe (load_recipe): a method that runs another passes it on
-
-    @property
-    def split(self):
-        return self.exp.split
-
-    @property
-    def device(self):
-        return self.exp.device
-
-    def setting(self, key, default):
-        value = self.settings.get(key)
-        return default if value is None else value
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.setting("batch_size", self.exp.preset["pretrain"]["batch_size"]))
-
-    def targets(self, idx, data=None) -> torch.Tensor:
-        """Output indices of ``data[idx]`` (the split's one class mapping)."""
-        data = self.exp.train if data is None else data
-        return self.split.targets(data.y[torch.as_tensor(idx).to(data.y.device)])
-
-    def loader(self, idx, targets=None, batch_size=None, shuffle=True, stream=0, data=None) -> Loader:
-        """A seeded loader; ``stream`` separates the shuffles of a method's different loaders."""
-        data = self.exp.train if data is None else data
-        targets = self.targets(idx, data) if targets is None else targets
-        return Loader(data, idx, targets, batch_size or self.batch_size, shuffle=shuffle,
-                      seed=self.seed * 1000 + stream)
-
-    def generator(self, stream=0) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 1000 + 500 + stream)
-
-    def fresh_model(self, stream=0) -> nn.Module:
-        """A randomly initialised model of the same architecture, seeded (init on the CPU generator)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed * 1000 + 700 + stream)
-            return self.exp.new_model(self.net)
-
-    def random_other_labels(self, n: int, stream=0) -> torch.Tensor:
-        """Uniformly random labels among the trained outputs other than the forget class's."""
-        k, f = self.split.num_outputs, self.split.forget_index
-        return ((f + torch.randint(1, k, (n,), generator=self.generator(stream))) % k).to(self.device)
-
-
-# ----------------------------------------------------------------------------- the registry
-# What a knob may be: the kind names a range that ``check_knobs`` enforces before any computation.
-KNOB_KINDS = {  # kind: (in range?, integral?, wording)
-    "lr": (lambda v: v > 0, False, "a learning rate: > 0 and finite"),
-    "epochs": (lambda v: v >= 1, True, "a number of epochs: a whole number ≥ 1"),
-    "count": (lambda v: v >= 1, True, "a count: a whole number ≥ 1"),
-    "count0": (lambda v: v >= 0, True, "a count: a whole number ≥ 0"),
-    "ratio": (lambda v: 0 < v <= 1, False, "a fraction in (0, 1]"),
-    "weight": (lambda v: 0 <= v <= 1, False, "a weight in [0, 1]"),
-    "positive": (lambda v: v > 0, False, "> 0 and finite"),
-    "nonneg": (lambda v: v >= 0, False, "≥ 0 and finite"),
-    "real": (lambda v: True, False, "finite"),
-}
-
-
-@dataclass(frozen=True)
-class Knob:
-    """One of a method's two launcher knobs (--para1 / --para2)."""
-    kind: Optional[str]  # a KNOB_KINDS key (None: not range-checked)
-    meaning: str  # what the knob is, as the CLI and the docs say it
-    default: object = None  # the paper-preset value
-
-
-UNUSED = Knob(None, "unused")  # a knob the method ignores but whose preset entry is written (as None)
-
-
-@dataclass
-class Method:
-    name: str
-    fn: Callable
-    para1: str  # what --para1 means
-    para2: str  # what --para2 means
-    gradient: bool  # makes gradient updates (so --l1/--l2 apply; a mask applies to every method that changes weights)
-    approximate: bool = True  # False for baseline and retrain: no ``_our`` variant
-    per_sample: bool = False  # uses torch.func per-sample gradients (the driver warms torch.func up before timing)
-    doc: str = ""
-    base: Optional[str] = None  # for ``<method>_our``: the wrapped method
-    knobs: tuple = (None, None)  # the Knob of para1 / para2 (None: no preset entry)
-    settings: dict = field(default_factory=dict)  # fixed settings: {key: (paper-preset value, meaning)}
-    our: dict = field(default_factory=dict)  # phase-1 overrides of ``<name>_our`` on the paper presets
-
-    def defaults(self) -> dict:
-        """The paper-preset settings: para1/para2 and every fixed setting."""
-        out = {key: knob.default for key, knob in zip(("para1", "para2"), self.knobs) if knob is not None}
-        out.update({key: value for key, (value, _meaning) in self.settings.items()})
-        return copy.deepcopy(out)
-
-
-METHODS: Dict[str, Method] = {}
-KNOBS: Dict[str, tuple] = {}  # method: (kind of para1, kind of para2); ``_our`` / ``_orth`` take their base's
-
-
-def register(name: str, para1: Optional[Knob] = None, para2: Optional[Knob] = None, *, gradient: bool,
-             approximate: bool = True, per_sample: bool = False, settings: Optional[dict] = None,
-             our: Optional[dict] = None):
-    """Decorator: put ``fn(ctx, para1, para2) -> model`` in the registry as ``name`` (and, unless ``approximate`` is
-    False, its ``_our`` and ``_orth`` variants). ``para1`` / ``para2``: Knob(kind, meaning, paper-preset value), None
-    for a knob the method does not have; ``settings``: the other settings the method reads, {key: (paper-preset value,
-    meaning)}; ``our``: what phase 1 of ``<name>_our`` changes on the paper presets (a "replay" key: this method's
-    own replay settings). A dataset that needs other values names them in config.UNLEARN / config.OVER_UNLEARN."""
-    for knob in (para1, para2):
-        if knob is not None and knob.kind is not None and knob.kind not in KNOB_KINDS:
-            raise ValueError(f"{name}: knob kind {knob.kind!r} is not one of {sorted(KNOB_KINDS)}")
-
-    def wrap(fn):
-        if name in METHODS:
-            raise ValueError(f"method {name!r} is already registered")
-        METHODS[name] = Method(
-            name, fn, para1.meaning if para1 else "unused", para2.meaning if para2 else "unused", gradient,
-            approximate=approximate, per_sample=per_sample, doc=(fn.__doc__ or "").strip(), knobs=(para1, para2),
-            settings=dict(settings or {}), our=copy.deepcopy(our or {}))
-        KNOBS[name] = tuple(k.kind if k is not None else None for k in (para1, para2))
-        return fn
-    return wrap
-
-
-def unregister(name: str) -> None:
-    """Remove a registered method (a test's throw-away method)."""
-    METHODS.pop(name)
-    KNOBS.pop(name)
-
-
-@contextlib.contextmanager
-def registered(name: str, fn: Callable, **registration):
-    """``register(name, **registration)(fn)`` for the duration of a ``with`` block."""
-    register(name, **registration)(fn)
-    try:
-        yield METHODS[name]
-    finally:
-        unregister(name)
+from ..evaluation import accuracy, eval_mode
+from ..per_sample import iter_per_sample_grads, num_trainable, per_sample_grads, trainable, unflatten
+from ..saliency import forget_gradient, saliency_masks
+from ..training import Loader, Regulariser, check_finite, check_finite_model, cycle, train_supervised, warmup_multistep_lr
+from .common import classifier_layer, mean_grad, mean_squared_grads
+from .registry import UNUSED, Knob, register
 
 
 # ----------------------------------------------------------------------------- small shared pieces
@@ -235,32 +69,6 @@ def _subset(idx, fraction, gen):
     return idx[torch.randperm(len(idx), generator=gen)[:n]]
 
 
-def mean_squared_grads(model, loader) -> Dict[str, torch.Tensor]:
-    """Mean over batches of the squared minibatch gradient of the CE (SSD's importance), in eval mode."""
-    params = trainable(model)
-    acc = {k: torch.zeros_like(p) for k, p in params.items()}
-    n = 0
-    with eval_mode(model):
-        for x, y in loader:
-            grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(params.values()))
-            for k, g in zip(params, grads):
-                acc[k] += g.detach() ** 2
-            n += 1
-    return {k: v / max(n, 1) for k, v in acc.items()}
-
-
-def mean_grad(model, loader) -> torch.Tensor:
-    """Flat mean per-sample gradient of the CE over a loader's samples (eval mode)."""
-    params = list(trainable(model).values())
-    total, n = torch.zeros(num_trainable(model), device=params[0].device), 0
-    with eval_mode(model):
-        for x, y in loader:
-            grads = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), params)
-            total += torch.cat([g.reshape(-1) for g in grads])
-            n += len(y)
-    return total / max(n, 1)
-
-
 def retain_val_idx(exp) -> torch.Tensor:
     """The validation split without the forget class (or forget fine class): retrain selects on it."""
     split, v = exp.split, exp.split.val_idx
@@ -289,17 +97,19 @@ def retrain(ctx, para1=None, para2=None):
                     seed=ctx.seed, augment=recipe.get("augment", False))
     val = retain_val_idx(exp)
     val_targets = ctx.targets(val)
-    train_supervised(model, loader, recipe, lambda m: accuracy(m, exp.train, val, val_targets), progress=False)
+    train_supervised(model, loader, recipe, lambda m: accuracy(m, exp.train, val, val_targets), progress=False,
+                     compile=exp.speed.compile)
     return model
 
 
 @register("finetune", Knob("lr", "learning rate (SGD)", 0.025), Knob("epochs", "epochs on D_r", 10), gradient=True,
+          settings={"milestones": ([6], "lr × gamma from these epochs on"), "gamma": (0.8, "lr factor per milestone")},
           our={"para1": 0.05})
 def finetune(ctx, para1, para2):
     """SGD on D_r only (catastrophic forgetting of D_f) under the reference's schedule: a linear warm-up over the
     first epoch, then lr × 0.8 from each milestone epoch on (its milestone: epoch 6)."""
     loader = ctx.loader(ctx.split.retain_train)
-    milestones, gamma = [int(m) for m in ctx.setting("milestones", [6])], float(ctx.setting("gamma", 0.8))
+    milestones, gamma = [int(m) for m in ctx.setting("milestones")], float(ctx.setting("gamma"))
     return _train_ce(ctx, ctx.model, loader, _sgd(ctx.model, para1, ctx), int(para2),
                      lr_at=lambda epoch, step: warmup_multistep_lr(float(para1), epoch, step, len(loader), 1,
                                                                    milestones, gamma))
@@ -313,7 +123,7 @@ def finetune(ctx, para1, para2):
 def negative_grad(ctx, para1, para2):
     """Joint steps: α·CE(D_r batch) − (1−α)·CE(D_f batch, cycled); α = 0 is gradient ascent on D_f alone.
     Plain SGD (no momentum, no weight decay) unless the settings name them."""
-    model, alpha, epochs = ctx.model, float(para2), int(ctx.setting("epochs", 1))
+    model, alpha, epochs = ctx.model, float(para2), int(ctx.setting("epochs"))
     opt = _sgd(model, para1, ctx, momentum=0.0, weight_decay=0.0)
     forget = ctx.loader(ctx.split.forget_train, stream=1)
     model.train()
@@ -332,7 +142,8 @@ def negative_grad(ctx, para1, para2):
 
 
 @register("amnesiac", Knob("lr", "learning rate (Adam)", 1e-4), Knob("epochs", "epochs", 3), gradient=True,
-          settings={"batch_size": (128, "batch size")},
+          settings={"batch_size": (128, "batch size"),
+                    "use_retain": (True, "train on D_r too (False: D_f with random labels only)")},
           # phase 1: D_f only, 3 epochs, Adam 0.0025
           our={"para1": 0.0025, "para2": 3, "use_retain": False, "replay": {"epochs": 3, "milestones": [6]}})
 def amnesiac(ctx, para1, para2):
@@ -341,7 +152,7 @@ def amnesiac(ctx, para1, para2):
     split, model = ctx.split, ctx.model
     idx = split.forget_train
     targets = ctx.random_other_labels(len(idx))
-    if ctx.setting("use_retain", True):
+    if ctx.setting("use_retain"):
         idx = torch.cat([idx, split.retain_train])
         targets = torch.cat([targets, ctx.targets(split.retain_train)])
     opt = torch.optim.Adam(model.parameters(), lr=float(para1))
@@ -358,7 +169,7 @@ def badteacher(ctx, para1, para2):
     """Student (the model) distils the competent teacher (pretrained) on a fraction para2 of D_r and an incompetent
     teacher (random init) on D_f; KL at a temperature (1), Adam, shuffled batches of ``batch_size``."""
     split, model = ctx.split, ctx.model
-    temperature = float(ctx.setting("temperature", 1.0))
+    temperature = float(ctx.setting("temperature"))
     bad = ctx.fresh_model(stream=1).eval()
     good = ctx.teacher.eval()
     retain = _subset(split.retain_train, para2, ctx.generator(1))
@@ -367,7 +178,7 @@ def badteacher(ctx, para1, para2):
     loader = ctx.loader(idx, is_forget)  # the "target" of a sample says which teacher it learns from
     opt = torch.optim.Adam(model.parameters(), lr=float(para1))
     model.train()
-    for _ in range(int(ctx.setting("epochs", 1))):
+    for _ in range(int(ctx.setting("epochs"))):
         for x, which in loader:
             with torch.no_grad():
                 t = torch.where(which[:, None] == 1, bad(x), good(x))
@@ -388,8 +199,8 @@ def ssd_importances(ctx):
     ``importance_order`` "class" (default) passes D_r class by class and then D_f, so a batch holds one class and the
     class gradients do not cancel inside it; "mixed" passes the train set in its stored (mixed-class) order."""
     split = ctx.split
-    bs = int(ctx.setting("importance_batch_size", 64))
-    order = ctx.setting("importance_order", "class")
+    bs = int(ctx.setting("importance_batch_size"))
+    order = ctx.setting("importance_order")
     if order == "class":
         full = class_ordered_train(ctx)
     elif order == "mixed":
@@ -464,7 +275,9 @@ def wfisher_direction(g_f: torch.Tensor, g_r: torch.Tensor, n_f: int, n_r: int) 
 @register("Wfisher", Knob("real", "α, step size of the influence update", 50.0),
           Knob("count", "N, retain per-sample gradients in the Fisher", 1000), gradient=False, per_sample=True,
           # N·d·4 bytes of per-sample gradients: 44.7 GB for ResNet18 at N = 1000
-          settings={"damping": (1.0, "damping of the empirical Fisher")},
+          settings={"damping": (1.0, "damping of the empirical Fisher"),
+                    "grad_batch_size": (512, "batch size of the mean-gradient passes"),
+                    "chunk_size": (64, "per-sample gradients per vmap chunk")},
           # phase 1: α = 120 on the sparse (ℓ1 5e-4) pretrained model
           our={"para1": 120.0, "pretrain_l1": 5e-4, "replay": {"epochs": 3, "milestones": [4]}})
 def Wfisher(ctx, para1, para2):
@@ -477,14 +290,14 @@ def Wfisher(ctx, para1, para2):
     model, split = ctx.model, ctx.split
     alpha, N = float(para1), int(para2)
     n_f, n_r = len(split.forget_train), len(split.retain_train)
-    big = int(ctx.setting("grad_batch_size", 512))  # a sum of gradients: the batch size only sets the speed
+    big = int(ctx.setting("grad_batch_size"))  # a sum of gradients: the batch size only sets the speed
     g_f = mean_grad(model, ctx.loader(split.forget_train, batch_size=big, shuffle=False))
     g_r = mean_grad(model, ctx.loader(split.retain_train, batch_size=big, shuffle=False))
     v = wfisher_direction(g_f, g_r, n_f, n_r)
     chosen = _subset(split.retain_train, min(1.0, N / max(n_r, 1)), ctx.generator(2))
     x = ctx.exp.train.normalize(ctx.exp.train.x[chosen.to(ctx.device)])
-    G = per_sample_grads(model, x, ctx.targets(chosen), int(ctx.setting("chunk_size", 64)))
-    step = woodfisher_inverse_apply(G, v, float(ctx.setting("damping", 1.0)))
+    G = per_sample_grads(model, x, ctx.targets(chosen), int(ctx.setting("chunk_size")))
+    step = woodfisher_inverse_apply(G, v, float(ctx.setting("damping")))
     check_finite(step, "Wfisher perturbation")
     return _apply_delta(ctx, model, unflatten(alpha * step, model))
 
@@ -517,12 +330,12 @@ def fisher_noise_variance(ctx, model, fisher: Dict[str, torch.Tensor], alpha: fl
     var = α·min(1/(F + 1e-8), max_var) (head: cap head_max_var), averaged over a weight's input dimension (dim 1), the
     forget class's head row re-centred at 0 with variance forget_row_var, then head and 1-d (BatchNorm) parameters ×
     layer_scale. Returns {name: (mu, var)}."""
-    max_var = float(ctx.setting("max_var", 1e3))
-    head_max_var = float(ctx.setting("head_max_var", 1e2))
-    average = bool(ctx.setting("average_input_dim", True))
-    forget_row_var = float(ctx.setting("forget_row_var", 1e-4))
-    scale = float(ctx.setting("layer_scale", 10.0))
-    head = _classifier(model)
+    max_var = float(ctx.setting("max_var"))
+    head_max_var = float(ctx.setting("head_max_var"))
+    average = bool(ctx.setting("average_input_dim"))
+    forget_row_var = float(ctx.setting("forget_row_var"))
+    scale = float(ctx.setting("layer_scale"))
+    head = classifier_layer(model)
     head_keys = {f"{head[0]}.weight", f"{head[0]}.bias"} if head is not None else set()
     f = ctx.split.forget_index
     out = {}
@@ -543,7 +356,7 @@ def fisher_noise_variance(ctx, model, fisher: Dict[str, torch.Tensor], alpha: fl
 
 @register("FisherForgetting", Knob("nonneg", "α, noise scale", 1e-8), UNUSED, gradient=False, per_sample=True,
           # the true Fisher over all of D_r with Golatkar et al.'s variance rules (fisher_noise_variance)
-          settings={"fisher": ("true", "'true' or 'empirical' Fisher"),
+          settings={"fisher": ("true", "'true' or 'empirical' Fisher"), "chunk_size": (64, "samples per Fisher chunk"),
                     "fisher_samples": (None, "retain samples in the Fisher (None: all of D_r)"),
                     "max_var": (1e3, "variance cap"), "head_max_var": (1e2, "variance cap of the output layer"),
                     "average_input_dim": (True, "average the variance over a weight's input dimension"),
@@ -557,12 +370,12 @@ def FisherForgetting(ctx, para1, para2=None):
     model, split = ctx.model, ctx.split
     alpha = float(para1)
     idx = split.retain_train
-    n = ctx.setting("fisher_samples", None)
+    n = ctx.setting("fisher_samples")
     if n is not None and int(n) < len(idx):
         idx = _subset(idx, int(n) / len(idx), ctx.generator(6))
     x_all = ctx.exp.train.normalize(ctx.exp.train.x[idx.to(ctx.device)])
-    flat = fisher_diagonal(model, x_all, ctx.targets(idx), split.num_outputs, ctx.setting("fisher", "true"),
-                           int(ctx.setting("chunk_size", 64)))
+    flat = fisher_diagonal(model, x_all, ctx.targets(idx), split.num_outputs, ctx.setting("fisher"),
+                           int(ctx.setting("chunk_size")))
     moments = fisher_noise_variance(ctx, model, unflatten(flat, model), alpha)
     gen = ctx.generator(3)
     delta = {}
@@ -573,21 +386,12 @@ def FisherForgetting(ctx, para1, para2=None):
     return _apply_delta(ctx, model, delta)
 
 
-def _classifier(model):
-    """(name, module) of the last Linear layer (the output layer)."""
-    last = None
-    for name, mod in model.named_modules():
-        if isinstance(mod, nn.Linear):
-            last = (name, mod)
-    return last
-
-
 @register("FT_prune", Knob("lr", "learning rate (SGD)", 0.01),
           Knob("nonneg", "initial ℓ1 coefficient γ₀ (decays linearly to 0)", 5e-5), gradient=True,
           settings={"epochs": (10, "epochs on D_r")}, our={"para1": 0.05})
 def FT_prune(ctx, para1, para2):
     """ℓ1-sparse fine-tuning on D_r: CE + γ_t‖θ‖₁ with γ_t decaying linearly from para2 to 0 over the epochs."""
-    model, epochs = ctx.model, int(ctx.setting("epochs", 5))
+    model, epochs = ctx.model, int(ctx.setting("epochs"))
     gamma0 = float(para2)
     params = list(model.parameters())
     opt = _sgd(model, para1, ctx)
@@ -624,6 +428,7 @@ def per_class_first(ctx, idx, per_class):
 @register("UNSIR", Knob("lr", "impair learning rate (Adam)", 1e-4), Knob("lr", "repair learning rate (Adam)", 1e-4),
           gradient=True,
           settings={"optimizer": ("adam", "'adam' or 'sgd'"), "noise_steps": (25, "noise optimisation steps"),
+                    "impair_epochs": (1, "impair epochs"), "repair_epochs": (1, "repair epochs"),
                     "noise_lr": (0.1, "noise learning rate (Adam)"), "noise_l2": (0.1, "L2 weight per noise image"),
                     "noise_batch_size": (32, "noise images"), "noise_copies": (80, "copies of each noise image"),
                     "samples_per_class": (500, "images per retain class"),
@@ -635,13 +440,13 @@ def UNSIR(ctx, para1, para2):
     retain class, lr para1) and repair (an epoch on those retain images, lr para2); Adam."""
     model, split, exp = ctx.model, ctx.split, ctx.exp
     f = split.forget_index
-    nb = int(ctx.setting("noise_batch_size", 32))
+    nb = int(ctx.setting("noise_batch_size"))
     noise = torch.randn((nb,) + exp.train.shape, generator=ctx.generator(4)).to(ctx.device).requires_grad_(True)
-    noise_opt = torch.optim.Adam([noise], lr=float(ctx.setting("noise_lr", 0.1)))
+    noise_opt = torch.optim.Adam([noise], lr=float(ctx.setting("noise_lr")))
     label = torch.full((nb,), f, dtype=torch.long, device=ctx.device)
-    l2 = float(ctx.setting("noise_l2", 0.1))
+    l2 = float(ctx.setting("noise_l2"))
     model.eval()
-    for _ in range(int(ctx.setting("noise_steps", 25))):
+    for _ in range(int(ctx.setting("noise_steps"))):
         loss = unsir_noise_loss(model, noise, label, l2)
         check_finite(loss, "UNSIR noise loss")
         noise_opt.zero_grad(set_to_none=True)
@@ -649,14 +454,14 @@ def UNSIR(ctx, para1, para2):
         noise_opt.step()
     noise = noise.detach()
     model.zero_grad(set_to_none=True)
-    retain = per_class_first(ctx, split.retain_train, ctx.setting("samples_per_class", 500))
+    retain = per_class_first(ctx, split.retain_train, ctx.setting("samples_per_class"))
     retain_targets = ctx.targets(retain)
-    n_noise = nb * int(ctx.setting("noise_copies", 80))
-    bs = int(ctx.setting("impair_batch_size", 32))
+    n_noise = nb * int(ctx.setting("noise_copies"))
+    bs = int(ctx.setting("impair_batch_size"))
     opt = _optimizer(ctx, model, para1)
     model.train()
     gen = ctx.generator(9)
-    for _ in range(int(ctx.setting("impair_epochs", 1))):
+    for _ in range(int(ctx.setting("impair_epochs"))):
         order = torch.randperm(n_noise + len(retain), generator=gen)
         for b in range(0, len(order), bs):
             sel = order[b:b + bs]
@@ -668,14 +473,16 @@ def UNSIR(ctx, para1, para2):
                            retain_targets[(sel[~is_noise] - n_noise).to(ctx.device)]])
             ctx.reg.step(opt, F.cross_entropy(model(x), y))
     opt = _optimizer(ctx, model, para2)
-    repair = ctx.loader(retain, retain_targets, batch_size=int(ctx.setting("repair_batch_size", 128)), stream=4)
-    return _train_ce(ctx, model, repair, opt, int(ctx.setting("repair_epochs", 1)))
+    repair = ctx.loader(retain, retain_targets, batch_size=int(ctx.setting("repair_batch_size")), stream=4)
+    return _train_ce(ctx, model, repair, opt, int(ctx.setting("repair_epochs")))
 
 
 @register("SCRUB", Knob("lr", "learning rate (Adam; SGD with optimizer=sgd)", 1e-4),
           Knob("count0", "epochs with max steps on D_f", 2), gradient=True,
           # the later paper's values (weight decay 5e-4)
           settings={"epochs": (9, "epochs"), "alpha": (0.1, "weight of the KL on D_r"),
+                    "lr_decay": (0.1, "lr factor per milestone passed"),
+                    "retain_fraction": (1.0, "fraction of D_r in the min steps"),
                     "gamma": (1.0, "weight of the CE on D_r"), "temperature": (4.0, "distillation temperature"),
                     "optimizer": ("adam", "'adam' or 'sgd'"), "milestones": ([3, 5, 9], "lr × 0.1 after these epochs"),
                     "batch_size": (64, "batch size")},
@@ -686,14 +493,14 @@ def SCRUB(ctx, para1, para2):
     passed (e > m); Adam (weight decay 5e-4) or SGD by ``optimizer``."""
     model, split = ctx.model, ctx.split
     teacher = ctx.teacher.eval()
-    temp = float(ctx.setting("temperature", 4.0))
-    alpha, gamma = float(ctx.setting("alpha", 0.1)), float(ctx.setting("gamma", 1.0))
-    milestones = list(ctx.setting("milestones", [3, 5, 9]))
-    decay = float(ctx.setting("lr_decay", 0.1))
-    retain = _subset(split.retain_train, ctx.setting("retain_fraction", 1.0), ctx.generator(7))
+    temp = float(ctx.setting("temperature"))
+    alpha, gamma = float(ctx.setting("alpha")), float(ctx.setting("gamma"))
+    milestones = list(ctx.setting("milestones"))
+    decay = float(ctx.setting("lr_decay"))
+    retain = _subset(split.retain_train, ctx.setting("retain_fraction"), ctx.generator(7))
     opt = _optimizer(ctx, model, para1, weight_decay=5e-4)
     model.train()
-    for epoch in range(1, int(ctx.setting("epochs", 9)) + 1):
+    for epoch in range(1, int(ctx.setting("epochs")) + 1):
         for group in opt.param_groups:
             group["lr"] = float(para1) * decay ** sum(epoch > m for m in milestones)
         if epoch <= int(para2):
@@ -711,7 +518,8 @@ def SCRUB(ctx, para1, para2):
 
 @register("salun", Knob("lr", "learning rate (Adam)", 4e-4),
           Knob("ratio", "saliency-mask ratio (ignored with --mask_path)", 0.5), gradient=True,
-          settings={"epochs": (3, "epochs")}, our={"para1": 4e-3})  # 10× the plain lr
+          settings={"epochs": (3, "epochs"), "retain_fraction": (1.0, "fraction of D_r per epoch")},
+          our={"para1": 4e-3})  # 10× the plain lr
 def salun(ctx, para1, para2):
     """SalUn as the paper's code runs it: Adam (lr para1); each epoch one pass over D_f with labels drawn uniformly
     over all outputs (the forget class included), fresh each batch, then one pass over D_r (or a retain_fraction of
@@ -720,224 +528,21 @@ def salun(ctx, para1, para2):
     model, split = ctx.model, ctx.split
     reg = ctx.reg
     if ctx.mask is None:
-        from .saliency import forget_gradient, saliency_masks  # the SalUn mask of saliency_mu/generate_mask.py
         grads = forget_gradient(model, ctx.loader(split.forget_train, shuffle=False))
         mask = saliency_masks(grads, [float(para2)])[float(para2)]
         reg = Regulariser(model, l1=ctx.reg.l1, l2=ctx.reg.l2, mask=mask)
         if ctx.reg.anchor is not None:
             reg.anchor = ctx.reg.anchor  # ℓ2 towards the pretrained weights, whatever ran before
-    retain = _subset(split.retain_train, ctx.setting("retain_fraction", 1.0), ctx.generator(8))
+    retain = _subset(split.retain_train, ctx.setting("retain_fraction"), ctx.generator(8))
     forget_loader = ctx.loader(split.forget_train, shuffle=False, stream=8)  # the reference's is unshuffled
     retain_loader = ctx.loader(retain, stream=9)
     gen, k = ctx.generator(9), split.num_outputs
     opt = torch.optim.Adam(model.parameters(), lr=float(para1))
     model.train()
-    for _ in range(int(ctx.setting("epochs", 3))):
+    for _ in range(int(ctx.setting("epochs"))):
         for x, _y in forget_loader:
             y = torch.randint(0, k, (len(x),), generator=gen).to(x.device)
             reg.step(opt, F.cross_entropy(model(x), y))
         for x, y in retain_loader:
             reg.step(opt, F.cross_entropy(model(x), y))
     return model
-
-
-# ----------------------------------------------------------------------------- lookup, knob ranges, settings
-from . import recent_methods  # noqa: E402,F401  (registers the recent class-wise methods after these)
-
-
-def check_knobs(name: str, para1, para2) -> None:
-    """ValueError (one line) unless para1/para2 are in the range of what they mean for method ``name``."""
-    import math
-
-    entry = get_method(name)
-    kinds = KNOBS.get(entry.base or entry.name, (None, None))
-    for flag, value, kind, meaning in (("--para1", para1, kinds[0], entry.para1), ("--para2", para2, kinds[1],
-                                                                                   entry.para2)):
-        if kind is None or value is None:
-            continue
-        test, integral, wording = KNOB_KINDS[kind]
-        v = float(value)
-        if not (math.isfinite(v) and test(v) and (not integral or v == int(v))):
-            raise ValueError(f"{name} {flag} {value:g} is out of range: it is the {meaning}, {wording}")
-
-
-def our_names():
-    return [f"{name}_our" for name, m in METHODS.items() if m.approximate]
-
-
-def orth_names():
-    return [f"{name}_orth" for name, m in METHODS.items() if m.approximate]
-
-
-def method_names():
-    """Every registry name: the methods, then their ``_our`` variants, then their ``_orth`` variants."""
-    return list(METHODS) + our_names() + orth_names()
-
-
-def get_method(name: str) -> Method:
-    """A registry entry; ``<method>_our`` is generated by the generic wrapper. Unknown → UnknownMethodError."""
-    if name in METHODS:
-        return METHODS[name]
-    if name.endswith("_our") and name[:-4] in METHODS and METHODS[name[:-4]].approximate:
-        from .over_unlearning import our_variant
-        return our_variant(METHODS[name[:-4]])
-    if name.endswith("_orth") and name[:-5] in METHODS and METHODS[name[:-5]].approximate:
-        from .orthogonal import orth_variant
-        return orth_variant(METHODS[name[:-5]])
-    raise UnknownMethodError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")
-
-
-RECIPE_NAME = "UNLEARN_OVERRIDES"  # what the error messages call a recipe's content
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    """``base`` updated by ``extra``, nested dicts merged key by key (neither argument changes)."""
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-RECIPE_LABEL = "UNLEARN_OVERRIDES recipe"  # what error messages call a recipe (its keys: UNLEARN, OVER_UNLEARN)
-
-
-def load_recipe(source, label: str = RECIPE_LABEL) -> dict:
-    """A recipe: settings merged over every dataset's method settings (so a target and its shadow models get the
-    same one), ``{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...}, "replay": {...}, "orth": {...}}}``.
-    ``source``: a JSON object (inline text or a dict) or the path of a .json file. ValueError (one line, starting
-    with ``label``) for anything else."""
-    import json
-
-    data = source
-    if not isinstance(source, dict):
-        raw = str(source or "").strip()
-        if not raw:
-            return {}
-        try:
-            if raw.startswith("{"):
-                data = json.loads(raw)
-            else:
-                with open(raw) as fh:
-                    data = json.load(fh)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{label} {raw[:80]!r} is neither a JSON object nor a readable JSON file ({err})")
-    shape = '{"UNLEARN": {method: {...}}, "OVER_UNLEARN": {method: {...}}}'
-    if not isinstance(data, dict):
-        raise ValueError(f"{label} must hold a JSON object {shape}, got a {type(data).__name__}")
-    unknown = set(data) - {"UNLEARN", "OVER_UNLEARN"}
-    if unknown:
-        raise ValueError(f"{label} takes the keys UNLEARN and OVER_UNLEARN, got {sorted(unknown)}")
-    for key, table in data.items():
-        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
-            raise ValueError(f"{label}: {key} must map method names to objects of settings {shape}, "
-                             f"got {json.dumps(table)[:80]}")
-    return data
-
-
-def _dataset_table(table: dict, dataset: str) -> dict:
-    # a dataset without its own entry (a new CPU preset, a shadow preset) takes the digits values
-    return table.get(dataset, table["digits"])
-
-
-def plain_settings(dataset: str) -> Dict[str, dict]:
-    """{method: settings} on ``dataset``: the registered (paper-preset) settings, replaced as a whole by the
-    dataset's entry in config.UNLEARN where it has one."""
-    own = _dataset_table(config.UNLEARN, dataset)
-    return {name: copy.deepcopy(own[name]) if name in own else m.defaults() for name, m in METHODS.items()}
-
-
-def over_unlearn_settings(dataset: str) -> Dict[str, dict]:
-    """{method: phase-1 overrides of ``_our``, "replay": the replay, "orth": the ``_orth`` over-unlearning} on
-    ``dataset``: the registered ones, each replaced as a whole by the dataset's entry in config.OVER_UNLEARN."""
-    from .orthogonal import ORTH
-    from .over_unlearning import REPLAY
-
-    own = _dataset_table(config.OVER_UNLEARN, dataset)
-    table = {name: own[name] if name in own else m.our for name, m in METHODS.items()}
-    table.update(replay=own.get("replay", REPLAY), orth=own.get("orth", ORTH))
-    return copy.deepcopy(table)
-
-
-def method_settings(dataset: str, name: str, recipe: Optional[dict] = None) -> dict:
-    """Settings of a method on a dataset (``plain_settings``); for ``_our`` the phase-1 overrides and "replay" are
-    merged in (``over_unlearn_settings``); for ``_orth`` the method's plain settings plus "orth" and "replay".
-    ``recipe`` (``load_recipe``) is merged over both tables first."""
-    entry = get_method(name)
-    base = entry.base or entry.name
-    extra = recipe or {}
-    plain = _merge(plain_settings(dataset), extra.get("UNLEARN", {}))
-    settings = dict(plain.get(base, {}))
-    if entry.base:
-        over = _merge(over_unlearn_settings(dataset), extra.get("OVER_UNLEARN", {}))
-        if entry.name.endswith("_orth"):
-            settings["orth"] = dict(over.get("orth", {}), **over.get(base, {}).get("orth", {}))
-            settings["replay"] = dict(over.get("replay", {}))  # a method's own `_our` replay is not `_orth`'s
-        else:
-            settings.update(over.get(base, {}))
-            settings["replay"] = dict(over.get("replay", {}), **over.get(base, {}).get("replay", {}))
-    return settings
-
-
-def describe(dataset: str = "digits") -> str:
-    """The registry as a table: method, para1/para2 meaning and default (on ``dataset``), gradient-based."""
-    rows = [f"{'method':<22} {'para1':<58} {'para2':<62} gradient-based"]
-    for name in method_names():
-        m = get_method(name)
-        s = method_settings(dataset, name)
-        p1 = f"{m.para1} [{s.get('para1')}]" if m.para1 != "unused" else "unused"
-        p2 = f"{m.para2} [{s.get('para2')}]" if m.para2 != "unused" else "unused"
-        rows.append(f"{name:<22} {p1:<58} {p2:<62} {'yes' if m.gradient else 'no'}")
-    return "\n".join(rows)
-
-
-# ----------------------------------------------------------------------------- the docs table
-DOCS_DATASETS = ("cifar20", "digits")  # the paper presets (cifar20 = cifar100 = imagenet64) and the CPU preset
-
-
-def _cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _value(v) -> str:
-    return "–" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def markdown_table() -> str:
-    """The methods table of docs/unlearning.md, from the registry: knob meanings with their defaults on the paper
-    presets and on digits, whether the method takes gradient steps, its other settings (paper-preset value) and
-    the first sentence of its docstring."""
-    def knob(m, key, meaning):
-        if meaning == "unused":
-            return "–"
-        values = [_value(method_settings(ds, m.name).get(key)) for ds in DOCS_DATASETS]
-        return f"{meaning} [paper {values[0]}; digits {values[1]}]"
-
-    def flat(d, prefix=""):
-        for k, v in d.items():
-            yield from flat(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"`{prefix}{k}` {_value(v)}"]
-
-    header = ["method", "para1 [default: paper; digits]", "para2 [default: paper; digits]", "gradient",
-              "other settings (paper preset)", "`_our` phase 1 (paper preset)", "what it does"]
-    rows = []
-    for m in METHODS.values():
-        other = "; ".join(f"`{k}` {_value(v)}: {meaning}" for k, (v, meaning) in m.settings.items())
-        our = ", ".join(flat(m.our)) if m.approximate else "no `_our`"
-        first = " ".join(m.doc.split()).split(". ")[0].rstrip(".")
-        rows.append([_cell(c) for c in (m.name, knob(m, "para1", m.para1), knob(m, "para2", m.para2),
-                                        "yes" if m.gradient else "no", other or "–", our or "–", first)])
-    return tables.markdown_table(header, rows)
-
-
-DOCS_PATH = "docs/unlearning.md"
-DOCS_BEGIN = "<!-- methods table: generated by python forget_full_class_strategies.py --write-docs -->"
-DOCS_END = "<!-- end -->"
-
-
-def docs_with_table(text: str) -> str:
-    """``text`` (docs/unlearning.md) with the part between DOCS_BEGIN and the next DOCS_END replaced by
-    ``markdown_table()``. ValueError if the markers are missing."""
-    begin = text.find(DOCS_BEGIN)
-    end = text.find(DOCS_END, begin + len(DOCS_BEGIN)) if begin >= 0 else -1
-    if begin < 0 or end < 0:
-        raise ValueError(f"{DOCS_PATH} has no '{DOCS_BEGIN}' … '{DOCS_END}' block")
-    return text[:begin + len(DOCS_BEGIN)] + "\n" + markdown_table() + "\n" + text[end:]

@@ -35,6 +35,9 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ..evaluation import predict
+from ..files import atomic_write
+
 FEATURE_KINDS = ("penultimate", "logits")
 
 
@@ -327,7 +330,6 @@ def embedding_metrics(Z, labels, cls, grid_size: int = 128) -> dict:
 
 # ----------------------------------------------------------------------------- plots (PNG, Agg)
 def _save_png(fig, path):
-    from .experiment import atomic_write
 
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
 
@@ -403,7 +405,6 @@ def representation_features(model, exp, kind: str = "penultimate", max_points: O
     """(features n×d float64, original class ids, indices into exp.train) of a seeded subsample of D_r ∪ D_f."""
     import torch
 
-    from .evaluation import predict
 
     if kind not in FEATURE_KINDS:
         raise ValueError(f"unknown feature kind {kind!r}; choose one of {FEATURE_KINDS}")
@@ -442,102 +443,3 @@ def distribution_metrics(model, exp, kind="penultimate", max_points=2000, seed=0
                 perplexity=perplexity, grid_size=grid_size, tsne_threads=tsne_threads, space="2-D t-SNE embedding",
                 files=files,
                 seconds={"features": t1 - t0, "tsne": t2 - t1, "metrics": t3 - t2, "plots": t4 - t3, "total": t4 - t0})
-
-
-# ----------------------------------------------------------------------------- entry point (distribution_metric.py)
-def parser():
-    from .experiment import add_run_identity_args, base_parser
-
-    p = base_parser("Representation distribution metrics (t-SNE variance, silhouette, KDE overlap) of an "
-                    "unlearned model, found by its identity arguments, or of any checkpoint (--model_path).")
-    add_run_identity_args(p)
-    p.add_argument("--forget_fine", type=int, default=None,
-                   help="sub-class setting: the fine class forgotten (default with --subclass: the preset's)")
-    p.add_argument("--subclass", action="store_true", help="a sub-class run (forget_subclass_main_<dataset>.py)")
-    p.add_argument("--features", choices=FEATURE_KINDS, default="penultimate",
-                   help="penultimate layer (model.features) or logits (what the paper plotted)")
-    p.add_argument("--max_points", type=int, default=2000, help="seeded subsample of D_r ∪ D_f for t-SNE")
-    p.add_argument("--perplexity", type=float, default=30.0)
-    p.add_argument("--grid_size", type=int, default=128, help="KDE grid is grid_size × grid_size")
-    p.add_argument("--tsne_threads", type=int, default=1,
-                   help="OpenMP threads of t-SNE (0 = all cores; 1 = bit-reproducible and robust on a busy machine)")
-    p.add_argument("--paper", action="store_true",
-                   help="the paper's input: logits of every point of D_r ∪ D_f (no subsample), t-SNE seed 42 "
-                        "(the paper's overlap units are reported in every run)")
-    p.add_argument("--checkpoint", default="last.pt", help="file inside the run folder to analyse")
-    p.add_argument("--model_path", default=None,
-                   help="checkpoint to load and analyse instead of the run's (e.g. the pretrained model)")
-    p.add_argument("--out_dir", default=None,
-                   help="default: <run_dir>/distribution[_<checkpoint stem unless last>][_logits], or "
-                        "<model dir>/distribution_forget<c>[_logits] with --model_path")
-    return p
-
-
-def resolve_paths(args):
-    """(checkpoint, out_dir) from the arguments."""
-    # one folder per (checkpoint, feature kind), so mid.pt or logits never overwrite the default results
-    stem = os.path.splitext(os.path.basename(args.checkpoint))[0]
-    suffix = ("" if stem == "last" or args.model_path else f"_{stem}") + \
-        ("" if args.features == "penultimate" else f"_{args.features}") + ("_paper" if getattr(args, "paper", False)
-                                                                          else "")
-    if args.model_path:
-        from .experiment import forget_name
-        out = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.model_path)),
-                                           f"distribution_forget{forget_name(args)}{suffix}")
-        return args.model_path, out
-    from .run_identity import identity
-
-    run_dir = identity(args, subclass=args.forget_fine is not None).run_dir  # the unlearning driver's identity: the same folder
-    ckpt = os.path.join(run_dir, args.checkpoint)
-    if not os.path.isfile(ckpt):
-        raise FileNotFoundError(f"no checkpoint {ckpt}: run the unlearning method with the same arguments first, "
-                                f"or pass --model_path")
-    return ckpt, args.out_dir or os.path.join(run_dir, f"distribution{suffix}")
-
-
-def run(args) -> dict:
-    from .experiment import Experiment, StagedOutput, load_model, seed_everything, write_json
-    from .fingerprint import file_fingerprint
-    from .run_identity import fill_forget_default, preflight
-
-    sub = args.subclass or args.forget_fine is not None
-    fill_forget_default(args, sub)
-    if sub:
-        args.forget_class = None
-    tsne_seed = args.seed
-    if getattr(args, "paper", False):
-        args.features, args.max_points, tsne_seed = "logits", None, 42
-    if args.max_points is not None and args.max_points < 10:
-        raise ValueError(f"--max_points must be at least 10 (got {args.max_points})")
-    if args.tsne_threads < 0:
-        raise ValueError(f"--tsne_threads must be 0 (all cores) or positive (got {args.tsne_threads})")
-    seed_everything(args.seed)
-    ckpt, out_dir = resolve_paths(args)
-    preflight(args.device, out_dir)
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class,
-                     subclass=sub, forget_fine=args.forget_fine)
-    model_fp = file_fingerprint(ckpt)
-    model, meta = load_model(ckpt, exp, net=args.net)
-    # a folder this stage names is its own (replaced whole); one given by --out_dir may hold other files
-    with StagedOutput(out_dir, whole=args.out_dir is None) as stage:
-        res = distribution_metrics(model, exp, args.features, args.max_points, tsne_seed, args.grid_size,
-                                   args.perplexity, plot_dir=stage.dir, tsne_threads=args.tsne_threads or None,
-                                   title=f"{args.dataset}/{args.net} {os.path.relpath(ckpt)} [{args.features}]")
-        res["files"] = {k: stage.final(os.path.basename(v)) for k, v in res["files"].items()}
-        res = dict(status="done", stage="distribution", checkpoint=ckpt, model_fingerprint=model_fp, args=vars(args),
-                   **res)
-        write_json(stage.path("results.json"), res)
-        stage.commit()
-    print(f"{ckpt} [{args.features}, {res['n_points']} points]: variance {res['variance']:.1f} | silhouette "
-          f"{res['silhouette']:.3f} (vs class {res['nearest_class']}) | overlap {res['overlap']:.3f} "
-          f"(paper's units {res['overlap_paper']:.4g}) | multi-class overlap {res['multiclass_overlap']:.3f} | {res['seconds']['total']:.1f}s → {out_dir}")
-    return res
-
-
-def main(argv=None) -> dict:
-    from .cli.errors import exit_on_error
-    from .experiment import finish_args
-
-    args = finish_args(parser().parse_args(argv))
-    with exit_on_error("the metrics"):
-        return run(args)

@@ -21,7 +21,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .training import check_finite_model, cycle
+from ..training import check_finite_model, cycle
+from .registry import register_variant
+from .replay import PHASE1, PHASE2, log_phase, run_replay
 
 # every dataset: 108 steps (3 epochs of D_f at the CIFAR-20 scale) at lam 10, chosen on digits by the one-sided ReA
 # against the negative_grad / amnesiac / badteacher / ssd_tuning variants at ≤ 0.4 pt of test accuracy
@@ -72,7 +74,6 @@ def orthogonal_over_unlearn(ctx, model, settings: dict) -> dict:
 def orth_over_unlearn_and_replay(entry, ctx, para1, para2):
     """``<method>_orth``: the method with its plain settings (unless orth.run_base is False), then the orthogonal
     over-unlearning (phase 1 ends), then the same replay as ``_our`` (phase 2)."""
-    from .over_unlearning import PHASE1, PHASE2, log_phase, run_replay
     settings = ctx.settings.get("orth", {})
     if not hasattr(ctx.model, "stage_outputs"):
         raise ValueError(f"{entry.name}_orth needs a model with stage_outputs(x) (the ResNets); "
@@ -104,3 +105,6 @@ def orth_variant(entry):
             "random labels on D_f + an orthogonality penalty on the normalised features of the last two stages "
             "(the 'orth' settings), then the replay of _our.",
     )
+
+
+register_variant("_orth", orth_variant, "orth", ORTH)

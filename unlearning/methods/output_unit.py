@@ -14,13 +14,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .evaluation import eval_mode
-from .training import check_finite_model, cycle
+from ..evaluation import eval_mode
+from ..training import check_finite_model, cycle
+from .common import classifier_layer
 
 
 def _output_layer(model, what):
-    from .strategies import _classifier
-    head = _classifier(model)
+    head = classifier_layer(model)
     if head is None:
         raise ValueError(f"{what}: the model has no nn.Linear output layer")
     return head

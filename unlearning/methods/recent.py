@@ -23,21 +23,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .evaluation import eval_mode
-from .strategies import METHODS, Knob, register
-from .training import cycle
+from ..evaluation import eval_mode
+from ..training import cycle
+from .common import classifier_layer, mean_squared_grads
+from .registry import METHODS, Knob, get_method, register
+from .settings import method_settings
 
 
 # ----------------------------------------------------------------------------- shared pieces
 def _head(model):
     """The output layer (the last nn.Linear); the methods that split features from the head need ``features(x)``."""
-    last = None
-    for mod in model.modules():
-        if isinstance(mod, nn.Linear):
-            last = mod
-    if last is None or not hasattr(model, "features"):
+    found = classifier_layer(model)
+    if found is None or not hasattr(model, "features"):
         raise ValueError(f"{type(model).__name__} needs features(x) and a final nn.Linear for this method")
-    return last
+    return found[1]
 
 
 def _sgd(params, lr, ctx, momentum=0.9, weight_decay=0.0):
@@ -94,7 +93,7 @@ def boundary_shrink(ctx, para1, para2):
     """Boundary Shrink: each D_f batch is relabelled with the pretrained model's prediction on its FGSM copy (bound
     in pixel units, forget class excluded) and the model takes a CE step on the clean images with those labels."""
     model, split = ctx.model, ctx.split
-    bound, f = float(ctx.setting("bound", 0.1)), split.forget_index
+    bound, f = float(ctx.setting("bound")), split.forget_index
     opt = _sgd(model.parameters(), para1, ctx)
     model.train()
     for _ in range(int(para2)):
@@ -155,7 +154,6 @@ def adaptive_forget_loss(logits, y, lambd: float) -> torch.Tensor:
 
 def fisher_ratio_mask(ctx, model, threshold: float):
     """1 where the forget Fisher (mean squared minibatch gradient on D_f) ≥ threshold × the remain Fisher."""
-    from .strategies import mean_squared_grads
     i_f = mean_squared_grads(model, ctx.loader(ctx.split.forget_train, shuffle=False))
     i_r = mean_squared_grads(model, ctx.loader(ctx.split.retain_train, shuffle=False))
     return {k: ((i_f[k] + 1e-15) / (i_r[k] + 1e-15) >= threshold).float() for k in i_f}
@@ -164,7 +162,8 @@ def fisher_ratio_mask(ctx, model, threshold: float):
 @register("sfr_on", Knob("lr", "retain learning rate (SGD, cosine to 0)", 0.01), Knob("count", "iterations", 1500),
           gradient=True,
           # its CIFAR-10 values (random forgetting)
-          settings={"forget_alpha": (25.0, "initial ascent weight α₀"), "forget_freq": (5, "an ascent step every N"),
+          settings={"mask": (True, "restrict the updates to the Fisher-ratio mask"),
+                    "forget_alpha": (25.0, "initial ascent weight α₀"), "forget_freq": (5, "an ascent step every N"),
                     "lambd": (0.5, "exponent λ of the adaptive CE"), "max_norm": (7.0, "gradient-norm clip"),
                     "threshold": (1.0, "forget/remain Fisher ratio of the mask"),
                     "ema_beta": (1.0, "fast-slow averaging β (1: none)"), "batch_size": (128, "batch size"),
@@ -174,10 +173,10 @@ def sfr_on(ctx, para1, para2):
     a D_f batch (−α_t · adaptive CE, gradient × forget/remain Fisher-ratio mask, norm clipped, α_t cosine-decaying
     from forget_alpha), then a CE step on a D_r batch; optional fast-slow averaging θ ← β·θ + (1−β)·θ_prev."""
     model, split = ctx.model, ctx.split
-    n_iters, alpha0 = int(para2), float(ctx.setting("forget_alpha", 25.0))
-    freq, lambd = int(ctx.setting("forget_freq", 5)), float(ctx.setting("lambd", 0.5))
-    max_norm, beta = float(ctx.setting("max_norm", 7.0)), float(ctx.setting("ema_beta", 1.0))
-    saliency = fisher_ratio_mask(ctx, model, float(ctx.setting("threshold", 1.0))) if ctx.setting("mask", True) else None
+    n_iters, alpha0 = int(para2), float(ctx.setting("forget_alpha"))
+    freq, lambd = int(ctx.setting("forget_freq")), float(ctx.setting("lambd"))
+    max_norm, beta = float(ctx.setting("max_norm")), float(ctx.setting("ema_beta"))
+    saliency = fisher_ratio_mask(ctx, model, float(ctx.setting("threshold"))) if ctx.setting("mask") else None
     opt = _sgd(model.parameters(), para1, ctx, weight_decay=5e-4)
     params = dict(model.named_parameters())
 
@@ -242,7 +241,7 @@ def pru(ctx, para1, para2):
     reference code; SGD with momentum and weight decay, a fresh optimiser each epoch."""
     model, split, f = ctx.model, ctx.split, ctx.split.forget_index
     teacher = ctx.teacher.eval()
-    lamb = float(ctx.setting("lamb", 1.0))
+    lamb = float(ctx.setting("lamb"))
     head = _head(model)
     frozen = {id(p) for p in head.parameters()}
     body = [p for p in model.parameters() if id(p) not in frozen]
@@ -263,8 +262,8 @@ def pru(ctx, para1, para2):
     model.train()
     for _ in range(int(para2)):
         epoch(para1, shift=True)
-        for _ in range(int(ctx.setting("refine_epochs", 1))):
-            epoch(ctx.setting("refine_lr", 1e-4), shift=False)
+        for _ in range(int(ctx.setting("refine_epochs"))):
+            epoch(ctx.setting("refine_lr"), shift=False)
     return model
 
 
@@ -286,16 +285,15 @@ def weight_dist_reg(ctx, para1, para2):
     the pretrained model), then para2 epochs of D_r with CE − α·RMS(θ − θ_pretrained), Adam, lr para1 cosine to 0:
     retain accuracy is kept while the weights move away from the pretrained ones, so that relearning from nearby
     starts further from the forgotten solution."""
-    from .strategies import get_method, method_settings
     model = ctx.model
-    base = ctx.setting("safeguard", "SCRUB")
+    base = ctx.setting("safeguard")
     if base:
         entry = get_method(base)
         s = method_settings(ctx.exp.info.name, base, ctx.recipe)
         entry.fn(dataclasses.replace(ctx, settings=s, on_phase=None), s.get("para1"), s.get("para2"))
     anchor = [p.detach().clone() for p in ctx.teacher.parameters()]
-    alpha = float(ctx.setting("alpha", 1.0))
-    opt = torch.optim.Adam(model.parameters(), lr=float(para1), weight_decay=float(ctx.setting("weight_decay", 0.0)))
+    alpha = float(ctx.setting("alpha"))
+    opt = torch.optim.Adam(model.parameters(), lr=float(para1), weight_decay=float(ctx.setting("weight_decay")))
     loader = ctx.loader(ctx.split.retain_train, stream=27)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(para2) * len(loader), 1))
     model.train()
@@ -306,5 +304,5 @@ def weight_dist_reg(ctx, para1, para2):
     return model
 
 
-# the methods this module registers, in order (the registry itself is strategies.METHODS)
+# the methods this module registers, in order (the registry itself is registry.METHODS)
 RECENT_METHODS = [{"name": name} for name, m in METHODS.items() if m.fn.__module__ == __name__]

@@ -12,6 +12,10 @@ Settings (the method's ``_our`` settings; every key optional):
 """
 from __future__ import annotations
 
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+from ..evaluation import accuracy
+
 
 class StopPhase(Exception):
     """Raised from an optimiser pre-step hook: the phase has used its step budget or met its stopping rule."""
@@ -55,7 +59,6 @@ class StepBudget:
         return None
 
     def __enter__(self):
-        from torch.optim.optimizer import register_optimizer_step_pre_hook
         self._handle = register_optimizer_step_pre_hook(self._hook)
         return self
 
@@ -66,7 +69,6 @@ class StepBudget:
 
 def _forget_retain_accuracy(ctx):
     """(forget-train accuracy, retain-train accuracy) of a model: the stopping rules' measurements."""
-    from .evaluation import accuracy
     split, data = ctx.split, ctx.exp.train
 
     def measure(model):

@@ -26,15 +26,27 @@ import numpy as np
 import torch
 
 import config
-from . import quality as Q
-from .measured_docs import add_docs_flag, script_command, write_measured
-from . import reminiscence as R
-from .cli.errors import exit_on_error
-from .experiment import (Experiment, base_parser, finish_args, forget_dir, load_model, read_json,
-                         run_dir_from_args, seed_field, settings_tag, write_json)
-from .fingerprint import file_fingerprint
-from .run_identity import fill_forget_default, pretrained_path, recipe_of
-from .tables import markdown_table
+from ..metrics import quality as Q
+from ..measured_docs import add_docs_flag, script_command, write_measured
+from ..attacks import reminiscence as R
+from ..errors import exit_on_error
+from .args import base_parser, finish_args, speed_flags
+from ..experiment import Experiment, load_model
+from ..files import read_json, write_json
+from ..paths import forget_dir, seed_field, settings_tag
+from ..run_identity import run_dir_from_args
+from ..files import file_fingerprint
+from ..paths import pretrained_path
+from ..run_identity import fill_forget_default, recipe_of
+from ..tables import markdown_table
+from . import pretrain as pretraining
+from . import unlearn as U
+from ..files import atomic_write
+from ..files import atomic_write_text
+from ..files import jsonable as _jsonable
+from ..methods import get_method
+from tqdm.auto import tqdm
+import json
 
 REFERENCES = ("baseline", "retrain")
 STAT_NAMES = list(Q.STATISTICS)
@@ -87,7 +99,6 @@ def method_entries(dataset: str, names: Optional[List[str]]) -> List[list]:
     bad = [n for n in names if n in REFERENCES]
     if bad:
         raise StageError(f"{bad[0]} is a reference, not a method to audit (retrained models are always trained)")
-    from .strategies import get_method
     for n in names:
         get_method(n)  # UnknownMethodError (a ValueError) names the choices
     if not names:
@@ -115,7 +126,6 @@ def _common(args) -> List[str]:
 
 def ensure_pretrained(args, seed: int) -> str:
     """The pretrained checkpoint of ``seed``, pretraining it with the pretraining entry's function if missing."""
-    from . import pretraining
 
     ckpt = pretrained_path(args.log_root, args.dataset, args.net, seed)
     res = os.path.join(os.path.dirname(ckpt), "results.json")
@@ -140,7 +150,6 @@ def unlearn_argv(args, entry, seed: int, weight_path: str) -> List[str]:
 def ensure_unlearned(args, entry, seed: int, weight_path: str) -> dict:
     """Run folder, checkpoint and metrics of one (method, seed), reusing a finished run with the same settings
     and pretrained checkpoint; the unlearning driver does the work."""
-    from . import unlearn as U
 
     argv = unlearn_argv(args, entry, seed, weight_path)
     uargs = finish_args(U.parser(args.dataset).parse_args(argv))
@@ -163,8 +172,6 @@ def ensure_unlearned(args, entry, seed: int, weight_path: str) -> dict:
 
 def same_settings(saved: Optional[dict], current: dict) -> bool:
     """A saved run's settings equal the current ones; keys starting with '_' are what the run logged into them."""
-    import json
-    from .experiment import _jsonable
 
     def clean(d):
         return {k: v for k, v in json.loads(json.dumps(_jsonable(d or {}))).items() if not str(k).startswith("_")}
@@ -196,7 +203,6 @@ def attack_models(targets: List[dict], exp, cfg: R.ReAConfig, cache_dir: str, re
     n = R.attacker_size(exp.split, cfg)
     bar = None
     if not quiet:
-        from tqdm.auto import tqdm
         bar = tqdm(total=sum(len(r) for r in runs_per_model), desc=f"ReA, {len(models)} models stacked", leave=False)
     start = time.perf_counter()
     counts = R.relearn_many(models, runs_per_model, R.RunData(exp.train, exp.split), int(cfg.steps),
@@ -283,7 +289,6 @@ def plot(path: str, results: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .experiment import atomic_write
 
     pops = [("retrain", results["retrained"]["models"])] + [
         (name, b["models"]) for name, b in results["methods"].items() if b.get("models")]
@@ -373,7 +378,8 @@ def run_stage(args, argv=None) -> dict:
         log(f"[quality] {entry[0]}: {len(models)} unlearned models" + (f", {len(errors)} failed" if errors else ""))
     timings["unlearn"] = time.perf_counter() - start
 
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class,
+                     speed=speed_flags(args))
     targets = retrained + [m for b in methods.values() for m in b["models"]]
     timings["rea"] = attack_models(targets, exp, cfg, attack_cache_dir(args, cfg), args.rerun, args.quiet)
     for t in targets:
@@ -419,7 +425,6 @@ def run_stage(args, argv=None) -> dict:
     rows += table_rows(results)
     results["table"] = rows
     md = to_markdown(rows, results)
-    from .experiment import atomic_write_text
     atomic_write_text(os.path.join(out_dir, "table.md"), md)
     files = {"table": "table.md"}
     if not args.no_plot:

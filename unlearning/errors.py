@@ -1,11 +1,29 @@
-"""One ending for every entry function: bad input and failed writes become one ``error: …`` line, no traceback."""
+"""The project's error kinds and the one ending of every entry function.
+
+Every error a user can fix is a ValueError subclass (one line, no traceback at the command line); ``Diverged`` is
+a RuntimeError (a NaN/inf loss or weight). ``exit_on_error`` turns them into one ``error: …`` line.
+"""
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
 from typing import Callable, Optional
 
-from ..training import Diverged
+
+class Diverged(RuntimeError):
+    """A NaN/inf loss or weight: the method stops instead of saving a broken model."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is unreadable or made for another dataset / network / class list."""
+
+
+class OutputError(ValueError):
+    """An output folder that cannot be written (bad path, no permission): reported before any computation."""
+
+
+class UnknownMethodError(ValueError):
+    """A method name that is not in the registry (the message lists the registry)."""
 
 
 @contextmanager

@@ -6,6 +6,8 @@ import difflib
 from typing import List, Optional
 
 import config
+from ..methods import method_names
+from datasets import DatasetNotFoundError, get_dataset_info
 
 
 def _did_you_mean(name: str, choices) -> str:
@@ -14,7 +16,6 @@ def _did_you_mean(name: str, choices) -> str:
 
 
 def check_data(s: dict) -> List[str]:
-    from datasets import DatasetNotFoundError, get_dataset_info
 
     try:
         info = get_dataset_info(s["dataset"])
@@ -32,7 +33,6 @@ def check_data(s: dict) -> List[str]:
 
 
 def check_methods(s: dict) -> List[str]:
-    from .strategies import method_names
 
     known = method_names()
     return [f"unknown method {m[0]!r}{_did_you_mean(str(m[0]), known)}; `python forget_full_class_strategies.py` "
@@ -40,7 +40,6 @@ def check_methods(s: dict) -> List[str]:
 
 
 def check_forget_classes(s: dict) -> List[str]:
-    from datasets import get_dataset_info
 
     try:
         info = get_dataset_info(s["dataset"])

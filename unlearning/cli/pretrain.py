@@ -6,13 +6,17 @@ import os
 import torch
 
 import config
-from .cli.errors import exit_on_error
-from .evaluation import accuracy, split_accuracy
-from .experiment import (Experiment, StagedOutput, base_parser, finish_args, pretrain_dir, save_checkpoint,
-                         seed_everything, write_json)
-from .fingerprint import file_fingerprint
-from .run_identity import preflight
-from .training import Loader, train_supervised
+from ..errors import exit_on_error
+from ..evaluation import accuracy, split_accuracy
+from .args import base_parser, finish_args, speed_flags
+from ..experiment import Experiment, save_checkpoint
+from ..files import StagedOutput, write_json
+from ..paths import pretrain_dir
+from ..runtime import seed_everything
+from ..files import file_fingerprint
+from ..run_identity import preflight
+from ..training import Loader, train_supervised
+import argparse
 
 
 def weight_sparsity(model: torch.nn.Module, threshold: float = 1e-3) -> float:
@@ -38,7 +42,6 @@ def parser(dataset: str):
 
 
 def argparse_bool():
-    import argparse
     return argparse.BooleanOptionalAction
 
 
@@ -50,7 +53,8 @@ def pretrain(args) -> dict:
                                                                      args.l1, subclass=args.subclass)
     preflight(args.device, out_dir or ".")
     seed_everything(args.seed)
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=args.subclass)
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=args.subclass,
+                     speed=speed_flags(args))
     recipe = dict(config.preset(args.dataset)["pretrain"])
     for key in ("epochs", "lr", "batch_size", "milestones", "augment"):
         if getattr(args, key) is not None:
@@ -69,7 +73,7 @@ def _pretrain_into(stage, args, exp, recipe, model, loader) -> dict:
     ckpt = args.out or stage.final("model.pt")
     summary = train_supervised(model, loader, recipe, lambda m: split_accuracy(m, exp, "val_idx"), l1=args.l1,
                                log_path=stage.path("train_log.tsv"), desc=f"pretrain {args.dataset}",
-                               progress=not args.quiet)
+                               progress=not args.quiet, compile=exp.speed.compile)
     test_idx = torch.sort(torch.cat([split.retain_test, split.forget_test]))[0]  # every trained (fine) class
     test_acc = accuracy(model, exp.test, test_idx, split.targets(exp.test.y[test_idx.to(exp.test.y.device)]))
     sparsity = weight_sparsity(model)

@@ -26,12 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
-from .experiment import read_json, seed_field, write_json
-from .fingerprint import file_fingerprint
-from .run_identity import pretrained_path
-from .saliency import default_mask_dir, mask_filename
+from ..cli import distribution, unlearn
+from ..cli.args import finish_args
+from ..cli.attack import config_from_args, rea_parser
+from ..files import file_fingerprint, read_json, write_json
+from ..paths import ROOT, mask_dir, mask_filename, pretrained_path, seed_field
+from ..run_identity import run_dir_from_args
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "distribution", "quality", "report"]
 # flags whose value is a path: written relative to the log root / project root in a step's key
 PATH_FLAGS = {"--log_root", "--data_root", "-weight_path", "--weight_path", "--mask_path", "--model_path",
@@ -505,18 +506,14 @@ def _last_error_line(log_path: str) -> str:
 # Each asks the script's own argument handling, so the launcher never re-derives a folder name.
 def unlearn_run_dir(dataset: str, argv: List[str], subclass: bool = False) -> str:
     """The run folder the unlearning script writes for the command-line arguments ``argv``."""
-    from .experiment import finish_args, run_dir_from_args
-    from .unlearn import parser, resolve
 
-    args = finish_args(parser(dataset, subclass).parse_known_args(argv)[0])
-    resolve(args, subclass)
+    args = finish_args(unlearn.parser(dataset, subclass).parse_known_args(argv)[0])
+    unlearn.resolve(args, subclass)
     return run_dir_from_args(args)
 
 
 def rea_results_path(dataset: str, argv: List[str], subclass: bool = False) -> str:
     """results.json of the white-box attack run with ``argv`` on the run's last.pt."""
-    from .experiment import finish_args
-    from .cli.attack import config_from_args, rea_parser
 
     args = finish_args(rea_parser(dataset, subclass).parse_known_args(argv)[0])
     return os.path.join(unlearn_run_dir(dataset, argv, subclass), "rea",
@@ -524,10 +521,8 @@ def rea_results_path(dataset: str, argv: List[str], subclass: bool = False) -> s
 
 
 def distribution_results_path(argv: List[str]) -> str:
-    from .experiment import finish_args
-    from .representation import parser, resolve_paths
-
-    return os.path.join(resolve_paths(finish_args(parser().parse_known_args(argv)[0]))[1], "results.json")
+    args = finish_args(distribution.parser().parse_known_args(argv)[0])
+    return os.path.join(distribution.resolve_paths(args)[1], "results.json")
 
 
 # ----------------------------------------------------------------------------- composing a sweep
@@ -594,11 +589,11 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
             mask_step = None
             if any(len(m) > 3 and m[3] is not None for m in s["methods"]):  # SalUn masks for masked entries
                 mask_step = f"masks {seed_field(seed)} forget{fc}"
-                mask_dir = default_mask_dir(log_root, ds, net, fc, seed)
+                masks = mask_dir(log_root, ds, net, fc, seed)
                 launcher.add(Step("masks", mask_step, [["python", "saliency_mu/generate_mask.py", *ident_base,
                                                         "-weight_path", pre_weight]], deps=[pre],
-                                  inputs=[pre_weight], outputs=[os.path.join(mask_dir, "masks.json")] + [
-                                      os.path.join(mask_dir, mask_filename(m[3])) for m in s["methods"]
+                                  inputs=[pre_weight], outputs=[os.path.join(masks, "masks.json")] + [
+                                      os.path.join(masks, mask_filename(m[3])) for m in s["methods"]
                                       if len(m) > 3 and m[3] is not None]))
             for entry in s["methods"]:
                 wfisher = bool(sparse) and str(entry[0]).startswith("Wfisher")  # Wfisher runs on the sparse model
@@ -613,7 +608,7 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                 deps = [sparse if wfisher else pre]
                 inputs = [sparse_weight if wfisher else pre_weight]
                 if len(entry) > 3 and entry[3] is not None:
-                    mask_file = os.path.join(default_mask_dir(log_root, ds, net, fc, seed), mask_filename(entry[3]))
+                    mask_file = os.path.join(mask_dir(log_root, ds, net, fc, seed), mask_filename(entry[3]))
                     ident += ["--mask_path", mask_file]
                     deps.append(mask_step)
                     inputs.append(mask_file)

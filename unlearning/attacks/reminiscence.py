@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence
@@ -26,9 +27,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tqdm.auto import tqdm
+
 import config
-from .evaluation import EntropyMIA, eval_mode
-from .experiment import Timer, fmt_param, generator, seed_field
+from ..evaluation import EntropyMIA, eval_mode
+from ..paths import fmt_param, seed_field
+from ..runtime import Timer, generator
+from .base import Attack, register_attack
 from .scoring import membership_scores
 
 MOMENTUM = 0.9
@@ -472,7 +477,6 @@ def run_rea(model: nn.Module, exp, cfg: ReAConfig, prior_model: Optional[nn.Modu
     rd = RunData(exp.train, split)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
         bar = tqdm(total=len(runs), desc="ReA runs", leave=False)
     cpu0 = time.process_time()  # CPU time too: wall time on a shared machine mostly measures the neighbours
     if cfg.batch_models == "auto":
@@ -533,3 +537,32 @@ def args_or_defaults(args, keys, defaults: dict, dataset: str) -> dict:
             v = defaults[key]
         values[key] = v
     return values
+
+
+# ----------------------------------------------------------------------------- as an attack of the registry
+def report_rows(res: dict) -> List[dict]:
+    """One report row per relearning lr of a ReA results.json (white-box or on a DFME copy)."""
+    prior = (res.get("prior_attack") or {}).get("scores", {})
+    per_lr = res.get("per_lr")
+    if not isinstance(per_lr, dict):
+        raise ValueError("no per_lr results")
+    return [dict(lr=float(r.get("lr", key)), AUC=r.get("roc_auc"), BA=r.get("balanced_accuracy"),
+                 TPR5=r.get("tpr_at_fpr"), steps_forget=r.get("mean_steps_forget"), steps_ood=r.get("mean_steps_ood"),
+                 prior_BA=prior.get("balanced_accuracy"), ratio=r.get("rea_over_prior_balanced_accuracy"),
+                 seconds=res.get("relearn_seconds")) for key, r in per_lr.items()]
+
+
+def _run_checkpoint(path: str, res: dict, run_dir: str) -> str:
+    ckpt = res.get("checkpoint") or (res.get("target") or {}).get("checkpoint") or "last.pt"
+    return os.path.join(run_dir, os.path.basename(str(ckpt)))
+
+
+def _extracted_copy(path: str, res: dict, run_dir: str) -> str:
+    # <run>/dfme/<tag>/rea/<rea tag>/results.json: the copy is <run>/dfme/<tag>/student.pt
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(path))), "student.pt")
+
+
+register_attack(Attack("rea", "White-box Reminiscence Attack (Tables 18/19)", ("rea",), _run_checkpoint, report_rows,
+                       script="mia_on_mu_main_{dataset}_{setting}.py"))
+register_attack(Attack("blackbox", "Black-box Reminiscence Attack on the DFME copy", ("dfme", "*", "rea"),
+                       _extracted_copy, report_rows, script="mia_on_mu_main_{dataset}_{setting}_blackbox.py"))

@@ -1,16 +1,4 @@
-"""Over-Unlearning and Replay: ``<method>_our`` for any approximate method of the registry.
-
-One generic wrapper: phase 1 runs the wrapped method with its over-unlearning settings (the method's registered
-``our`` overrides, or the dataset's config.OVER_UNLEARN entry, merged over its plain settings by
-``strategies.method_settings``; retain accuracy may collapse), phase 2 replays D_r with cross-entropy + λ‖θ‖₁ with
-SGD (momentum, weight decay) under the reference's warm-up + step schedule, or a cosine decay as a named option
-(``replay_lr``). Every update of both phases goes through the context's regulariser, so --l1/--l2/--mask_path apply
-to the replay too. After each phase the wrapper reports (name, model, seconds) through ``ctx.on_phase``: the driver
-saves ``mid.pt`` and evaluates there, outside the timing.
-
-Optional extensions, each in its own module: phase 1 in optimiser steps or until a stopping rule holds
-(``phase_stopping``), a reset or suppression of the forgotten class's output unit around the replay
-(``output_unit``), and ``<method>_orth``, an orthogonal over-unlearning before the same replay (``orthogonal``).
+"""The replay (phase 2 of ``<method>_our`` and ``<method>_orth``): fine-tune on D_r with CE + λ‖θ‖₁.
 
 Replay settings (``REPLAY``, or config.OVER_UNLEARN[dataset]["replay"]; a method's own "replay" key overrides it):
     epochs / steps      length in passes over D_r, or in optimiser steps cycling D_r ("steps" wins)
@@ -18,23 +6,14 @@ Replay settings (``REPLAY``, or config.OVER_UNLEARN[dataset]["replay"]; a method
     milestones, gamma   the reference schedule's decay epochs and factor
     l1                  λ of the ℓ1 term; batch_size, momentum, weight_decay: the SGD replay
     reset_forget_unit, suppress_forget_unit, suppress_lr: see ``output_unit``
-What happened is recorded in the run's results.json under settings["_log"] (steps taken, why phase 1 stopped).
 """
 from __future__ import annotations
-
-import dataclasses
-import functools
-import time
 
 import torch
 import torch.nn.functional as F
 
-# the extensions' public names are importable from here too
-from .orthogonal import (ORTH, orth_over_unlearn_and_replay, orth_variant, orthogonal_over_unlearn,  # noqa: F401
-                         orthogonality_penalty)
+from ..training import check_finite_model, cycle, l1_norm, warmup_multistep_lr
 from .output_unit import reset_forget_unit, suppress_forget_unit
-from .phase_stopping import StepBudget, StopPhase, run_phase1  # noqa: F401
-from .training import check_finite_model, cycle, l1_norm, warmup_multistep_lr
 
 PHASE1, PHASE2 = "over_unlearn", "replay"
 
@@ -42,6 +21,7 @@ PHASE1, PHASE2 = "over_unlearn", "replay"
 # then × 0.8 at the milestone epochs. Methods with a reference `_our` register their own epochs and milestones.
 REPLAY = {"epochs": 5, "lr": 0.01, "l1": 5e-5, "batch_size": 64, "momentum": 0.9, "weight_decay": 5e-4,
           "schedule": "reference", "milestones": [4], "gamma": 0.8}
+
 
 SCHEDULES = ("reference", "cosine")
 
@@ -150,37 +130,3 @@ def run_replay(ctx, model, settings: dict) -> dict:
 
 def log_phase(ctx, info: dict) -> None:
     ctx.settings.setdefault("_log", {}).update(info)  # the driver writes ctx.settings into results.json
-
-
-def over_unlearn_and_replay(entry, ctx, para1, para2):
-    """Phase 1: ``entry`` in its over-unlearning setting (``ctx.settings``); phase 2: ``run_replay``."""
-    start = time.perf_counter()
-    info = run_phase1(entry, ctx, para1, para2)  # the method once, or by steps / a stopping rule
-    model = ctx.model
-    check_finite_model(model)
-    seconds = time.perf_counter() - start
-    if ctx.on_phase:
-        ctx.on_phase(PHASE1, model, seconds)
-    start = time.perf_counter()
-    info.update(run_replay(ctx, model, ctx.settings.get("replay", {})))
-    log_phase(ctx, info)
-    seconds = time.perf_counter() - start
-    if ctx.on_phase:
-        ctx.on_phase(PHASE2, model, seconds)
-    return model
-
-
-def _phase1(meaning):
-    return meaning if meaning == "unused" else f"phase 1: {meaning}"
-
-
-def our_variant(entry):
-    """The registry entry ``<name>_our`` for a method entry (generated, never written per method)."""
-    return dataclasses.replace(
-        entry, name=f"{entry.name}_our", fn=functools.partial(over_unlearn_and_replay, entry), gradient=True,
-        base=entry.name,
-        para1=_phase1(entry.para1), para2=_phase1(entry.para2),
-        doc=f"Over-Unlearning & Replay around {entry.name}: phase 1 = {entry.name} with its over-unlearning "
-            "settings, phase 2 = replay on D_r (CE + λ‖θ‖₁, SGD; the 'replay' settings).",
-    )
-

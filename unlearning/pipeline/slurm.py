@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-from .experiment import read_json, write_json
-from .launcher import ROOT, LocalExecutor
+from ..files import read_json, write_json
+from .launcher import LocalExecutor, ROOT
 
 # states in which the job may still produce a result (squeue/sacct spelling)
 ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",

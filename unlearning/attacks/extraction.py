@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 import config
 from models.generator import GENERATORS
 
-from .experiment import generator, write_tsv
-from .training import check_finite, check_finite_model
+from ..files import write_tsv
+from ..runtime import generator
+from ..training import check_finite, check_finite_model
 
 
 class BlackBoxAccessError(PermissionError):

@@ -14,24 +14,27 @@ RTE is the wall time of the unlearning itself (both phases for ``_our``), evalua
 from __future__ import annotations
 
 import copy
-import os
 import sys
 import time
 
 import torch
 
-import config
-from .evaluation import efficacy_metrics, predict
-from .cli.errors import exit_on_error
-from .experiment import (Experiment, StagedOutput, add_run_identity_args, base_parser, finish_args,
-                         finished_result, load_model, run_dir_from_args, save_checkpoint, seed_everything, write_json,
-                         write_tsv)
-from .fingerprint import file_fingerprint
-from .over_unlearning import PHASE1
-from .run_identity import RunIdentity, preflight, recipe_of
-from .run_identity import resolve as resolve_run
-from .strategies import Context
-from .training import Diverged, Regulariser, check_finite_model
+from ..evaluation import efficacy_metrics, predict
+from ..errors import exit_on_error
+from .args import add_run_identity_args, base_parser, finish_args, speed_flags
+from ..experiment import Experiment, load_model, save_checkpoint
+from ..files import StagedOutput, finished_result, write_json, write_tsv
+from ..run_identity import run_dir_from_args
+from ..runtime import seed_everything
+from ..files import file_fingerprint
+from ..methods.replay import PHASE1
+from ..run_identity import RunIdentity, preflight, recipe_of
+from ..run_identity import resolve as resolve_run
+from ..methods import Context
+from ..errors import Diverged
+from ..training import Regulariser, check_finite_model
+from ..per_sample import per_sample_grads
+from ..saliency import load_mask
 
 LOG_COLUMNS = ["d_t", "d_f", "d_r", "mia", "time"]
 
@@ -86,7 +89,6 @@ def _library_warm_up(device, per_sample: bool, model=None, exp=None) -> None:
     with torch.no_grad():
         scratch.eval()(x)
     if per_sample:  # the first vmap over a network traces its batching rules (~0.4 s for ResNet-8 on this CPU)
-        from .per_sample import per_sample_grads
         per_sample_grads(scratch, x[:2], torch.zeros(2, dtype=torch.long, device=x.device))
 
 
@@ -109,7 +111,7 @@ def unlearn(args, subclass: bool = False) -> dict:
     seed_everything(args.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device,
                      forget_class=None if subclass else args.forget_class, subclass=subclass,
-                     forget_fine=args.forget_fine if subclass else None)
+                     forget_fine=args.forget_fine if subclass else None, speed=speed_flags(args))
     if isinstance(settings.get("pretrain"), dict):  # retrain's recipe (e.g. fewer epochs for a smoke run)
         exp.preset = dict(exp.preset, pretrain=dict(exp.preset["pretrain"], **settings["pretrain"]))
     teacher, _ = load_model(args.weight_path, exp, net=args.net)
@@ -117,7 +119,6 @@ def unlearn(args, subclass: bool = False) -> dict:
     teacher.eval().requires_grad_(False)
     mask = None
     if args.mask_path:
-        from .saliency import load_mask
         mask = load_mask(args.mask_path, model)
     split = exp.split
     meta = exp.model_meta(args.net, kind="unlearn", forget_class=split.forget_class, forget_fine=split.forget_fine,

@@ -1,0 +1,101 @@
+"""Where a computation runs and how: the device, seeds, timers and the speed settings (bf16 autocast,
+channels_last, torch.compile).
+
+The speed settings are a value (``Speed``) that the caller passes on (``Experiment.speed``); nothing here keeps
+them in a module global. On CUDA they are on unless a flag turns them off; on the CPU they are off unless a flag
+turns them on explicitly (then one line says so: the CPU numbers change under bf16).
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """A known and present device; anything else is a ValueError with one clear line."""
+    spec = (spec or "auto").lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {spec}: unknown device (use auto, cpu, cuda or cuda:<i>)")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"--device {spec}: MPS is not available on this machine")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {spec}: CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def generator(seed: int) -> torch.Generator:
+    """CPU generator: random draws are identical whatever the device."""
+    return torch.Generator().manual_seed(int(seed))
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+@dataclass(frozen=True)
+class Speed:
+    """The speed settings of one process's computations."""
+    amp: bool = False  # bf16 autocast of every forward
+    channels_last: bool = False  # channels_last memory format of conv models
+    compile: bool = False  # torch.compile of the supervised training forward
+
+    def layout(self, model: nn.Module) -> nn.Module:
+        """``model`` in the memory format these settings ask for."""
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+
+def configure_speed(device: torch.device, amp=None, channels_last=None, compile=None, say=print) -> Speed:
+    """The speed settings for ``device`` from the --amp/--channels_last/--compile flags (None: the default).
+
+    CUDA: amp and channels_last on by default, compile off; cudnn.benchmark on. CPU (and MPS): all off by default;
+    a flag set explicitly wins, with one line saying so. Autocast is switched on for the device type for every
+    forward of the process (losses and softmax run in float32 under autocast), without a cache of cast weights (a
+    cached bf16 copy would outlive an optimiser step)."""
+    kind = torch.device(device).type
+    cuda = kind == "cuda"
+    speed = Speed(amp=bool(cuda if amp is None else amp),
+                  channels_last=bool(cuda if channels_last is None else channels_last),
+                  compile=bool(False if compile is None else compile))
+    forced = [name for name, flag in (("--amp", amp), ("--channels_last", channels_last), ("--compile", compile))
+              if flag and not cuda]
+    if forced:
+        say(f"speed: {' '.join(forced)} on the {kind.upper()} as asked (results differ from the default "
+            f"float32 {kind.upper()} numbers)")
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    if kind in ("cuda", "cpu"):
+        torch.set_autocast_dtype(kind, torch.bfloat16)
+        torch.set_autocast_enabled(kind, speed.amp)
+        torch.set_autocast_cache_enabled(False)
+    return speed
+
+
+def float32_compute(device_type: str):
+    """A context in which autocast is off for ``device_type``: computations that must run in float32 (per-sample
+    gradients through vmap, the batched ReA engine's stacked weights) whatever the process's speed settings."""
+    return torch.autocast(device_type, enabled=False)
