@@ -101,6 +101,10 @@ _DIGITS_UNLEARN = {
                "threshold": 1.0, "ema_beta": 1.0, "weight_decay": 5e-4},
     "pru": {"para1": 0.01, "para2": 5, "lamb": 1.0, "refine_epochs": 1, "refine_lr": 0.01, "weight_decay": 1e-4},
     "weight_dist_reg": {"para1": 1e-3, "para2": 5, "alpha": 1.0, "safeguard": "SCRUB", "weight_decay": 0.0},
+    # rival defences: TREW converges in 1–3 epochs on digits (UA 0, TA 0.989); Spotter at the paper's batch 128
+    # takes one step per epoch on digits' forget set and forgets nothing, at 32 it does (UA 0.008, TA 0.993)
+    "trew": {"para1": 0.01, "para2": 3, "batch_size": 32},
+    "spotter": {"batch_size": 32},
 }
 _DIGITS_OVER_UNLEARN = {
     # ascent on D_f only until the model has collapsed (retain accuracy < 0.3, checked every 2 steps, ≤ 180 steps),
@@ -131,6 +135,7 @@ _DIGITS_OVER_UNLEARN = {
     "sfr_on": {"forget_alpha": 125.0},
     "pru": {"para1": 0.1, "refine_lr": 0.05},
     "weight_dist_reg": {"alpha": 5.0},
+    "spotter": {"para1": 5e-3},  # at the plain lr the 2-epoch replay brings D_f back (UA 1.0; 0.52 at 1e-3)
 }
 # the paper presets use the registered settings as they are
 # A dataset's entry lists only what differs from the registered (paper-preset) values and is merged over them; the

@@ -40,6 +40,11 @@ def parse_args(argv=None):
     p.add_argument("--devices", default=None, help="comma-separated GPU ids: one job per GPU, in parallel")
     p.add_argument("--jobs", type=int, default=2, help="parallel CPU jobs (ignored with --devices)")
     p.add_argument("--device", default="auto", help="device flag passed to every step")
+    sp = p.add_argument_group("speed, passed to every step (default: amp and channels_last on CUDA, off on the CPU; "
+                              "an explicit flag wins, also on the CPU)")
+    for flag, what in (("--amp", "bf16 autocast"), ("--channels_last", "channels_last memory format"),
+                       ("--compile", "torch.compile of the supervised training forward")):
+        sp.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=what)
     p.add_argument("--log_root", default=None, help=f"default: the project's {LOG_ROOT}/, wherever run.py starts")
     p.add_argument("--data_root", default=None, help=f"default: the project's {DATA_ROOT}/")
     p.add_argument("--dry_run", action="store_true", help="print the command lines, run nothing")
@@ -79,7 +84,9 @@ def settings_from(args) -> dict:
     # absolute paths: the steps run in the project folder, the ledger keys name paths relative to the log root
     args.log_root, args.data_root = resolve_root(args.log_root, LOG_ROOT), resolve_root(args.data_root, DATA_ROOT)
     s.update(methods=methods, log_root=args.log_root, data_root=args.data_root, device=args.device,
-             stages=args.stages or s["stages"], download=args.download)
+             stages=args.stages or s["stages"], download=args.download,
+             speed=[f"--{'' if on else 'no-'}{name}" for name in ("amp", "channels_last", "compile")
+                    for on in [getattr(args, name)] if on is not None])
     if args.net:
         s["net"] = args.net
     if args.recipe:

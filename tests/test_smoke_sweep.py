@@ -108,3 +108,20 @@ def test_partial_imagenet_folder_is_one_clear_line(tmp_path):
     assert r.returncode == 2
     err = [l for l in r.stderr.splitlines() if l.startswith("error:")]
     assert len(err) == 1 and "incomplete" in err[0] and "Imagenet64_train_part2" in err[0], r.stderr
+
+
+@pytest.mark.slow
+def test_smoke_cifar20_with_the_cuda_speed_settings_forced_on_the_cpu(cifar_smoke_root, tmp_path):
+    """The GPU path without a GPU: bf16 autocast and channels_last forced on the CPU through run.py, for the
+    methods whose code paths differ under them (per-sample gradients: Wfisher; the batched ReA engine; a replay)."""
+    log_root = str(tmp_path / "logs")
+    r = _run(["--preset", "cifar20", "--smoke", "--net", "resnet8", "--device", "cpu", "--jobs", "2",
+              "--methods", "baseline", "retrain", "Wfisher", "Wfisher_our", "negative_grad_our",
+              "--amp", "--channels_last", "--data_root", cifar_smoke_root, "--log_root", log_root])
+    summary = json.load(open(os.path.join(log_root, "smoke", "launcher", "last_summary.json")))
+    failed = [(s["name"], s.get("error")) for s in summary["steps"] if s["status"] != "done"]
+    assert r.returncode == 0 and not failed, failed or r.stdout[-3000:] + r.stderr[-3000:]
+    stages = {s["stage"] for s in summary["steps"]}
+    assert {"pretrain", "unlearn", "rea", "distribution", "report"} <= stages
+    log = open(next(s["log"] for s in summary["steps"] if s["stage"] == "pretrain")).read()
+    assert "--amp --channels_last on the CPU as asked" in log  # the explicit flags were honoured, and said so

@@ -15,6 +15,7 @@ from unlearning.files import read_json
 from unlearning.methods.over_unlearning import over_unlearn_and_replay
 from unlearning.methods.replay import PHASE1, PHASE2
 from unlearning.methods.recent import RECENT_METHODS
+from unlearning.methods.rival import RIVAL_DEFENCES
 from unlearning.errors import UnknownMethodError
 from unlearning.methods import Context, METHODS, get_method, method_names, method_settings
 from unlearning.methods.classic import retain_val_idx
@@ -65,7 +66,8 @@ def _params_equal(model, state):
 
 # ----------------------------------------------------------------------------- registry
 def test_registry_has_every_method_and_a_generated_our_variant():
-    assert set(METHODS) == {"baseline", "retrain", *BASES, *(m["name"] for m in RECENT_METHODS)}
+    assert set(METHODS) == {"baseline", "retrain", *BASES, *(m["name"] for m in RECENT_METHODS),
+                            *(m["name"] for m in RIVAL_DEFENCES)}
     names = method_names()
     for base in BASES:
         entry = get_method(f"{base}_our")

@@ -5,7 +5,7 @@ the two variants every approximate method gets, ``<method>_our`` (``over_unlearn
 (``orthogonal``). A new method is a function with ``@register(...)`` above it in one of these modules (or a new
 module imported here).
 """
-from . import classic, recent  # noqa: F401  (registration order: the classic methods, then the recent ones)
+from . import classic, recent, rival  # noqa: F401  (registration order: the classic methods, the recent ones, the rival defences)
 from . import over_unlearning, orthogonal  # noqa: F401  (the variants: _our, then _orth)
 from .context import Context  # noqa: F401
 from .registry import (KNOB_KINDS, KNOBS, METHODS, UNUSED, VARIANTS, Knob, Method, check_knobs, our_names,  # noqa: F401

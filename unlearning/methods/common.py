@@ -20,6 +20,15 @@ def classifier_layer(model):
     return last
 
 
+def head_of(model, what: str = "this method"):
+    """The output layer (the last nn.Linear) of a model that also has ``features(x)`` (the penultimate features):
+    what the methods and attacks that split features from the head need."""
+    found = classifier_layer(model)
+    if found is None or not hasattr(model, "features"):
+        raise ValueError(f"{type(model).__name__} needs features(x) and a final nn.Linear for {what}")
+    return found[1]
+
+
 def mean_squared_grads(model, loader) -> Dict[str, torch.Tensor]:
     """Mean over batches of the squared minibatch gradient of the CE (SSD's importance), in eval mode."""
     params = trainable(model)

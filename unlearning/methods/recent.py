@@ -25,20 +25,12 @@ import torch.nn.functional as F
 
 from ..evaluation import eval_mode
 from ..training import cycle
-from .common import classifier_layer, mean_squared_grads
+from .common import head_of, mean_squared_grads
 from .registry import METHODS, Knob, get_method, register
 from .settings import method_settings
 
 
 # ----------------------------------------------------------------------------- shared pieces
-def _head(model):
-    """The output layer (the last nn.Linear); the methods that split features from the head need ``features(x)``."""
-    found = classifier_layer(model)
-    if found is None or not hasattr(model, "features"):
-        raise ValueError(f"{type(model).__name__} needs features(x) and a final nn.Linear for this method")
-    return found[1]
-
-
 def _sgd(params, lr, ctx, momentum=0.9, weight_decay=0.0):
     return torch.optim.SGD(params, lr=float(lr), momentum=float(ctx.setting("momentum", momentum)),
                            weight_decay=float(ctx.setting("weight_decay", weight_decay)))
@@ -110,7 +102,7 @@ def boundary_expanding(ctx, para1, para2):
     """Boundary Expanding: a new output unit K (fresh nn.Linear row, seeded) is appended; D_f is trained into it
     with CE (features and head, SGD); then the unit is dropped, leaving the model's own K outputs."""
     model, split = ctx.model, ctx.split
-    head = _head(model)
+    head = head_of(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(ctx.seed * 1000 + 31)
         extra = nn.Linear(head.in_features, 1).to(head.weight.device)
@@ -242,7 +234,7 @@ def pru(ctx, para1, para2):
     model, split, f = ctx.model, ctx.split, ctx.split.forget_index
     teacher = ctx.teacher.eval()
     lamb = float(ctx.setting("lamb"))
-    head = _head(model)
+    head = head_of(model)
     frozen = {id(p) for p in head.parameters()}
     body = [p for p in model.parameters() if id(p) not in frozen]
     loader = ctx.loader(split.forget_train, stream=26)

@@ -562,7 +562,8 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
     ds, net, log_root = s["dataset"], s["net"], s["log_root"]
     sub = bool(s.get("subclass"))
     smoke = s.get("smoke") or {}
-    common = ["-dataset", ds, "-net", net, "--device", s["device"], "--log_root", log_root, "--data_root", s["data_root"]]
+    common = ["-dataset", ds, "-net", net, "--device", s["device"], "--log_root", log_root, "--data_root", s["data_root"],
+              *s.get("speed", [])]
     if s.get("n_classes"):
         common += ["-classes", str(s["n_classes"])]
     if s.get("download"):
