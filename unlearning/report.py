@@ -417,10 +417,7 @@ def _attack_figures(kind: str, rows: List[dict], unlearn: List[dict], white: Lis
     dataset, net, forget = group
     side = "white-box ReA" if kind == "rea" else "black-box ReA on the DFME copies"
     labels = _labels(rows)
-    ta = defaultdict(list)
-    for u in unlearn:
-        if u.get("TA") is not None:
-            ta[_ident(u)].append(u["TA"])
+    ta = {(_ident(u), u.get("seed")): u["TA"] for u in unlearn if u.get("TA") is not None}
     for lr in sorted({r["lr"] for r in rows}):
         detail = f"{_group_name(group)}; relearning lr {lr:g}; runs that differ only in seed pooled"
         roc, curves, points = defaultdict(lambda: ([], [])), defaultdict(list), defaultdict(list)
@@ -449,8 +446,12 @@ def _attack_figures(kind: str, rows: List[dict], unlearn: List[dict], white: Lis
                                                   subtitle=detail)
             figures.append(dict(group=group, path=base + "_relearning.png", title=title))
         if kind == "rea":
-            entries = [dict(label=labels[k], AUC=float(np.mean([r["AUC"] for r in rs])), TA=float(np.mean(ta[k])))
-                       for k, rs in points.items() if ta.get(k)]
+            entries = []
+            for k, rs in points.items():  # TA of the very runs attacked (a run may have more seeds unattacked)
+                tas = [ta[(k, r.get("seed"))] for r in rs if (k, r.get("seed")) in ta]
+                if tas:
+                    entries.append(dict(label=labels[k], AUC=float(np.mean([r["AUC"] for r in rs])),
+                                        TA=float(np.mean(tas))))
             if entries:
                 title = plots.plot_ta_vs_rea(base + "_ta_vs_auc.png", entries, dataset, net,
                                              what="TA vs white-box ReA AUC", subtitle=detail + "; means over seeds")
