@@ -10,7 +10,7 @@ import torch
 
 from unlearning.attacks import reminiscence as R
 from unlearning.cli.attack import rea_main
-from unlearning.attacks.scoring import best_balanced_accuracy, membership_scores, roc_auc, tpr_at_fpr
+from unlearning.scoring import best_balanced_accuracy, membership_scores, roc_auc, tpr_at_fpr
 
 torch.set_num_threads(1)
 

@@ -17,10 +17,13 @@ import numpy as np
 
 from .files import atomic_write, atomic_write_text, file_fingerprint, read_json
 from .paths import ROOT
+import argparse
+import re
+
+import config
+from . import plots
 from .attacks import ATTACKS, attack_of
 from .tables import markdown_table
-import argparse
-import config
 
 MISSING = "—"
 
@@ -135,7 +138,7 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
                     continue
                 rows["unlearn"].append(dict(_identity(res), TA=m.get("TA"), UA=m.get("UA"), RA=m.get("RA"),
                                             MIA=m.get("MIA"), RTE=m.get("RTE"), forget_test=m.get("forget_test_acc"),
-                                            d_t=m.get("d_t"), MIA_paper=m.get("MIA_paper")))
+                                            d_t=m.get("d_t"), MIA_paper=m.get("MIA_paper"), path=path))
     for path, res in loaded.items():
         run_dir = _run_dir_of(path)
         if run_dir is None:
@@ -163,7 +166,7 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
             except (ValueError, TypeError, AttributeError) as err:
                 _skip(notes, path, str(err))
                 continue
-            rows.setdefault(attack.name, []).extend(dict(ident, **r) for r in found)
+            rows.setdefault(attack.name, []).extend(dict(ident, path=path, **r) for r in found)
         else:
             for space, m in _metric_spaces(res.get("metrics", res)):
                 if os.path.basename(str(res.get("checkpoint", "last.pt"))) == "mid.pt":
@@ -172,7 +175,7 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
                                                  silhouette=m.get("silhouette"), overlap=m.get("overlap"),
                                                  multiclass_overlap=m.get("multiclass_overlap"),
                                                  overlap_paper=m.get("overlap_paper"),
-                                                 silhouette_paper=m.get("silhouette_paper")))
+                                                 silhouette_paper=m.get("silhouette_paper"), path=path))
     rows["unchecked"] = unchecked
     return rows
 
@@ -315,15 +318,17 @@ def plot_rea(rows: List[dict], path: str, title: str) -> Optional[str]:
             v = [r["BA"] for r in rows if r["method"] == m and r["lr"] == lr and r["BA"] is not None]
             means.append(100 * np.mean(v) if v else np.nan)
             sds.append(100 * np.std(v) if len(v) > 1 else 0)
-        ax.bar(np.arange(len(methods)) + j * width, means, width, yerr=sds, label=f"lr {lr:g}")
+        bars = ax.bar(np.arange(len(methods)) + j * width, means, width, yerr=sds, label=f"lr {lr:g}")
+        ax.bar_label(bars, labels=[f"{v:.0f}" if np.isfinite(v) else "" for v in means], fontsize=7, padding=2)
     ax.axhline(50, color="k", lw=0.8, ls="--")
     ax.set_xticks(np.arange(len(methods)) + 0.4 - width / 2, methods, rotation=45, ha="right")
     ax.set_ylabel("ReA balanced accuracy (%)")
-    ax.set_ylim(40, 101)
-    ax.set_title(title)
-    ax.legend()
+    ax.set_ylim(40, 108)
+    ax.set_title(title, fontsize=10)
+    # beside the axes: inside, it covered the bars that reach 100%
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="relearning", title_fontsize=8)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png", bbox_inches="tight"))
     plt.close(fig)
     return path
 
@@ -337,6 +342,236 @@ def quality_sections(log_root: str) -> List[str]:
             with open(os.path.join(dirpath, "table.md")) as fh:
                 out += [f"## Forgetting quality against retrained models ({rel})\n", fh.read()]
     return out
+
+
+# ----------------------------------------------------------------------------- the sweep's figures
+def _group_name(group) -> str:
+    dataset, net, forget = group
+    forgotten = f"fine class {str(forget)[4:]}" if str(forget).startswith("fine") else f"class {forget}"
+    return f"{dataset} / {net}, forget {forgotten}"
+
+
+def _slug(*parts) -> str:
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", "_".join(str(p) for p in parts if p not in (None, ""))).strip("_")
+
+
+def _ident(row: dict) -> tuple:
+    return tuple(row.get(k) for k in IDENT)
+
+
+def _labels(rows: List[dict]) -> Dict[tuple, str]:
+    """A legend label per identity (IDENT): the method, with its parameters where a method appears more than once."""
+    method = IDENT.index("method")
+    idents = sorted({_ident(r) for r in rows}, key=lambda k: (_method_order(str(k[method])), str(k)))
+    count = defaultdict(int)
+    for k in idents:
+        count[k[method]] += 1
+    out = {}
+    for k in idents:
+        row = dict(zip(IDENT, k))
+        out[k] = str(row["method"]) if count[row["method"]] == 1 else f"{row['method']} ({_params(row)})"
+    return out
+
+
+def _lr_results(row: dict) -> dict:
+    """The per-lr block of an attack row's results.json ({} when unreadable)."""
+    if not row.get("path"):
+        return {}
+    return (_read_quietly(row["path"]).get("per_lr") or {}).get(row.get("lr_key"), {})
+
+
+def _mean_curves(row: dict) -> Optional[dict]:
+    """Mean accuracy per step of the forget and of the OOD runs of an attack row, from its curves_lr<lr>.tsv."""
+    res = _read_quietly(row["path"]) if row.get("path") else {}
+    name = (res.get("files") or {}).get(f"curves_lr{row.get('lr_key')}")
+    if not name:
+        return None
+    try:
+        with open(os.path.join(os.path.dirname(row["path"]), name)) as fh:
+            table = list(csv.DictReader(fh, delimiter="\t"))
+    except OSError:
+        return None
+    out = {}
+    for side in ("forget", "ood"):
+        acc = [[float(v) for k, v in r.items() if k.startswith("acc_")] for r in table if r.get("side") == side]
+        if not acc:
+            return None
+        out[side] = np.mean(np.array(acc), axis=0)
+    out["threshold"] = (res.get("settings") or {}).get("threshold")
+    return out
+
+
+def _extraction_of(blackbox_path: str) -> dict:
+    """The DFME results.json of the copy a black-box attack ran on (<run>/dfme/<tag>/rea/<tag>/results.json)."""
+    parts = blackbox_path.split(os.sep)
+    i = len(parts) - 1 - parts[::-1].index("rea")
+    return _read_quietly(os.sep.join(parts[:i] + ["results.json"]))
+
+
+def _attack_figures(kind: str, rows: List[dict], unlearn: List[dict], white: List[dict], group, out_dir: str,
+                    figures: List[dict]) -> None:
+    """Per lr of one group: ROC per method, the relearning curves overlaid, and TA vs AUC (white box) or DFME
+    fidelity vs AUC (black box). Runs that differ only in seed are pooled (scores, curves) or averaged (points)."""
+
+    dataset, net, forget = group
+    side = "white-box ReA" if kind == "rea" else "black-box ReA on the DFME copies"
+    labels = _labels(rows)
+    ta = {(_ident(u), u.get("seed")): u["TA"] for u in unlearn if u.get("TA") is not None}
+    for lr in sorted({r["lr"] for r in rows}):
+        detail = f"{_group_name(group)}; relearning lr {lr:g}; runs that differ only in seed pooled"
+        roc, curves, points = defaultdict(lambda: ([], [])), defaultdict(list), defaultdict(list)
+        for r in (r for r in rows if r["lr"] == lr):
+            res = _lr_results(r)
+            if res.get("member_steps") is not None and res.get("non_member_steps") is not None:
+                roc[_ident(r)][0].extend(res["member_steps"])
+                roc[_ident(r)][1].extend(res["non_member_steps"])
+            c = _mean_curves(r)
+            if c is not None:
+                curves[_ident(r)].append(c)
+            if r.get("AUC") is not None:
+                points[_ident(r)].append(r)
+        base = os.path.join(out_dir, _slug(dataset, net, f"forget{forget}", kind)) + f"_lr{lr:g}"
+        entries = [dict(label=labels[k], member=m, non_member=n) for k, (m, n) in roc.items() if m and n]
+        if entries:
+            title = plots.plot_roc_methods(base + "_roc.png", entries, dataset, net,
+                                           what=f"{side}, ROC of steps-to-τ", subtitle=detail)
+            figures.append(dict(group=group, path=base + "_roc.png", title=title))
+        entries = [dict(label=labels[k], forget=np.mean([c["forget"] for c in cs], 0),
+                        ood=np.mean([c["ood"] for c in cs], 0)) for k, cs in curves.items()]
+        if entries:
+            threshold = next((c["threshold"] for cs in curves.values() for c in cs if c.get("threshold")), None)
+            title = plots.plot_relearning_overlay(base + "_relearning.png", entries, dataset, net,
+                                                  threshold=threshold, what=f"{side}, mean relearning curves",
+                                                  subtitle=detail)
+            figures.append(dict(group=group, path=base + "_relearning.png", title=title))
+        if kind == "rea":
+            entries = []
+            for k, rs in points.items():  # TA of the very runs attacked (a run may have more seeds unattacked)
+                tas = [ta[(k, r.get("seed"))] for r in rs if (k, r.get("seed")) in ta]
+                if tas:
+                    entries.append(dict(label=labels[k], AUC=float(np.mean([r["AUC"] for r in rs])),
+                                        TA=float(np.mean(tas))))
+            if entries:
+                title = plots.plot_ta_vs_rea(base + "_ta_vs_auc.png", entries, dataset, net,
+                                             what="TA vs white-box ReA AUC", subtitle=detail + "; means over seeds")
+                figures.append(dict(group=group, path=base + "_ta_vs_auc.png", title=title))
+            continue
+        white_auc = defaultdict(list)
+        for w in white:
+            if w["lr"] == lr and w.get("AUC") is not None:
+                white_auc[_ident(w)].append(w["AUC"])
+        entries = []
+        for k, rs in points.items():
+            fid = [f for f in (_extraction_of(r["path"]).get("fidelity") for r in rs if r.get("path")) if f is not None]
+            if fid:
+                entries.append(dict(label=labels[k], fidelity=float(np.mean(fid)),
+                                    AUC=float(np.mean([r["AUC"] for r in rs])),
+                                    white_AUC=float(np.mean(white_auc[k])) if white_auc.get(k) else None))
+        if entries:
+            title = plots.plot_fidelity_vs_rea(base + "_fidelity_vs_auc.png", entries, dataset, net,
+                                               what="DFME fidelity vs black-box ReA AUC",
+                                               subtitle=detail + "; means over seeds")
+            figures.append(dict(group=group, path=base + "_fidelity_vs_auc.png", title=title))
+
+
+def _run_figures(row: dict, kind: str) -> List[tuple]:
+    """(caption, path) of the PNGs a stage wrote beside a result the tables use."""
+    folder = os.path.dirname(row["path"])
+    found = []
+    if kind == "rea":
+        found.append((f"white-box ReA relearning curves, lr {row['lr']:g}", os.path.join(folder, "relearning_curves.png")))
+    elif kind == "blackbox":
+        found += [("DFME extraction curve", os.path.join(os.path.dirname(os.path.dirname(folder)), "curve.png")),
+                  (f"black-box ReA relearning curves, lr {row['lr']:g}", os.path.join(folder, "relearning_curves.png"))]
+    elif kind == "distribution":
+        found += [(f"t-SNE ({row['features']})", os.path.join(folder, "tsne.png")),
+                  (f"KDE overlap map ({row['features']})", os.path.join(folder, "overlap_map.png"))]
+    return [(c, p) for c, p in found if os.path.isfile(p)]
+
+
+def quality_figures(log_root: str) -> List[dict]:
+    """distributions.png of every forgetting-quality run (…/<dataset>/<net>/forget_<c>/quality/<tag>/)."""
+    out = []
+    for dirpath, _, files in sorted(os.walk(log_root)):
+        if "distributions.png" in files and os.path.basename(os.path.dirname(dirpath)) == "quality":
+            parts = os.path.relpath(dirpath, log_root).split(os.sep)
+            if len(parts) >= 5 and parts[-3].startswith("forget_"):
+                forget = parts[-3][len("forget_"):]
+                group = (parts[-5], parts[-4], int(forget) if forget.isdigit() else forget)
+                out.append(dict(group=group, path=os.path.join(dirpath, "distributions.png"),
+                                title=f"{parts[-5]} / {parts[-4]}: forgetting quality, per-model ReA statistics "
+                                      f"({parts[-1]})"))
+    return out
+
+
+def sweep_figures(rows: Dict[str, List[dict]], log_root: str, out_dir: str) -> Dict[tuple, dict]:
+    """Every figure of the sweep, per group (dataset, net, forget): the report's own, written into ``out_dir``, and
+    the ones each stage wrote beside its results, by run.
+    {group: {"report": [{"group", "path", "title"}], "runs": [(run label, [(caption, path)])]}}."""
+
+    groups = defaultdict(lambda: {"report": [], "runs": []})
+    by_group = defaultdict(lambda: defaultdict(list))
+    for kind in ("unlearn", "rea", "blackbox", "distribution"):
+        for r in rows.get(kind, []):
+            by_group[tuple(r.get(k) for k in GROUP)][kind].append(r)
+    for group in sorted(by_group, key=lambda g: tuple(str(v) for v in g)):
+        dataset, net, forget = group
+        g, figures = by_group[group], groups[group]["report"]
+        for kind, what in (("rea", "white-box ReA balanced accuracy"), ("blackbox", "black-box ReA balanced accuracy")):
+            if not g[kind]:
+                continue
+            path = os.path.join(out_dir, _slug(dataset, net, f"forget{forget}", kind, "balanced_accuracy") + ".png")
+            title = plots.sweep_title(dataset, net, f"{what}, {_group_name(group).split(', ', 1)[1]}")
+            if plot_rea(g[kind], path, title):
+                figures.append(dict(group=group, path=path, title=title))
+            _attack_figures(kind, g[kind], g["unlearn"], g["rea"], group, out_dir, figures)
+        labels = _labels(g["distribution"])
+        for space in sorted({r["features"] for r in g["distribution"]}):
+            rs = sorted((r for r in g["distribution"] if r["features"] == space),
+                        key=lambda r: (_method_order(str(r["method"])), str(_ident(r)), str(r.get("seed"))))
+            seeds = len({r.get("seed") for r in rs}) > 1
+            entries = [dict(label=labels[_ident(r)] + (f", seed {r.get('seed')}" if seeds else ""),
+                            image=os.path.join(os.path.dirname(r["path"]), "tsne.png")) for r in rs]
+            entries = [e for e in entries if os.path.isfile(e["image"])]
+            if entries:
+                path = os.path.join(out_dir, _slug(dataset, net, f"forget{forget}", "tsne", space) + ".png")
+                title = plots.plot_image_grid(path, entries, dataset, net, what=f"t-SNE per method ({space})",
+                                              subtitle=f"{_group_name(group)}; each panel is that run's t-SNE "
+                                                       f"(distribution stage)")
+                figures.append(dict(group=group, path=path, title=title))
+        per_run = defaultdict(list)
+        for kind in ("rea", "blackbox", "distribution"):
+            for r in g[kind]:
+                for found in _run_figures(r, kind):
+                    if found not in per_run[(_ident(r), r.get("seed"))]:
+                        per_run[(_ident(r), r.get("seed"))].append(found)
+        run_labels = _labels(g["rea"] + g["blackbox"] + g["distribution"])
+        method = IDENT.index("method")
+        for key in sorted(per_run, key=lambda k: (_method_order(str(k[0][method])), str(k))):
+            groups[group]["runs"].append((f"{run_labels[key[0]]}, seed {key[1]}", per_run[key]))
+    for fig in quality_figures(log_root):
+        groups[fig["group"]]["report"].append(fig)
+    return dict(groups)
+
+
+def figures_markdown(groups: Dict[tuple, dict], out_dir: str) -> List[str]:
+    """The report's Figures section: per group the sweep's figures, then each run's own; each named and embedded
+    (paths relative to the report's folder)."""
+    md = ["## Figures\n"]
+    if not groups:
+        return md + ["_no figures yet_\n"]
+    for group in sorted(groups, key=lambda g: tuple(str(v) for v in g)):
+        md.append(f"### {_group_name(group)}\n")
+        for fig in groups[group]["report"]:
+            rel = os.path.relpath(fig["path"], out_dir)
+            md += [f"**{fig['title']}** (`{rel}`)\n", f"![{fig['title']}]({rel})\n"]
+        if groups[group]["runs"]:
+            md.append(f"#### Per run ({_group_name(group)})\n")
+        for label, figs in groups[group]["runs"]:
+            for caption, path in figs:
+                rel = os.path.relpath(path, out_dir)
+                md += [f"**{label}: {caption}** (`{rel}`)\n", f"![{label}: {caption}]({rel})\n"]
+    return md
 
 
 # ----------------------------------------------------------------------------- entry
@@ -366,15 +601,16 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
         md += [f"## {title}\n", to_markdown(table)]
         atomic_write_text(os.path.join(out_dir, f"{name}.csv"), to_csv(table))
     md += quality_sections(log_root)
-    figures = [plot_rea(rows["rea"], os.path.join(out_dir, "rea_balanced_accuracy.png"), "White-box ReA"),
-               plot_rea(rows["blackbox"], os.path.join(out_dir, "rea_blackbox_balanced_accuracy.png"), "Black-box ReA")]
-    md += ["## Figures\n"] + [f"![]({os.path.basename(f)})\n" for f in figures if f]
+    figures = sweep_figures(rows, log_root, out_dir)
+    md += figures_markdown(figures, out_dir)
     if notes or unchecked:
         md += ["## Notes\n"] + [f"- {line}" for line in notes] + \
               [f"- no model fingerprint (not checked against the run's model): {p}" for p in unchecked] + [""]
     atomic_write_text(os.path.join(out_dir, "report.md"), "\n".join(md))
     return {"out_dir": out_dir, "tables": {k: v[1] for k, v in tables.items()}, "markdown": "\n".join(md),
-            "notes": notes, "unchecked": unchecked}
+            "notes": notes, "unchecked": unchecked,
+            "figures": [f["path"] for g in figures.values() for f in g["report"]] +
+                       [p for g in figures.values() for _, figs in g["runs"] for _, p in figs]}
 
 
 def main(argv=None):

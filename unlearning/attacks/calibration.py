@@ -11,7 +11,7 @@ from typing import Dict, Iterable, Sequence
 
 import numpy as np
 
-from .scoring import roc_auc
+from ..scoring import roc_auc
 
 STATISTICS = {"steps": ("member_steps", "non_member_steps"), "area": ("member_area", "non_member_area")}
 

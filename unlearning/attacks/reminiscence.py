@@ -34,7 +34,7 @@ from ..evaluation import EntropyMIA, eval_mode
 from ..paths import fmt_param, seed_field
 from ..runtime import Timer, generator
 from .base import Attack, register_attack
-from .scoring import membership_scores
+from ..scoring import membership_scores
 
 MOMENTUM = 0.9
 
@@ -549,7 +549,7 @@ def report_rows(res: dict) -> List[dict]:
     return [dict(lr=float(r.get("lr", key)), AUC=r.get("roc_auc"), BA=r.get("balanced_accuracy"),
                  TPR5=r.get("tpr_at_fpr"), steps_forget=r.get("mean_steps_forget"), steps_ood=r.get("mean_steps_ood"),
                  prior_BA=prior.get("balanced_accuracy"), ratio=r.get("rea_over_prior_balanced_accuracy"),
-                 seconds=res.get("relearn_seconds")) for key, r in per_lr.items()]
+                 seconds=res.get("relearn_seconds"), lr_key=key) for key, r in per_lr.items()]
 
 
 def _run_checkpoint(path: str, res: dict, run_dir: str) -> str:

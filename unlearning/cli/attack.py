@@ -36,7 +36,8 @@ def write_curves(path: str, runs: Sequence[R.Run], acc: np.ndarray) -> str:
     return write_tsv(path, rows, cols)
 
 
-def write_outputs(out_dir: str, result: dict, extra: dict, plot: bool = True, title: str = "") -> str:
+def write_outputs(out_dir: str, result: dict, extra: dict, plot: bool = True, title: str = "",
+                  subtitle: str = "") -> str:
     """results.json, curves_lr<lr>.tsv, relearning_curves.png under ``out_dir``."""
     runs, acc = result["runs"], result["acc"]
     files = {}
@@ -46,7 +47,7 @@ def write_outputs(out_dir: str, result: dict, extra: dict, plot: bool = True, ti
         write_curves(os.path.join(out_dir, name), [runs[i] for i in sel], acc[sel])
         files[f"curves_lr{fmt_param(lr)}"] = name
     if plot:
-        plot_relearning_curves(os.path.join(out_dir, "relearning_curves.png"), result, title)
+        plot_relearning_curves(os.path.join(out_dir, "relearning_curves.png"), result, title, subtitle)
         files["plot"] = "relearning_curves.png"
     payload = dict(extra)
     payload.update({k: v for k, v in result.items() if k not in ("runs", "acc")})
@@ -138,9 +139,16 @@ def rea_from_args(args, subclass: bool = False, blackbox: bool = False, prior_mo
              "target": {"checkpoint": path, "method": meta.get("method", args.method), "kind": meta.get("kind"),
                         "UA": ua, "TA": ta, "forget_test_acc": split_accuracy(model, exp, "forget_test")},
              "device": str(exp.device), "seconds": total.seconds, "torch_threads": torch.get_num_threads()}
-    title = f"{args.dataset} {os.path.relpath(path)} | UA {ua:.2f} TA {ta:.2f}"
+    method = (meta.get("victim") or {}).get("method") if blackbox else None
+    method = method or meta.get("method") or args.method
+    title = f"{args.dataset} / {args.net}: {method}, {'black-box ReA on its DFME copy' if blackbox else 'white-box ReA'}"
+    shown = os.path.relpath(path, args.log_root) if os.path.abspath(path).startswith(
+        os.path.abspath(args.log_root) + os.sep) else path
+    forgotten = f"fine class {args.forget_fine}" if subclass else f"class {args.forget_class}"
+    title_details = (f"forget {forgotten}; target UA {ua:.2f}, TA {ta:.2f}; {cfg.repeats} repeats, T={cfg.steps}, "
+                     f"τ={cfg.threshold:g} | {shown}")
     with StagedOutput(out_dir) as stage:  # a rerun replaces the old attack only once it has finished
-        write_outputs(stage.dir, result, extra, plot=not args.no_plot, title=title)
+        write_outputs(stage.dir, result, extra, plot=not args.no_plot, title=title, subtitle=title_details)
         stage.commit()
     lines = [f"ReA on {path}: UA {ua:.3f} TA {ta:.3f} | attacker sample {result['settings']['attacker_sample_size']} "
              f"images, {cfg.repeats} repeats × (1 forget + {cfg.num_ood_dataset} OOD), T={cfg.steps}, m={cfg.mix_batch}"]

@@ -58,6 +58,13 @@ def resolve_paths(args):
     return ckpt, args.out_dir or os.path.join(run_dir, f"distribution{suffix}")
 
 
+def _plot_title(args, ckpt: str) -> str:
+    """Short: dataset, net, the model (the method, or the checkpoint given) and the features."""
+    stem = os.path.splitext(os.path.basename(ckpt))[0]
+    model = os.path.basename(ckpt) if args.model_path else args.method + ("" if stem == "last" else f" ({stem}.pt)")
+    return f"{args.dataset} / {args.net}: {model} [{args.features}]"
+
+
 def run(args) -> dict:
     sub = args.subclass or args.forget_fine is not None
     fill_forget_default(args, sub)
@@ -81,7 +88,7 @@ def run(args) -> dict:
     with StagedOutput(out_dir, whole=args.out_dir is None) as stage:
         res = distribution_metrics(model, exp, args.features, args.max_points, tsne_seed, args.grid_size,
                                    args.perplexity, plot_dir=stage.dir, tsne_threads=args.tsne_threads or None,
-                                   title=f"{args.dataset}/{args.net} {os.path.relpath(ckpt)} [{args.features}]")
+                                   title=_plot_title(args, ckpt))
         res["files"] = {k: stage.final(os.path.basename(v)) for k, v in res["files"].items()}
         res = dict(status="done", stage="distribution", checkpoint=ckpt, model_fingerprint=model_fp, args=vars(args),
                    **res)

@@ -199,8 +199,11 @@ def _extract_into(stage, args, cfg, exp, split, box, student, gen_model, eval_se
                           **{k: v for k, v in summ.items() if k.startswith("fidelity")})
     save_checkpoint(stage.path("student.pt"), student, meta)
     ckpt = stage.final("student.pt")
-    plot_extraction_curve(stage.path("curve.png"), result["history"],
-               f"DFME {args.dataset}: {vmeta.get('arch')} victim → {args.student_net}, budget {cfg.query_budget}")
+    method = vmeta.get("method") or os.path.basename(vpath)
+    plot_extraction_curve(
+        stage.path("curve.png"), result["history"], f"{args.dataset} / {args.net}: DFME copy of {method}",
+        f"victim {vmeta.get('arch')} (retain test acc {victim_test_acc:.3f}) → student {args.student_net}; "
+        f"{summ['queries_used']:,} of {cfg.query_budget:,} queries; final fidelity {summ['fidelity']:.3f}")
     results = {"status": "done", "stage": "dfme", "args": vars(args), "checkpoint": ckpt, "victim": victim_id,
                "model_fingerprint": victim_fp, "student_fingerprint": file_fingerprint(stage.path("student.pt")),
                "config": asdict(cfg), **summ, "history": result["history"], "device": str(exp.device)}

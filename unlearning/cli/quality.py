@@ -285,14 +285,33 @@ def to_markdown(rows: List[dict], results: dict) -> str:
 
 
 def plot(path: str, results: dict) -> str:
+    """distributions.png: ``quality_figure``, written atomically."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
 
+    fig = quality_figure(results)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", pad_inches=0.15))
+    plt.close(fig)
+    return path
+
+
+def quality_figure(results: dict):
+    """Per statistic, one dot per model for the retrained population and each method (mean as a bar); the steps
+    panels in steps to τ, with the T+1 ceiling (a sample that never reached τ) marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = results["settings"]
+    ceiling = int(s["rea"]["steps"]) + 1  # steps-to-τ of a sample that never reached τ
+    units = {"forget_steps": "steps to τ (mean per model)", "ood_steps": "steps to τ (mean per model)",
+             "forget_over_ood": "ratio of steps to τ (forget / OOD)"}
     pops = [("retrain", results["retrained"]["models"])] + [
         (name, b["models"]) for name, b in results["methods"].items() if b.get("models")]
-    fig, axes = plt.subplots(1, len(STAT_NAMES), figsize=(4.2 * len(STAT_NAMES), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(STAT_NAMES), figsize=(max(4.2, 0.55 * len(pops) + 2) * len(STAT_NAMES), 4.0),
+                             squeeze=False)
     rng = np.random.default_rng(0)
     for ax, stat in zip(axes[0], STAT_NAMES):
         for j, (name, models) in enumerate(pops):
@@ -304,12 +323,18 @@ def plot(path: str, results: dict) -> str:
         ax.set_xticks(range(len(pops)))
         ax.set_xticklabels([p[0] for p in pops], rotation=45, ha="right", fontsize=7)
         ax.set_title(SHORT_NAMES[stat], fontsize=8)
-    s = results["settings"]
-    fig.suptitle(f"{s['dataset']} forget {s['forget_class']}: per-model ReA statistics, K = {s['K']}", fontsize=9)
+        ax.set_ylabel(units.get(stat, stat), fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+        if stat in ("forget_steps", "ood_steps"):
+            ax.axhline(ceiling, color="tab:red", lw=0.8, ls="--")
+            ax.text(0.02, ceiling, f"T+1 = {ceiling}: never reached τ", transform=ax.get_yaxis_transform(),
+                    color="tab:red", fontsize=7, va="bottom")
+            ax.set_ylim(bottom=0, top=ceiling * 1.08)
+    fig.suptitle(f"{s['dataset']} / {s['net']}, forget class {s['forget_class']}: per-model ReA statistics, "
+                 f"K = {s['K']} models per population (bar: mean)", fontsize=9)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
-    return path
+    return fig
 
 
 # ----------------------------------------------------------------------------- the stage

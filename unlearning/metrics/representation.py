@@ -353,7 +353,9 @@ def plot_tsne(Z, labels, cls, path, title="", names=None) -> str:
                label=f"{names.get(cls, cls) if names else cls} (forget)")
     ax.set_title(title, fontsize=9)
     ax.set_xticks([]), ax.set_yticks([])
-    ax.legend(fontsize=7, markerscale=1.5, loc="best", framealpha=0.7)
+    # beside the axes: inside, "best" still covered clusters
+    ax.legend(fontsize=7, markerscale=1.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="class",
+              title_fontsize=7)
     _save_png(fig, path)
     plt.close(fig)
     return path
@@ -365,30 +367,47 @@ def plot_overlap_map(grid: DensityGrid, cls, path, title="") -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     p_f, p_rest = grid.densities[cls], rest_density(grid, cls)
     classes, pair = pairwise_overlap(grid)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.8))
+    # each colour bar in its own column, so its label never runs into the matrix's class ticks
+    fig, (a, ca, b, cb) = plt.subplots(1, 4, figsize=(12.5, 5.0),
+                                       gridspec_kw={"width_ratios": [1, 0.04, 1, 0.04], "wspace": 0.5})
     ext = (grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1])
     # colour scale of the densities themselves, so a near-empty overlap looks empty
     im = a.imshow(np.minimum(p_f, p_rest), origin="lower", extent=ext, cmap="Greys", aspect="auto",
                   vmin=0, vmax=max(min(p_f.max(), p_rest.max()), 1e-300))
-    fig.colorbar(im, ax=a, fraction=0.046, label="min(p_f, p_rest)")
+    bar = fig.colorbar(im, cax=ca)
+    bar.set_label("min(p_f, p_rest) (density)", fontsize=8)
+    bar.ax.yaxis.set_major_locator(MaxNLocator(4))
+    bar.ax.ticklabel_format(style="sci", scilimits=(-2, 3))
+    bar.ax.tick_params(labelsize=7)
     for d, colour in ((p_f, "red"), (p_rest, "tab:blue")):
         if d.max() > 0:
             a.contour(grid.xs, grid.ys, d, levels=np.linspace(d.max() * 0.1, d.max(), 5), colors=colour, linewidths=0.7)
-    a.set_title(f"overlap = {overlap_from_grid(grid, cls):.3f}  (red: forget {cls}, blue: rest)", fontsize=9)
+    a.legend([Line2D([], [], color="red", lw=1), Line2D([], [], color="tab:blue", lw=1)],
+             [f"forget class {cls}", "every other class"], fontsize=7, loc="lower right", framealpha=0.8)
+    a.set_title(f"KDE overlap with the rest = {overlap_from_grid(grid, cls):.3f}", fontsize=9)
+    a.set_xlabel("t-SNE 1", fontsize=8), a.set_ylabel("t-SNE 2", fontsize=8)
     a.set_xticks([]), a.set_yticks([])
-    im = b.imshow(pair, vmin=0, vmax=1, cmap="viridis")
-    fig.colorbar(im, ax=b, fraction=0.046, label="∫ min(p_i, p_j)")
-    b.set_xticks(range(len(classes)), [str(c) for c in classes])
-    b.set_yticks(range(len(classes)), [str(c) for c in classes])
+    im = b.imshow(pair, vmin=0, vmax=1, cmap="viridis", aspect="auto")  # fills its column, next to its colour bar
+    bar = fig.colorbar(im, cax=cb)
+    bar.set_label("∫ min(p_i, p_j)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    names = [f"{c}*" if c == cls else str(c) for c in classes]
+    b.set_xticks(range(len(classes)), names, fontsize=7)
+    b.set_yticks(range(len(classes)), names, fontsize=7)
+    b.set_xlabel(f"class (* = forget class {cls})", fontsize=8), b.set_ylabel("class", fontsize=8)
+    size = 7 if len(classes) <= 12 else 5
     for i in range(len(classes)):
         for j in range(len(classes)):
-            b.text(j, i, f"{pair[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                   color="white" if pair[i, j] < 0.6 else "black")
+            if len(classes) <= 20:
+                b.text(j, i, f"{pair[i, j]:.2f}", ha="center", va="center", fontsize=size,
+                       color="white" if pair[i, j] < 0.6 else "black")
     b.set_title(f"pairwise KDE overlap; multi-class = {multiclass_overlap_from_grid(grid):.3f}", fontsize=9)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=10)
     _save_png(fig, path)
     plt.close(fig)
     return path
