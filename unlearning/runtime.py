@@ -94,8 +94,3 @@ def configure_speed(device: torch.device, amp=None, channels_last=None, compile=
         torch.set_autocast_cache_enabled(False)
     return speed
 
-
-def float32_compute(device_type: str):
-    """A context in which autocast is off for ``device_type``: computations that must run in float32 (per-sample
-    gradients through vmap, the batched ReA engine's stacked weights) whatever the process's speed settings."""
-    return torch.autocast(device_type, enabled=False)
