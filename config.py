@@ -77,11 +77,11 @@ PRESETS["digits_shadow"] = copy.deepcopy(PRESETS["digits"])
 # the pretrained model's. An epoch of D_f is ~4 steps, so each `_our` phase 1 was chosen by its result after the
 # replay (UA ≤ 5%, TA within 5 points of retrain), and the replay is short so that `_our` stays cheap next to
 # retrain's 30 epochs.
-_DIGITS_UNLEARN = {
+_DIGITS_UNLEARN = {  # batch_size 32: the digits preset's batch, not the paper's per-method ones
     "finetune": {"para1": 0.05, "para2": 5, "weight_decay": 0.02},
     "negative_grad": {"para1": 0.1, "para2": 0.95, "epochs": 2},  # plain SGD: 0.1 ≈ the step of 0.01 with momentum 0.9
-    "amnesiac": {"para1": 1e-3, "para2": 2},
-    "badteacher": {"para1": 1e-3, "para2": 0.3, "epochs": 2, "temperature": 1.0},
+    "amnesiac": {"batch_size": 32, "para1": 1e-3, "para2": 2},
+    "badteacher": {"batch_size": 32, "para1": 1e-3, "para2": 0.3, "epochs": 2, "temperature": 1.0},
     "ssd_tuning": {"para1": 2.0, "para2": 1.0},  # class-ordered I_D: a large α dampens few weights and forgets nothing
     "Wfisher": {"para1": 30.0, "para2": 64, "damping": 1.0},  # the smallest α that forgets at acceptable TA
     "FisherForgetting": {"para1": 1e-6, "para2": None, "max_var": 1e3, "fisher_samples": 256},
@@ -90,17 +90,17 @@ _DIGITS_UNLEARN = {
     "UNSIR": {"para1": 1e-2, "para2": 1e-3, "optimizer": "adam", "noise_steps": 25, "noise_lr": 0.1, "noise_l2": 0.1,
               "noise_batch_size": 32, "noise_copies": 9, "samples_per_class": 500, "impair_batch_size": 32,
               "repair_batch_size": 128},
-    "SCRUB": {"para1": 0.005, "para2": 3, "epochs": 4, "alpha": 0.001, "gamma": 0.99, "temperature": 4.0,
+    "SCRUB": {"batch_size": 32, "para1": 0.005, "para2": 3, "epochs": 4, "alpha": 0.001, "gamma": 0.99, "temperature": 4.0,
               "optimizer": "sgd", "milestones": []},
     "salun": {"para1": 5e-3, "para2": 0.5, "epochs": 3},             # Adam, the paper's optimiser
     # recent class-wise methods and PRU (docs/recent_methods.md, "digits values")
-    "boundary_shrink": {"para1": 0.01, "para2": 5, "bound": 0.1, "weight_decay": 0.0},
-    "boundary_expanding": {"para1": 0.01, "para2": 5, "weight_decay": 0.0},
-    "delete": {"para1": 0.01, "para2": 10, "weight_decay": 0.0},
-    "sfr_on": {"para1": 0.01, "para2": 150, "forget_alpha": 25.0, "forget_freq": 5, "lambd": 0.5, "max_norm": 7.0,
+    "boundary_shrink": {"batch_size": 32, "para1": 0.01, "para2": 5, "bound": 0.1, "weight_decay": 0.0},
+    "boundary_expanding": {"batch_size": 32, "para1": 0.01, "para2": 5, "weight_decay": 0.0},
+    "delete": {"batch_size": 32, "para1": 0.01, "para2": 10, "weight_decay": 0.0},
+    "sfr_on": {"batch_size": 32, "para1": 0.01, "para2": 150, "forget_alpha": 25.0, "forget_freq": 5, "lambd": 0.5, "max_norm": 7.0,
                "threshold": 1.0, "ema_beta": 1.0, "weight_decay": 5e-4},
-    "pru": {"para1": 0.01, "para2": 5, "lamb": 1.0, "refine_epochs": 1, "refine_lr": 0.01, "weight_decay": 1e-4},
-    "weight_dist_reg": {"para1": 1e-3, "para2": 5, "alpha": 1.0, "safeguard": "SCRUB", "weight_decay": 0.0},
+    "pru": {"batch_size": 32, "para1": 0.01, "para2": 5, "lamb": 1.0, "refine_epochs": 1, "refine_lr": 0.01, "weight_decay": 1e-4},
+    "weight_dist_reg": {"batch_size": 32, "para1": 1e-3, "para2": 5, "alpha": 1.0, "safeguard": "SCRUB", "weight_decay": 0.0},
     # rival defences: TREW converges in 1–3 epochs on digits (UA 0, TA 0.989); Spotter at the paper's batch 128
     # takes one step per epoch on digits' forget set and forgets nothing, at 32 it does (UA 0.008, TA 0.993)
     "trew": {"para1": 0.01, "para2": 3, "batch_size": 32},
