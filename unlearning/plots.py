@@ -140,37 +140,43 @@ def roc_points(member, non_member, higher_is_member: bool = False):
 
 def plot_roc_methods(path: str, entries: list, dataset: str, net: str, max_fpr: float = 0.05,
                      what: str = "white-box ReA ROC (steps-to-τ)", subtitle: str = "") -> str:
-    """ROC curve per method from its member / non-member scores, a marker at ``max_fpr`` and an inset with FPR on a
-    log scale. ``entries``: [{"label", "member", "non_member", "higher_is_member" (default False)}]."""
+    """ROC curve per method from its member / non-member scores (left), a marker at ``max_fpr`` with TPR@FPR in the
+    legend, and the same curves with FPR on a log scale (right).
+    ``entries``: [{"label", "member", "non_member", "higher_is_member" (default False)}]."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    # the log-scale view beside the linear one, not inset: an inset covers curves that run below the diagonal
+    fig, (ax, lg) = plt.subplots(1, 2, figsize=(10.5, 4.6), gridspec_kw={"width_ratios": [1.2, 1]})
     colours = _method_colours([e["label"] for e in entries])
-    inset = ax.inset_axes([0.5, 0.1, 0.46, 0.42])
-    for e in entries:
+    for e in sorted(entries, key=lambda e: e["label"] != REFERENCE):
         hi = bool(e.get("higher_is_member", False))
         fpr, tpr = roc_points(e["member"], e["non_member"], hi)
         auc = roc_auc(e["member"], e["non_member"], hi)
         t5 = tpr_at_fpr(e["member"], e["non_member"], max_fpr, hi)
         ref = e["label"] == REFERENCE
-        style = dict(color=colours[e["label"]], lw=3 if ref else 1.6, alpha=0.8 if ref else 1.0)
+        style = dict(color=colours[e["label"]], lw=3.5 if ref else 1.6, alpha=0.7 if ref else 1.0)
         # straight segments between operating points: tied scores (integer steps) split at random, as AUC counts them
         ax.plot(fpr, tpr, label=f"{e['label']}: AUC {auc:.2f}, TPR@{max_fpr:.0%}FPR {t5:.2f}", **style)
-        ax.plot([max_fpr], [t5], "o", color=style["color"], ms=5, mec="k", mew=0.5)
-        inset.plot(np.clip(fpr, 1e-3, 1), tpr, **style)
+        lg.plot(np.clip(fpr, 1e-3, 1), tpr, **style)
+        for a in (ax, lg):
+            a.plot([max_fpr], [t5], "o", color=style["color"], ms=5, mec="k", mew=0.5, zorder=4)
     ax.plot([0, 1], [0, 1], color="k", lw=0.7, ls="--")
-    ax.axvline(max_fpr, color="0.6", lw=0.8, ls=":")
-    ax.set_xlim(-0.01, 1.01), ax.set_ylim(-0.01, 1.02)
-    ax.set_xlabel("false positive rate (OOD samples called member)")
+    lg.plot(np.logspace(-3, 0, 50), np.logspace(-3, 0, 50), color="k", lw=0.7, ls="--")
+    for a in (ax, lg):
+        a.axvline(max_fpr, color="0.6", lw=0.8, ls=":")
+        a.set_ylim(-0.01, 1.02)
+        a.grid(alpha=0.3)
+        a.set_xlabel("false positive rate (OOD samples called member)")
+    ax.set_xlim(-0.01, 1.01)
     ax.set_ylabel("true positive rate (forget samples called member)")
-    inset.set_xscale("log")
-    inset.set_xlim(1e-2, 1), inset.set_ylim(0, 1.02)
-    inset.axvline(max_fpr, color="0.6", lw=0.8, ls=":")
-    inset.set_title("FPR on a log scale", fontsize=7)
-    inset.tick_params(labelsize=6)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2 if len(entries) > 4 else 1,
-              frameon=False, title=f"marker: TPR at {max_fpr:.0%} FPR", title_fontsize=7)
-    title = sweep_title(dataset, net, what)
+    lg.set_xscale("log")
+    lg.set_xlim(1e-2, 1)
+    lg.set_title("FPR on a log scale", fontsize=9)
+    ax.set_title("FPR on a linear scale", fontsize=9)
     fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=2 if len(entries) > 3 else 1, fontsize=8, frameon=False,
+               title=f"dot: TPR at {max_fpr:.0%} FPR (largest TPR with FPR ≤ {max_fpr:.0%})", title_fontsize=8)
+    title = sweep_title(dataset, net, what)
     _titled(fig, title, subtitle)  # after the layout: above the axes, kept whole by the tight bounding box
     _save(fig, path)
     return title
@@ -209,12 +215,12 @@ def plot_relearning_overlay(path: str, entries: list, dataset: str, net: str, th
 
 
 def plot_image_grid(path: str, entries: list, dataset: str, net: str, what: str = "t-SNE of D_r ∪ D_f per method",
-                    ncols: int = 3, subtitle: str = "") -> str:
+                    ncols=None, subtitle: str = "") -> str:
     """Existing PNGs (e.g. each run's distribution/tsne.png) side by side, one panel per entry, labelled.
     ``entries``: [{"label", "image": path of a PNG}]; an unreadable image leaves its panel with a note."""
     plt = _pyplot()
     n = max(1, len(entries))
-    ncols = max(1, min(ncols, n))
+    ncols = max(1, min(ncols or min(4, int(np.ceil(np.sqrt(n)))), n))  # near square unless told
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4.2 * nrows), squeeze=False)
     for ax in axes.ravel():
@@ -323,6 +329,7 @@ def plot_fidelity_vs_rea(path: str, entries: list, dataset: str, net: str,
     if entries:
         lo, hi = _padded([e["fidelity"] for e in entries], least=0.02)
         ax.set_xlim(lo, hi + 0.3 * (hi - lo))  # room for the labels on the right
+        ax.set_xticks([t for t in ax.get_xticks() if lo <= t <= 1.0 + 1e-9])  # no tick at a fidelity above 1
     ax.set_ylim(-0.02, 1.05)
     if entries:
         _label_points(ax, entries, "fidelity", "AUC")
