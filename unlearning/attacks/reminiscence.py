@@ -308,9 +308,9 @@ def relearn(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, batc
 
 
 def _float32(rd: "RunData"):
-    """A context with autocast off on the data's device (a no-op on the CPU, where it is never on)."""
-    kind = rd.data.x.device.type
-    return torch.autocast(kind, enabled=False) if kind == "cuda" else contextlib.nullcontext()
+    """A context with autocast off on the data's device (CUDA, or the CPU where the speed flags force it on)."""
+    kind = rd.device.type
+    return torch.autocast(kind, enabled=False) if kind in ("cuda", "cpu") else contextlib.nullcontext()
 
 
 # ----------------------------------------------------------------------------- many targets in one pass
