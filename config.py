@@ -66,11 +66,12 @@ PRESETS = {
 PRESETS["digits_shadow"] = copy.deepcopy(PRESETS["digits"])
 
 # ----------------------------------------------------------------------------- unlearning methods, per dataset
-# Each method's paper-preset settings are registered beside its function (unlearning/strategies.py,
-# unlearning/recent_methods.py; `python forget_full_class_strategies.py` prints them). Here: the datasets that use
-# other values. UNLEARN[dataset][method] replaces the method's registered settings as a whole on that dataset;
-# OVER_UNLEARN[dataset][method] replaces its registered `_our` phase-1 overrides, OVER_UNLEARN[dataset]["replay"]
-# the shared replay (unlearning/over_unlearning.py, REPLAY). A dataset not listed takes the digits values.
+# Each method's paper-preset settings are registered beside its function (unlearning/methods/classic.py,
+# unlearning/methods/recent.py, unlearning/methods/rival.py; `python forget_full_class_strategies.py -dataset X`
+# prints the values that run on X). Here: only what differs per dataset. UNLEARN[dataset][method] is merged key by
+# key over the method's registered settings; OVER_UNLEARN[dataset][method] over its registered `_our` phase-1
+# overrides, OVER_UNLEARN[dataset]["replay"] over the shared replay (unlearning/methods/replay.py, REPLAY). Every
+# dataset needs an entry (an empty dict runs the registered paper values); a missing one is an error.
 # "para1"/"para2" are the launcher's two knobs; "pretrain_l1": run on the sparse checkpoint of that λ.
 #
 # digits: every value chosen on digits (docs/unlearning.md, "Digits settings"). Plain methods: for UA ≈ 0 at TA near
@@ -204,7 +205,7 @@ SMOKE = {
 }
 
 
-# Data-free model extraction (black-box ReA). Keys are DFMEConfig fields (unlearning/extraction.py).
+# Data-free model extraction (black-box ReA). Keys are DFMEConfig fields (unlearning/attacks/extraction.py).
 # (paper) the paper's dfme_attack.py: 20M queries, batch 32, SGD lr 0.02 student (momentum 0.9, wd 5e-4), Adam lr
 # 3e-4 generator, nz 100, m=1, ε=1e-3, 5 student steps per generator step, ×0.3 at 10/30/50% of the budget (the
 # DFME paper's CIFAR-10 values were batch 256, lr 0.1 / 1e-4, nz 256). The digits values are ours (docs/blackbox.md).

@@ -8,7 +8,7 @@ For a preset and a forget class, with K seeds s = first_seed … first_seed+K−
      are shared by every method,
   3. run the Reminiscence Attack on every model, all targets stacked in one vmapped engine, the attacker samples
      of model s drawn with attack seed ``attack_seed + s`` (retrained and unlearned model s see the same samples),
-  4. per method, compare the per-model relearning statistics with the retrained population (unlearning/quality.py).
+  4. per method, compare the per-model relearning statistics with the retrained population (unlearning/metrics/quality.py).
 
 Writes ``<log_root>/<dataset>/<net>/forget_<c>/quality/K<K>_seed-<s0>_<ReA tag>/``: results.json (every number,
 the per-model statistics), table.md and distributions.png. Per-model ReA results are cached by checkpoint
