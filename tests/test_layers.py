@@ -8,7 +8,7 @@ PKG = os.path.join(ROOT, "unlearning")
 
 # lowest first; a module's layer is its first matching entry (a package name covers its modules)
 LAYERS = [
-    ["errors", "files", "paths", "runtime", "tables", "measured_docs"],
+    ["errors", "files", "paths", "runtime", "tables", "measured_docs", "values"],
     ["experiment", "training", "per_sample", "evaluation", "saliency", "scoring", "plots"],
     ["methods"],
     ["attacks", "metrics"],

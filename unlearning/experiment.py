@@ -54,7 +54,9 @@ class Experiment:
         return meta
 
 
-META_KEYS_CHECKED = ("dataset", "arch", "trained_classes", "ood_classes", "ood_fine")
+# what a checkpoint must agree on: the architecture and every field of the split's metadata (Split.metadata), so a
+# field added there is compared without a change here
+META_KEYS_CHECKED = ("arch", "in_channels", "image_size")
 
 
 def save_checkpoint(path: str, model: torch.nn.Module, meta: dict) -> str:
@@ -81,7 +83,8 @@ def load_checkpoint(path: str, map_location="cpu", expect: Optional[dict] = None
                    else "pretrain_model_<dataset>.py without --subclass")
             raise CheckpointError(f"checkpoint {path} is a {made_for} model; this {expect['setting']} run needs one "
                                   f"from {fix}")
-    for key in META_KEYS_CHECKED if expect else ():
+    for key in (list(META_KEYS_CHECKED) + [k for k in expect if k not in META_KEYS_CHECKED and k != "setting"]
+                if expect else ()):
         if key in expect and meta.get(key) != expect[key]:
             raise CheckpointError(
                 f"checkpoint {path} was made for {key}={meta.get(key)!r}, but this run needs {key}={expect[key]!r}"

@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 import config
 from .errors import CheckpointError
 from .files import check_output_dir, file_fingerprint
-from .methods import check_knobs, get_method, load_recipe, merge, method_settings
+from .methods import check_knobs, check_settings, get_method, load_recipe, merge, method_settings
 from .paths import forget_name, pretrained_path, settings_tag, unlearn_dir
 from .runtime import resolve_device
 
@@ -121,6 +121,7 @@ def resolve(args, subclass: bool = False) -> Tuple[object, dict]:
     settings = method_settings(args.dataset, args.method, recipe=recipe_of(args))
     if getattr(args, "settings", None):  # a --settings override merged over the method's settings
         settings = merge(settings, args.settings)
+    settings = check_settings(args.method, settings)  # whatever the source: one check of every key and value
     if args.para1 is None:
         args.para1 = settings.get("para1")
     if args.para2 is None:

@@ -27,6 +27,8 @@ def resolve_device(spec: str = "auto") -> torch.device:
         dev = None
     if dev is None or dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"--device {spec}: unknown device (use auto, cpu, cuda or cuda:<i>)")
+    if dev.type != "cuda" and dev.index not in (None, 0):
+        raise ValueError(f"--device {spec}: {dev.type} has one device here (use {dev.type}, or cuda:<i> for a GPU)")
     if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise ValueError(f"--device {spec}: MPS is not available on this machine")
     if dev.type == "cuda":

@@ -9,6 +9,7 @@ from typing import Optional
 import config
 from datasets import get_dataset_info
 from models import canonical_name
+from ..values import flag_type
 
 
 def base_parser(description: str, dataset: Optional[str] = None) -> argparse.ArgumentParser:
@@ -62,8 +63,8 @@ def add_run_identity_args(p: argparse.ArgumentParser, subclass: bool = False) ->
     p.add_argument("--para1", type=float, default=None, help="method knob 1 (see forget_full_class_strategies.py)")
     p.add_argument("--para2", type=float, default=None, help="method knob 2")
     p.add_argument("--mask_path", default=None, help="SalUn mask file (from saliency_mu/generate_mask.py)")
-    p.add_argument("--l1", type=float, default=0.0, help="λ of an added λ‖θ‖₁ term")
-    p.add_argument("--l2", type=float, default=0.0, help="λ of an added λ‖θ−θ₀‖² term (towards the pretrained weights)")
+    p.add_argument("--l1", type=flag_type("nonneg"), default=0.0, help="λ of an added λ‖θ‖₁ term")
+    p.add_argument("--l2", type=flag_type("nonneg"), default=0.0, help="λ of an added λ‖θ−θ₀‖² term (towards the pretrained weights)")
     p.add_argument("-weight_path", "--weight_path", default=None,
                    help="checkpoint to load: the pretrained model the run starts from (default: "
                         "log_files/<dataset>/<net>/pretrain/seed-0/model.pt)")

@@ -12,3 +12,4 @@ from .registry import (KNOB_KINDS, KNOBS, METHODS, UNUSED, VARIANTS, Knob, Metho
                        get_method, method_names, orth_names, register, register_variant, registered, unregister)
 from .settings import (describe, docs_with_table, load_recipe, markdown_table, merge, method_settings,  # noqa: F401
                        over_unlearn_settings, plain_settings)
+from .schema import SETTING_KINDS, check_recipe, check_settings  # noqa: F401

@@ -15,20 +15,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
 from ..errors import UnknownMethodError
+from ..values import NUMERIC
 
 
-# What a knob may be: the kind names a range that ``check_knobs`` enforces before any computation.
-KNOB_KINDS = {  # kind: (in range?, integral?, wording)
-    "lr": (lambda v: v > 0, False, "a learning rate: > 0 and finite"),
-    "epochs": (lambda v: v >= 1, True, "a number of epochs: a whole number ≥ 1"),
-    "count": (lambda v: v >= 1, True, "a count: a whole number ≥ 1"),
-    "count0": (lambda v: v >= 0, True, "a count: a whole number ≥ 0"),
-    "ratio": (lambda v: 0 < v <= 1, False, "a fraction in (0, 1]"),
-    "weight": (lambda v: 0 <= v <= 1, False, "a weight in [0, 1]"),
-    "positive": (lambda v: v > 0, False, "> 0 and finite"),
-    "nonneg": (lambda v: v >= 0, False, "≥ 0 and finite"),
-    "real": (lambda v: True, False, "finite"),
-}
+# What a knob may be: a kind of unlearning.values (its range), enforced by ``check_knobs`` before any computation.
+KNOB_KINDS = {kind: NUMERIC[kind] for kind in ("lr", "epochs", "count", "count0", "ratio", "weight", "positive",
+                                              "nonneg", "real")}
 
 
 @dataclass(frozen=True)
@@ -60,7 +52,7 @@ class Method:
     def defaults(self) -> dict:
         """The paper-preset settings: para1/para2 and every fixed setting."""
         out = {key: knob.default for key, knob in zip(("para1", "para2"), self.knobs) if knob is not None}
-        out.update({key: value for key, (value, _meaning) in self.settings.items()})
+        out.update({key: reg[0] for key, reg in self.settings.items()})
         return copy.deepcopy(out)
 
 
@@ -76,7 +68,8 @@ def register(name: str, para1: Optional[Knob] = None, para2: Optional[Knob] = No
     """Decorator: put ``fn(ctx, para1, para2) -> model`` in the registry as ``name`` (and, unless ``approximate`` is
     False, its ``_our`` and ``_orth`` variants). ``para1`` / ``para2``: Knob(kind, meaning, paper-preset value), None
     for a knob the method does not have; ``settings``: the other settings the method reads, {key: (paper-preset value,
-    meaning)}; ``our``: what phase 1 of ``<name>_our`` changes on the paper presets (a "replay" key: this method's
+    meaning)} or {key: (value, meaning, kind)} (a kind of unlearning.values; without one, the key's entry in
+    unlearning.methods.schema.SETTING_KINDS or the value's type); ``our``: what phase 1 of ``<name>_our`` changes on the paper presets (a "replay" key: this method's
     own replay settings). A dataset that needs other values names them in config.UNLEARN / config.OVER_UNLEARN."""
     for knob in (para1, para2):
         if knob is not None and knob.kind is not None and knob.kind not in KNOB_KINDS:
@@ -85,7 +78,7 @@ def register(name: str, para1: Optional[Knob] = None, para2: Optional[Knob] = No
     def wrap(fn):
         if name in METHODS:
             raise ValueError(f"method {name!r} is already registered")
-        fixed = {key: value for key, (value, _meaning) in (settings or {}).items()}
+        fixed = {key: reg[0] for key, reg in (settings or {}).items()}
 
         @functools.wraps(fn)
         def with_registered_settings(ctx, para1=None, para2=None):

@@ -9,6 +9,7 @@ from typing import Dict, Optional
 import config
 from .. import tables
 from .registry import METHODS, VARIANTS, get_method, method_names
+from .schema import check_recipe
 
 
 RECIPE_NAME = "UNLEARN_OVERRIDES"  # what the error messages call a recipe's content
@@ -53,7 +54,7 @@ def load_recipe(source, label: str = RECIPE_LABEL) -> dict:
         if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
             raise ValueError(f"{label}: {key} must map method names to objects of settings {shape}, "
                              f"got {json.dumps(table)[:80]}")
-    return data
+    return check_recipe(data, label)
 
 
 def _dataset_table(table: dict, dataset: str, name: str) -> dict:
@@ -145,7 +146,7 @@ def markdown_table() -> str:
               "other settings (paper preset)", "`_our` phase 1 (paper preset)", "what it does"]
     rows = []
     for m in METHODS.values():
-        other = "; ".join(f"`{k}` {_value(v)}: {meaning}" for k, (v, meaning) in m.settings.items())
+        other = "; ".join(f"`{k}` {_value(v)}: {meaning}" for k, (v, meaning, *_) in m.settings.items())
         our = ", ".join(flat(m.our)) if m.approximate else "no `_our`"
         first = " ".join(m.doc.split()).split(". ")[0].rstrip(".")
         rows.append([_cell(c) for c in (m.name, knob(m, "para1", m.para1), knob(m, "para2", m.para2),
