@@ -6,7 +6,9 @@ white-box and black-box. Rows group runs that differ only in seed (mean ± sd ov
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 import os
 import sys
@@ -29,9 +31,26 @@ MISSING = "—"
 
 
 # ----------------------------------------------------------------------------- collecting
+SMOKE_DIR = "smoke"  # run.py --smoke writes under <log_root>/smoke/: never part of the real report
+
+
+def is_smoke_root(log_root: str) -> bool:
+    return os.path.basename(os.path.normpath(log_root)) == SMOKE_DIR
+
+
+def _walk(log_root: str):
+    """(folder, files) below ``log_root``, sorted, leaving out the report's own folder and, unless ``log_root`` is a
+    smoke root, the smoke sweep's results (<log_root>/smoke/)."""
+    for dirpath, dirs, files in os.walk(log_root):
+        dirs.sort()
+        if dirpath == log_root:
+            dirs[:] = [d for d in dirs if d != "report" and (d != SMOKE_DIR or is_smoke_root(log_root))]
+        yield dirpath, files
+
+
 def _find_results(log_root: str):
-    for dirpath, _, files in os.walk(log_root):
-        if "results.json" in files and os.sep + "report" not in dirpath[len(log_root):]:
+    for dirpath, files in _walk(log_root):
+        if "results.json" in files and os.sep + "report" + os.sep not in dirpath[len(log_root):] + os.sep:
             yield os.path.join(dirpath, "results.json")
 
 
@@ -44,14 +63,37 @@ def _run_dir_of(path: str) -> Optional[str]:
     return None
 
 
-def _identity(res: dict) -> dict:
-    a = res.get("args", {})
+FOLDER_TAGS = re.compile(r"_((?:set|rcp|src)-[0-9a-zA-Z]+)")  # RunIdentity's extra fields beyond the shown ones
+
+
+def _folder_tags(run_dir: Optional[str]) -> str:
+    """The run folder's identifying fields beyond those shown in their own columns (a --settings hash ``set-``, a
+    recipe hash ``rcp-``, a source model ``src-``): runs that differ in them are different experiments."""
+    if not run_dir:
+        return ""
+    return "_".join(FOLDER_TAGS.findall(os.path.basename(os.path.normpath(run_dir))))
+
+
+def settings_hash(settings) -> str:
+    """Short content hash of a run's resolved settings (what it recorded after the run left out): two runs with
+    different settings, from whatever source, are different experiments."""
+    if not isinstance(settings, dict):
+        return ""
+    clean = {k: v for k, v in settings.items() if k != "_log"}
+    return hashlib.sha1(json.dumps(clean, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
+def _identity(res: dict, run_dir: Optional[str] = None) -> dict:
+    """A run's identity as the report groups it: everything but the seed (rows of different seeds with equal
+    identities are averaged; anything else that differs makes another row)."""
+    a = res.get("args") if isinstance(res.get("args"), dict) else {}
     fine = a.get("forget_fine")  # sub-class runs: the paper's sub-class rows, "fine<id>"
     return {"dataset": a.get("dataset"), "net": a.get("net"),
             "forget": f"fine{fine}" if fine is not None else a.get("forget_class"),
             "method": res.get("method", a.get("method")), "para1": a.get("para1"), "para2": a.get("para2"),
             "mask": os.path.basename(a["mask_path"]) if a.get("mask_path") else None, "l1": a.get("l1") or 0.0,
-            "l2": a.get("l2") or 0.0, "seed": a.get("seed")}
+            "l2": a.get("l2") or 0.0, "variant": _folder_tags(run_dir), "cfg": settings_hash(res.get("settings")),
+            "source": str(res.get("source_fingerprint") or "")[:8], "seed": a.get("seed")}
 
 
 def _read_result(path: str, notes: List[str]) -> Optional[dict]:
@@ -136,7 +178,7 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
                 if recorded and current and recorded != current:
                     _skip(notes, path, f"stale: written for model {recorded}, but last.pt is now {current}")
                     continue
-                rows["unlearn"].append(dict(_identity(res), TA=m.get("TA"), UA=m.get("UA"), RA=m.get("RA"),
+                rows["unlearn"].append(dict(_identity(res, os.path.dirname(path)), TA=m.get("TA"), UA=m.get("UA"), RA=m.get("RA"),
                                             MIA=m.get("MIA"), RTE=m.get("RTE"), forget_test=m.get("forget_test_acc"),
                                             d_t=m.get("d_t"), MIA_paper=m.get("MIA_paper"), path=path))
     for path, res in loaded.items():
@@ -159,7 +201,7 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
         if why:
             _skip(notes, path, "stale: " + why)
             continue
-        ident = _identity(owner)
+        ident = _identity(owner, run_dir)
         if attack is not None:
             try:
                 found = attack.rows(res)
@@ -233,12 +275,30 @@ def _params(row) -> str:
     s = ", ".join(b for b in bits if b is not None)
     if row.get("mask"):
         s += f", mask {row['mask']}"
+    for key in ("l1", "l2"):
+        if row.get(key):
+            s += f", {key} {row[key]:g}"
+    if row.get("variant"):
+        s += f", {row['variant']}"
+    if row.get("show_cfg"):
+        s += f", settings {row['cfg']}, source {row['source']}"
     return s or MISSING
+
+
+def _mark_ambiguous(table: List[dict]) -> List[dict]:
+    """Rows that the shown parameters would not tell apart (they differ only in resolved settings or source
+    model) show their settings hash and source fingerprint."""
+    seen = defaultdict(set)
+    shown = [k for k in IDENT if k not in ("cfg", "source")]
+    for row in table:
+        seen[tuple(row.get(k) for k in shown) + (row.get("lr"), row.get("features"))].add((row.get("cfg"), row.get("source")))
+    return [dict(row, show_cfg=len(seen[tuple(row.get(k) for k in shown) + (row.get("lr"), row.get("features"))]) > 1)
+            for row in table]
 
 
 # ----------------------------------------------------------------------------- tables
 GROUP = ["dataset", "net", "forget"]
-IDENT = GROUP + ["method", "para1", "para2", "mask", "l1", "l2"]
+IDENT = GROUP + ["method", "para1", "para2", "mask", "l1", "l2", "variant", "cfg", "source"]
 
 
 def efficacy_table(rows):
@@ -275,7 +335,7 @@ def distribution_table(rows):
 
 
 def _columns(table):
-    drop = {"para1", "para2", "mask", "l1", "l2"}
+    drop = {"para1", "para2", "mask", "l1", "l2", "variant", "cfg", "source"}
     cols = [c for c in table[0] if c not in drop]
     return cols[: cols.index("method") + 1] + ["params"] + cols[cols.index("method") + 1:]
 
@@ -284,7 +344,7 @@ def to_markdown(table: List[dict]) -> str:
     if not table:
         return "_no results yet_\n"
     cols = _columns(table)
-    rows = [dict(row, params=_params(row)) for row in table]
+    rows = [dict(row, params=_params(row)) for row in _mark_ambiguous(table)]
     return markdown_table(cols, [[row.get(c, MISSING) for c in cols] for row in rows]) + "\n"
 
 
@@ -294,7 +354,7 @@ def to_csv(table: List[dict]) -> str:
         cols = _columns(table)
         w = csv.writer(buf)
         w.writerow(cols)
-        for row in table:
+        for row in _mark_ambiguous(table):
             row = dict(row, params=_params(row))
             w.writerow([row.get(c, MISSING) for c in cols])
     return buf.getvalue()
@@ -336,7 +396,7 @@ def plot_rea(rows: List[dict], path: str, title: str) -> Optional[str]:
 def quality_sections(log_root: str) -> List[str]:
     """The forgetting-quality stage writes its own table (…/forget_<c>/quality/<tag>/table.md): include each."""
     out = []
-    for dirpath, _, files in sorted(os.walk(log_root)):
+    for dirpath, files in _walk(log_root):
         if "table.md" in files and os.path.basename(os.path.dirname(dirpath)) == "quality":
             rel = os.path.relpath(dirpath, log_root)
             with open(os.path.join(dirpath, "table.md")) as fh:
@@ -492,7 +552,7 @@ def _run_figures(row: dict, kind: str) -> List[tuple]:
 def quality_figures(log_root: str) -> List[dict]:
     """distributions.png of every forgetting-quality run (…/<dataset>/<net>/forget_<c>/quality/<tag>/)."""
     out = []
-    for dirpath, _, files in sorted(os.walk(log_root)):
+    for dirpath, files in _walk(log_root):
         if "distributions.png" in files and os.path.basename(os.path.dirname(dirpath)) == "quality":
             parts = os.path.relpath(dirpath, log_root).split(os.sep)
             if len(parts) >= 5 and parts[-3].startswith("forget_"):
@@ -596,7 +656,11 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
     for attack in ATTACKS.values():  # one table per registered attack (the ReA layout: rea.csv, rea_blackbox.csv)
         tables["rea" if attack.name == "rea" else f"rea_{attack.name}"] = (attack.title,
                                                                            rea_table(rows.get(attack.name, [])))
-    md = ["# Report rebuilt from log_files\n"]
+    smoke = is_smoke_root(log_root)
+    md = ["# SMOKE report (tiny settings: checks a machine, not results)\n" if smoke else "# Report rebuilt from log_files\n"]
+    if not smoke and os.path.isdir(os.path.join(log_root, SMOKE_DIR)):
+        md.append(f"Smoke results under {os.path.join(log_root, SMOKE_DIR)} are left out (their own report: "
+                  f"`python reproduce_tables.py --log_root {os.path.join(log_root, SMOKE_DIR)}`).\n")
     for name, (title, table) in tables.items():
         md += [f"## {title}\n", to_markdown(table)]
         atomic_write_text(os.path.join(out_dir, f"{name}.csv"), to_csv(table))
