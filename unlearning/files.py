@@ -98,6 +98,22 @@ def process_umask() -> int:
     return old
 
 
+def check_stage_owner(folder: str, stage: str) -> None:
+    """OutputError when ``folder`` already holds another stage's results.json (an --out_dir pointing at an
+    unlearning run's folder would replace that run's results): a stage writes only into its own folders."""
+    path = os.path.join(folder, "results.json")
+    if not os.path.isfile(path):
+        return
+    try:
+        owner = read_json(path)
+    except (OSError, ValueError):
+        return  # unreadable: not a finished result of any stage; the stage's staged write replaces it
+    other = owner.get("stage") if isinstance(owner, dict) else None
+    if other is not None and other != stage:
+        raise OutputError(f"{folder} holds the results of the {other} stage: the {stage} stage writes into its own "
+                          f"folder (give another --out_dir, or none for the default)")
+
+
 def check_output_dir(path: str, what: str = "output folder") -> str:
     """Raise OutputError unless ``path`` can be created and written: every name within the file system's limit,
     the nearest existing ancestor a writable folder (probed by creating a folder in it, which also covers

@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 
 import config
 from .errors import CheckpointError
-from .files import check_output_dir, file_fingerprint
+from .files import check_output_dir, check_stage_owner, file_fingerprint
 from .methods import check_knobs, check_settings, get_method, load_recipe, merge, method_settings
 from .paths import forget_name, pretrained_path, settings_tag, unlearn_dir
 from .runtime import resolve_device
@@ -145,11 +145,14 @@ def identity(args, subclass: bool = False) -> RunIdentity:
     return RunIdentity.of(args, settings)
 
 
-def preflight(device: str, *folders: str) -> None:
-    """Checks every stage makes before computing: the device is known and present, every output folder writable."""
+def preflight(device: str, *folders: str, stage: Optional[str] = None) -> None:
+    """Checks every stage makes before computing: the device is known and present, every output folder writable
+    and, for ``stage``, not holding another stage's results."""
     resolve_device(device)
     for folder in folders:
         check_output_dir(folder)
+        if stage:
+            check_stage_owner(folder, stage)
 
 
 def run_dir_from_args(args) -> str:

@@ -123,7 +123,7 @@ def rea_from_args(args, subclass: bool = False, blackbox: bool = False, prior_mo
     path, root = resolve_target(args, subclass, blackbox)
     # black-box: root is the extracted copy's folder (<run>/dfme/<tag>), so "rea" never collides with white-box
     out_dir = os.path.join(root, "rea", cfg.tag())
-    preflight(args.device, out_dir)
+    preflight(args.device, out_dir, stage="rea_blackbox" if blackbox else "rea")
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=subclass,
                      forget_class=None if subclass else args.forget_class,
                      forget_fine=args.forget_fine if subclass else None, speed=speed_flags(args))

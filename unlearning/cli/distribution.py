@@ -79,7 +79,7 @@ def run(args) -> dict:
         raise ValueError(f"--tsne_threads must be 0 (all cores) or positive (got {args.tsne_threads})")
     seed_everything(args.seed)
     ckpt, out_dir = resolve_paths(args)
-    preflight(args.device, out_dir)
+    preflight(args.device, out_dir, stage="distribution")
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class,
                      subclass=sub, forget_fine=args.forget_fine, speed=speed_flags(args))
     model_fp = file_fingerprint(ckpt)

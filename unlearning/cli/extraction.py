@@ -144,7 +144,7 @@ def run_dfme(args) -> dict:
     cfg = config_from_args(args)
     resolve_identity(args)
     out = dfme_dir(args)
-    preflight(args.device, out)
+    preflight(args.device, out, stage="dfme")
     seed_everything(cfg.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class,
                      speed=speed_flags(args))

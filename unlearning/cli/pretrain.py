@@ -51,7 +51,7 @@ def pretrain(args) -> dict:
     the model file, train_log.tsv and results.json beside it are replaced."""
     out_dir = os.path.dirname(args.out) if args.out else pretrain_dir(args.log_root, args.dataset, args.net, args.seed,
                                                                      args.l1, subclass=args.subclass)
-    preflight(args.device, out_dir or ".")
+    preflight(args.device, out_dir or ".", stage="pretrain")
     seed_everything(args.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=args.subclass,
                      speed=speed_flags(args))

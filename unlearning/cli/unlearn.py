@@ -107,7 +107,7 @@ def unlearn(args, subclass: bool = False) -> dict:
     entry, settings = resolve(args, subclass)
     ident = RunIdentity.of(args, settings)
     out_dir = ident.run_dir
-    preflight(args.device, out_dir)
+    preflight(args.device, out_dir, stage="unlearn")
     seed_everything(args.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device,
                      forget_class=None if subclass else args.forget_class, subclass=subclass,
