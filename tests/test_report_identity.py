@@ -1,5 +1,6 @@
 """The report averages only runs that are the same experiment but for the seed, shows what tells the others apart,
 and never mixes smoke results into the real report."""
+import json
 import os
 
 from unlearning.files import write_json
@@ -78,3 +79,28 @@ def test_smoke_results_stay_out_of_the_real_report(tmp_path):
     smoke = build_report(os.path.join(root, "smoke"))
     assert [r["TA % (retain test)"] for r in smoke["tables"]["efficacy"]] == ["10.0"]
     assert open(os.path.join(root, "smoke", "report", "report.md")).read().startswith("# SMOKE report")
+
+
+def test_malformed_content_is_skipped_with_a_warning_naming_the_file(tmp_path):
+    """A string or null where a number belongs, an object that is a list: each file is left out, named once."""
+    root = str(tmp_path)
+    good = _run(root, "negative_grad", 0, 0.90)
+    bad = [_run(root, "retrain", 0, "abc"), _run(root, "finetune", 0, float("nan")), _run(root, "amnesiac", 0, 0.9)]
+    res = os.path.join(bad[2], "results.json")
+    content = json.load(open(res))
+    content["args"]["seed"] = "zero"
+    write_json(res, content)
+    nan = os.path.join(bad[1], "results.json")  # a writer that let NaN through (json.dump's default)
+    content = json.load(open(nan))
+    content["metrics"]["TA"] = float("nan")
+    with open(nan, "w") as fh:
+        json.dump(content, fh)
+    for name, per_lr in (("t", {"0.01": {"lr": 0.01, "roc_auc": "high"}}), ("u", None), ("v", {"0.01": None})):
+        write_json(os.path.join(good, "rea", name, "results.json"), {"per_lr": per_lr})
+    warned = []
+    rep = build_report(root, warn=warned.append)
+    assert [r["method"] for r in rep["tables"]["efficacy"]] == ["negative_grad"] and rep["tables"]["rea"] == []
+    skipped = [w for w in warned if w.startswith("warning: skipped")]
+    for path in [os.path.join(b, "results.json") for b in bad] + [
+            os.path.join(good, "rea", n, "results.json") for n in "tuv"]:
+        assert sum(path + ":" in w for w in skipped) == 1, (path, warned)

@@ -172,15 +172,21 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
         if res.get("stage") == "unlearn" and _run_dir_of(path) is None:
             unlearn_by_dir[os.path.dirname(path)] = res
             if res.get("status") == "done":
-                m = res.get("metrics") or {}
+                m = res.get("metrics") if res.get("metrics") is not None else {}
+                if not isinstance(m, dict) or not isinstance(res.get("args"), dict):
+                    what = "metrics" if not isinstance(m, dict) else "args"
+                    _skip(notes, path, f"{what} is a {type(res.get(what)).__name__}, not an object")
+                    continue
                 recorded, current = res.get("model_fingerprint"), file_fingerprint(
                     os.path.join(os.path.dirname(path), "last.pt"))
                 if recorded and current and recorded != current:
                     _skip(notes, path, f"stale: written for model {recorded}, but last.pt is now {current}")
                     continue
-                rows["unlearn"].append(dict(_identity(res, os.path.dirname(path)), TA=m.get("TA"), UA=m.get("UA"), RA=m.get("RA"),
-                                            MIA=m.get("MIA"), RTE=m.get("RTE"), forget_test=m.get("forget_test_acc"),
-                                            d_t=m.get("d_t"), MIA_paper=m.get("MIA_paper"), path=path))
+                row = dict(_identity(res, os.path.dirname(path)), TA=m.get("TA"), UA=m.get("UA"), RA=m.get("RA"),
+                           MIA=m.get("MIA"), RTE=m.get("RTE"), forget_test=m.get("forget_test_acc"),
+                           d_t=m.get("d_t"), MIA_paper=m.get("MIA_paper"), path=path)
+                if _keep(notes, path, row):
+                    rows["unlearn"].append(row)
     for path, res in loaded.items():
         run_dir = _run_dir_of(path)
         if run_dir is None:
@@ -208,18 +214,49 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
             except (ValueError, TypeError, AttributeError) as err:
                 _skip(notes, path, str(err))
                 continue
-            rows.setdefault(attack.name, []).extend(dict(ident, path=path, **r) for r in found)
+            found = [dict(ident, path=path, **r) for r in found] if isinstance(found, list) else [None]
+            if all(isinstance(r, dict) and _keep(notes, path, r) for r in found):
+                rows.setdefault(attack.name, []).extend(found)
         else:
             for space, m in _metric_spaces(res.get("metrics", res)):
                 if os.path.basename(str(res.get("checkpoint", "last.pt"))) == "mid.pt":
                     space += " (mid.pt)"
-                rows["distribution"].append(dict(ident, features=space, variance=m.get("variance"),
-                                                 silhouette=m.get("silhouette"), overlap=m.get("overlap"),
-                                                 multiclass_overlap=m.get("multiclass_overlap"),
-                                                 overlap_paper=m.get("overlap_paper"),
-                                                 silhouette_paper=m.get("silhouette_paper"), path=path))
+                row = dict(ident, features=str(space), variance=m.get("variance"),
+                           silhouette=m.get("silhouette"), overlap=m.get("overlap"),
+                           multiclass_overlap=m.get("multiclass_overlap"), overlap_paper=m.get("overlap_paper"),
+                           silhouette_paper=m.get("silhouette_paper"), path=path)
+                if _keep(notes, path, row):
+                    rows["distribution"].append(row)
     rows["unchecked"] = unchecked
     return rows
+
+
+TEXT_FIELDS = {"dataset", "net", "method", "mask", "variant", "cfg", "source", "path", "features", "lr_key", "forget"}
+IDENTITY_NUMBERS = {"para1", "para2", "l1", "l2"}  # numbers or null, possibly non-finite (an --l1 nan run)
+
+
+def _row_problem(row: dict) -> Optional[str]:
+    """Why a report row cannot be used (None: it can): every figure is null or a finite number, the seed a whole
+    number, the texts texts. One check for every reader's rows, whatever stage wrote them."""
+    for key, value in row.items():
+        if key in TEXT_FIELDS:
+            if value is not None and not isinstance(value, (str, int)):
+                return f"{key} is a {type(value).__name__}, not a name"
+        elif key == "seed":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                return f"seed {value!r} is not a whole number"
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} {str(value)[:40]!r} is not a number"
+        elif key not in IDENTITY_NUMBERS and value is not None and not math.isfinite(value):
+            return f"{key} {value!r} is not finite"
+    return None
+
+
+def _keep(notes: List[str], path: str, row: dict) -> bool:
+    why = _row_problem(row)
+    if why:
+        _skip(notes, path, why)
+    return why is None
 
 
 def _metric_spaces(metrics: dict):
