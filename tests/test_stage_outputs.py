@@ -36,3 +36,37 @@ def test_distribution_into_an_unlearning_run_folder_is_one_error_line(tmp_path, 
     msg = str(err.value.code)
     assert msg.startswith("error: ") and "unlearn stage" in msg and "\n" not in msg
     assert _digest(results) == before and sorted(os.listdir(run)) == ["results.json"]
+
+
+def test_a_full_disk_is_one_line_and_the_finished_file_stays(tmp_path, monkeypatch):
+    import torch
+    from unlearning import experiment
+    from unlearning.files import atomic_write_text
+
+    target = str(tmp_path / "model.pt")
+    experiment.save_checkpoint(target, torch.nn.Linear(2, 2), {"kind": "pretrain"})
+    before = _digest(target)
+
+    def to_full_disk(payload, tmp):  # the kernel's answer to a write on a full disk
+        with open("/dev/full", "wb") as fh:
+            fh.write(b"x" * 65536)
+            fh.flush()
+
+    def torch_like(payload, tmp):
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64 vs 0\nfile write failed")
+
+    for writer, needle in ((to_full_disk, "No space left on device"), (torch_like, "file write failed")):
+        monkeypatch.setattr(experiment, "torch_save_stable", writer)
+        with pytest.raises(OutputError) as err:
+            experiment.save_checkpoint(target, torch.nn.Linear(2, 2), {"kind": "pretrain"})
+        assert str(err.value).startswith(f"could not write {target}: ") and needle in str(err.value)
+        assert "\n" not in str(err.value) and _digest(target) == before
+        assert sorted(os.listdir(tmp_path)) == ["model.pt"]  # no temporary file left behind
+    os.chmod(tmp_path, 0o500)
+    try:
+        if os.access(str(tmp_path), os.W_OK):  # root ignores the mode: nothing to check here
+            return
+        with pytest.raises(OutputError, match="could not write"):
+            atomic_write_text(str(tmp_path / "results.json"), "{}")
+    finally:
+        os.chmod(tmp_path, 0o700)

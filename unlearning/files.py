@@ -23,17 +23,23 @@ from .errors import OutputError
 
 
 def atomic_write(path: str, write) -> str:
-    """Write via ``write(tmp_path)`` then rename: readers never see a half-written file."""
+    """Write via ``write(tmp_path)`` then rename: readers never see a half-written file, and a file that was there
+    stays as it was when the write fails. A failed write (full disk, I/O error, no permission; torch's writer
+    reports those as RuntimeError) is one OutputError line naming the file."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=".part", dir=folder)
-    os.close(fd)
+    tmp = None
     try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=".part", dir=folder)
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~process_umask())  # mkstemp makes 0600; the file gets the mode open() would give it
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err).strip().splitlines()[-1:] or [""]
+        raise OutputError(f"could not write {path}: {why if isinstance(why, str) else why[0]}") from err
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
     return path
 
