@@ -70,3 +70,21 @@ def test_a_full_disk_is_one_line_and_the_finished_file_stays(tmp_path, monkeypat
             atomic_write_text(str(tmp_path / "results.json"), "{}")
     finally:
         os.chmod(tmp_path, 0o700)
+
+
+def test_an_audit_of_other_methods_is_another_folder():
+    """The quality audit's folder names the audited methods by content: a rerun with fewer --methods is another
+    audit and leaves the first one in place."""
+    import argparse
+    from unlearning.attacks.reminiscence import ReAConfig
+    from unlearning.cli.quality import out_dir_for, scope_tag
+
+    args = argparse.Namespace(log_root="/x", dataset="digits", net="resnet8", forget_class=3, K=4, first_seed=0,
+                              recipe=None)
+    both = [["negative_grad", 0.1, 0.95], ["negative_grad_our", None, None]]
+    one = both[:1]
+    cfg = ReAConfig()
+    assert out_dir_for(args, cfg, both) != out_dir_for(args, cfg, one)
+    assert out_dir_for(args, cfg, both) == out_dir_for(args, cfg, [list(e) for e in both])
+    assert scope_tag(one) != scope_tag([["negative_grad", 0.2, 0.95]])  # the knobs are part of the scope
+    assert out_dir_for(args, cfg, one).endswith(f"_m-{scope_tag(one)}")

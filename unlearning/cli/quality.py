@@ -10,13 +10,14 @@ For a preset and a forget class, with K seeds s = first_seed … first_seed+K−
      of model s drawn with attack seed ``attack_seed + s`` (retrained and unlearned model s see the same samples),
   4. per method, compare the per-model relearning statistics with the retrained population (unlearning/metrics/quality.py).
 
-Writes ``<log_root>/<dataset>/<net>/forget_<c>/quality/K<K>_seed-<s0>_<ReA tag>/``: results.json (every number,
+Writes ``<log_root>/<dataset>/<net>/forget_<c>/quality/K<K>_seed-<s0>_<ReA tag>_m-<methods hash>/``: results.json (every number,
 the per-model statistics), table.md and distributions.png. Per-model ReA results are cached by checkpoint
 fingerprint in ``quality/attacks/<ReA tag>[_rcp-<hash>]/``, shared by every K and first seed, so adding a method
 or seeds (or running seed ranges side by side, then the whole range) attacks only the new models.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -346,9 +347,15 @@ def _quality_path(args, *parts: str) -> str:
                         leaf + (f"_rcp-{rcp}" if rcp else ""))
 
 
-def out_dir_for(args, cfg: R.ReAConfig) -> str:
-    """<forget folder>/quality/K<K>_seed-<s0>_<ReA tag>[_rcp-<recipe hash>]"""
-    return _quality_path(args, f"K{args.K}_{seed_field(args.first_seed)}_{cfg.tag()}")
+def scope_tag(entries) -> str:
+    """Short content hash of the audited methods and their knobs: an audit of other methods is another audit (it
+    never replaces this one)."""
+    return hashlib.sha1(json.dumps([list(e) for e in entries], sort_keys=True).encode()).hexdigest()[:8]
+
+
+def out_dir_for(args, cfg: R.ReAConfig, entries) -> str:
+    """<forget folder>/quality/K<K>_seed-<s0>_<ReA tag>_m-<methods hash>[_rcp-<recipe hash>]"""
+    return _quality_path(args, f"K{args.K}_{seed_field(args.first_seed)}_{cfg.tag()}_m-{scope_tag(entries)}")
 
 
 def attack_cache_dir(args, cfg: R.ReAConfig) -> str:
@@ -365,7 +372,7 @@ def run_stage(args, argv=None) -> dict:
     entries = method_entries(args.dataset, args.methods)
     cfg = rea_config(args)
     seeds = list(range(args.first_seed, args.first_seed + args.K))
-    out_dir = out_dir_for(args, cfg)
+    out_dir = out_dir_for(args, cfg, entries)
     t0 = time.perf_counter()
     timings = {}
 
