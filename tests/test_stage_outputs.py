@@ -88,3 +88,25 @@ def test_an_audit_of_other_methods_is_another_folder():
     assert out_dir_for(args, cfg, both) == out_dir_for(args, cfg, [list(e) for e in both])
     assert scope_tag(one) != scope_tag([["negative_grad", 0.2, 0.95]])  # the knobs are part of the scope
     assert out_dir_for(args, cfg, one).endswith(f"_m-{scope_tag(one)}")
+
+
+def test_two_masks_with_one_file_name_are_two_runs(tmp_path, digits_pretrained):
+    """A mask is part of a run's identity by content: a mask made for another forget class under the same file name
+    names another run folder (it never replaces the finished run)."""
+    import torch
+    from unlearning.cli import unlearn
+    from unlearning.cli.args import finish_args
+    from unlearning.run_identity import RunIdentity
+
+    dirs = []
+    for sub, value in (("forget_3", 1.0), ("forget_5", 0.0)):
+        path = tmp_path / "masks" / sub / "mask_0.5.pt"
+        path.parent.mkdir(parents=True)
+        torch.save({"w": torch.full((2,), value)}, str(path))
+        args = finish_args(unlearn.parser("digits").parse_args([
+            "-method", "salun", "--mask_path", str(path), "--log_root", str(tmp_path), "-weight_path",
+            digits_pretrained, "--device", "cpu"]))
+        unlearn.resolve(args)
+        dirs.append(RunIdentity.of(args).run_dir)
+    assert dirs[0] != dirs[1]
+    assert all("_mask-mask_0.5-" in d for d in dirs)

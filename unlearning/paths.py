@@ -43,15 +43,18 @@ def forget_dir(log_root: str, dataset: str, net: str, forget) -> str:
 
 
 def unlearn_dir(log_root, dataset, net, forget, method, para1=None, para2=None, mask=None, seed=0, extra=None,
-                source=None) -> str:
+                source=None, mask_content=None) -> str:
     """log_files/<dataset>/<net>/forget_<class>/<method>/p1-<para1>_p2-<para2>_mask-<mask>_seed-<s>[_<extra>][_src-<fp>]
 
     ``forget`` is the forget class id (or ``fine<id>`` in the sub-class setting); ``mask`` is the mask file's
-    stem; ``extra`` (e.g. ``{"l1": 5e-5}``) adds further identifying options in a fixed order; ``source`` (the
+    stem, followed by ``-<mask_content>`` (the mask file's content fingerprint, so two masks with one file name
+    are two runs); ``extra`` (e.g. ``{"l1": 5e-5}``) adds further identifying options in a fixed order; ``source`` (the
     content fingerprint of a source model other than the default pretrained one) ends the name.
     """
-    mask_name = os.path.splitext(os.path.basename(mask))[0] if mask else "none"
-    leaf = f"p1-{fmt_param(para1)}_p2-{fmt_param(para2)}_mask-{fmt_param(mask_name)}_{seed_field(seed)}"
+    mask_name = fmt_param(os.path.splitext(os.path.basename(mask))[0]) if mask else "none"
+    if mask and mask_content:
+        mask_name += f"-{mask_content}"
+    leaf = f"p1-{fmt_param(para1)}_p2-{fmt_param(para2)}_mask-{mask_name}_{seed_field(seed)}"
     for key in sorted(extra or {}):
         if extra[key] not in (None, 0, 0.0, False, ""):
             leaf += f"_{key}-{fmt_param(extra[key])}"

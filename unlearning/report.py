@@ -74,6 +74,14 @@ def _folder_tags(run_dir: Optional[str]) -> str:
     return "_".join(FOLDER_TAGS.findall(os.path.basename(os.path.normpath(run_dir))))
 
 
+def _mask_of(args: dict, run_dir: Optional[str]) -> Optional[str]:
+    """The mask as the run folder names it (file stem and content fingerprint); the file name without a folder."""
+    if not args.get("mask_path"):
+        return None
+    found = re.search(r"_mask-(.+)_seed-", os.path.basename(os.path.normpath(run_dir))) if run_dir else None
+    return found.group(1) if found else os.path.basename(str(args["mask_path"]))
+
+
 def settings_hash(settings) -> str:
     """Short content hash of a run's resolved settings (what it recorded after the run left out): two runs with
     different settings, from whatever source, are different experiments."""
@@ -91,7 +99,7 @@ def _identity(res: dict, run_dir: Optional[str] = None) -> dict:
     return {"dataset": a.get("dataset"), "net": a.get("net"),
             "forget": f"fine{fine}" if fine is not None else a.get("forget_class"),
             "method": res.get("method", a.get("method")), "para1": a.get("para1"), "para2": a.get("para2"),
-            "mask": os.path.basename(a["mask_path"]) if a.get("mask_path") else None, "l1": a.get("l1") or 0.0,
+            "mask": _mask_of(a, run_dir), "l1": a.get("l1") or 0.0,
             "l2": a.get("l2") or 0.0, "variant": _folder_tags(run_dir), "cfg": settings_hash(res.get("settings")),
             "source": str(res.get("source_fingerprint") or "")[:8], "seed": a.get("seed")}
 

@@ -26,6 +26,7 @@ from .paths import forget_name, pretrained_path, settings_tag, unlearn_dir
 from .runtime import resolve_device
 
 SOURCE_DIGITS = 8  # hex digits of the source fingerprint in a folder name
+MASK_DIGITS = 6  # hex digits of the mask fingerprint in a folder name
 
 
 def recipe_of(args) -> dict:
@@ -81,6 +82,7 @@ class RunIdentity:
     default_source: bool
     settings_tag: Optional[str] = None  # hash of a --settings override, where the parser has that flag
     recipe_tag: Optional[str] = None  # hash of the --recipe content
+    mask_fingerprint: Optional[str] = None  # content of the --mask_path file (None: no mask, or not made yet)
 
     @classmethod
     def of(cls, args, settings: Optional[dict] = None) -> "RunIdentity":
@@ -97,14 +99,16 @@ class RunIdentity:
             is_default = fp == file_fingerprint(default)
         return cls(args.log_root, args.dataset, args.net, forget_name(args), args.method, args.para1, args.para2,
                    args.mask_path, args.seed, args.l1 or 0.0, args.l2 or 0.0, weight_path, fp, is_default,
-                   _content_tag(getattr(args, "settings", None)), _content_tag(recipe_of(args)))
+                   _content_tag(getattr(args, "settings", None)), _content_tag(recipe_of(args)),
+                   file_fingerprint(args.mask_path) if args.mask_path else None)
 
     @property
     def run_dir(self) -> str:
         return unlearn_dir(self.log_root, self.dataset, self.net, self.forget, self.method, self.para1, self.para2,
                            self.mask_path, self.seed, extra={"l1": self.l1, "l2": self.l2, "set": self.settings_tag,
                                   "rcp": self.recipe_tag},
-                           source=None if self.default_source else self.source_fingerprint[:SOURCE_DIGITS])
+                           source=None if self.default_source else self.source_fingerprint[:SOURCE_DIGITS],
+                           mask_content=(self.mask_fingerprint or "")[:MASK_DIGITS] or None)
 
     def checkpoint(self, name: str = "last.pt") -> str:
         return os.path.join(self.run_dir, name)
