@@ -202,6 +202,7 @@ SMOKE = {
     "rea": {"repeats": 2, "steps": 3},
     "distribution": {"max_points": 1000, "perplexity": 5, "grid_size": 16},
     "blackbox": {"query_budget": 512, "batch_size": 32, "eval_points": 2},
+    "quality": {"K": 2, "repeats": 2, "steps": 3},  # two models per population, a short attack (its models train at full length)
 }
 
 

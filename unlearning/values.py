@@ -26,7 +26,8 @@ NUMERIC: Dict[str, Tuple[Callable[[float], bool], bool, str]] = {
     "real": (lambda v: True, False, "finite"),
 }
 OTHER = {"bool": "true or false", "text": "a string", "epoch_list": "a list of whole numbers ≥ 0",
-         "int_list": "a list of whole numbers", "optional_count": "a whole number ≥ 1, or null"}
+         "int_list": "a list of whole numbers", "optional_count": "a whole number ≥ 1, or null",
+         "object": "an object of settings"}
 KINDS = set(NUMERIC) | set(OTHER)
 
 
@@ -65,6 +66,10 @@ def check(label: str, value, kind):
         return value
     if kind == "text":
         if not isinstance(value, str):
+            raise bad
+        return value
+    if kind == "object":
+        if not isinstance(value, dict):
             raise bad
         return value
     if kind == "optional_count":

@@ -236,6 +236,29 @@ def main(dataset: Optional[str] = None, argv=None) -> dict:
 
 
 # ----------------------------------------------------------------------------- black-box ReA
+def blackbox_parser(dataset: str) -> argparse.ArgumentParser:
+    p = rea_parser(dataset, blackbox=True)
+    add_dfme_args(p, dataset, target_args=False)
+    g = p.add_argument_group("black-box target")
+    g.add_argument("--victim_path", default=None,
+                   help=f"checkpoint to load as the victim when no copy exists (default: <run folder>/{VICTIM_FILE})")
+    g.add_argument("--reextract", action="store_true", help="extract again even if the copy exists")
+    return p
+
+
+def blackbox_results_path(dataset: str, argv) -> str:
+    """results.json of the black-box attack run with ``argv``: <dfme folder of the copy>/rea/<tag>/results.json."""
+    args = finish_dfme_args(blackbox_parser(dataset).parse_known_args(argv)[0])
+    if args.model_path:
+        root = args.out_dir or os.path.dirname(os.path.abspath(args.model_path))
+    else:
+        dargs = argparse.Namespace(**vars(args))
+        dargs.model_path, dargs.out_dir = args.victim_path, None
+        resolve_identity(dargs)
+        root = dfme_dir(dargs)
+    return os.path.join(root, "rea", rea_config_from_args(args, args.dataset).tag(), "results.json")
+
+
 def blackbox_rea_main(dataset: str, argv=None) -> dict:
     """mia_on_mu_main_<dataset>_fullclass_blackbox.py: find (or make) the extracted copy, then run the white-box
     attack of ``unlearning.reminiscence`` on it, unchanged.
@@ -243,13 +266,7 @@ def blackbox_rea_main(dataset: str, argv=None) -> dict:
     The copy is ``--model_path`` if given; otherwise ``<run folder | --victim_path folder>/dfme/<tag>/student.pt``
     for the DFME flags given, extracted first when missing (or with ``--reextract``).
     """
-    p = rea_parser(dataset, blackbox=True)
-    add_dfme_args(p, dataset, target_args=False)
-    g = p.add_argument_group("black-box target")
-    g.add_argument("--victim_path", default=None,
-                   help=f"checkpoint to load as the victim when no copy exists (default: <run folder>/{VICTIM_FILE})")
-    g.add_argument("--reextract", action="store_true", help="extract again even if the copy exists")
-    args = finish_dfme_args(p.parse_args(argv))
+    args = finish_dfme_args(blackbox_parser(dataset).parse_args(argv))
     with exit_on_error("the black-box results", diverged=lambda err: f"DFME diverged: {err}"):
         rea_config_from_args(args, args.dataset)  # bad attack flags fail before a long extraction
         if args.model_path is None:

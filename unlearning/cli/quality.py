@@ -363,6 +363,16 @@ def attack_cache_dir(args, cfg: R.ReAConfig) -> str:
     return _quality_path(args, "attacks", cfg.tag())
 
 
+def results_path(dataset: str, argv) -> str:
+    """The results.json the stage writes for the command-line arguments ``argv`` (the launcher's declared output)."""
+    args = finish_args(parser(dataset).parse_known_args(argv)[0])
+    fill_forget_default(args)
+    if args.first_seed is None:
+        args.first_seed = args.seed
+    return os.path.join(out_dir_for(args, rea_config(args), method_entries(args.dataset, args.methods)),
+                        "results.json")
+
+
 def run_stage(args, argv=None) -> dict:
     if args.K < 2:
         raise StageError(f"-K must be at least 2 (leave-one-out fits need two models per population), got {args.K}")

@@ -31,9 +31,10 @@ SETTING_KINDS: Dict[str, object] = {
     "retain_fraction": "ratio", "safeguard": "text", "samples_per_class": "count",
     "similarity": ("classifier", "prototype"), "temperature": "positive", "threshold": "nonneg",
     "use_retain": "bool", "weight_decay": "nonneg",
+    "pretrain": "object",  # changes to the preset's pretraining recipe for this run (retrain's training, batch size)
 }
 # read by the shared optimiser and loader pieces of any method (with the method's own default)
-SHARED_KEYS = ("batch_size", "momentum", "weight_decay", "optimizer", "pretrain_l1", "augment")
+SHARED_KEYS = ("batch_size", "momentum", "weight_decay", "optimizer", "pretrain_l1", "augment", "pretrain")
 # phase 1 of ``<method>_our`` (unlearning/methods/phase_stopping.py)
 PHASE1_KINDS: Dict[str, object] = {"steps": "count0", "stop_forget_acc": "weight", "stop_retain_acc": "weight",
                                    "check_every": "count", "max_steps": "count"}
@@ -92,6 +93,14 @@ def known_kinds(name: str) -> Dict[str, object]:
     if entry.base:
         kinds.update({k: v for k, v in PHASE1_KINDS.items() if k not in kinds})
     return kinds
+
+
+def applicable(name: str, settings: dict) -> dict:
+    """The part of ``settings`` (meant for every method, e.g. the smoke plan's tiny settings) that method ``name``
+    reads; the rest would be an unknown key for it."""
+    entry = get_method(name)
+    keep = set(known_kinds(name)) | ({v.key for v in VARIANTS.values()} if entry.base else set())
+    return {k: v for k, v in settings.items() if k in keep}
 
 
 def check_settings(name: str, settings: dict) -> dict:

@@ -27,9 +27,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from ..cli import distribution, unlearn
+from ..cli.extraction import blackbox_results_path
+from ..cli.quality import results_path as quality_results_path
 from ..cli.args import finish_args
 from ..cli.attack import config_from_args, rea_parser
 from ..files import file_fingerprint, read_json, write_json
+from ..methods import get_method
+from ..methods.schema import applicable
 from ..paths import ROOT, mask_dir, mask_filename, pretrained_path, seed_field
 from ..run_identity import run_dir_from_args
 
@@ -538,12 +542,10 @@ def _flag_args(method_entry):
 
 
 def _smoke_unlearn_settings(smoke: dict, method: str) -> dict:
-    """--settings of one method in a smoke sweep: the common tiny settings and the method's own extras."""
-    base = str(method)
-    for suffix in ("_our", "_orth"):
-        if base.endswith(suffix):
-            base = base[:-len(suffix)]
-    return dict(smoke.get("unlearn", {}), **smoke.get("methods", {}).get(base, {}))
+    """--settings of one method in a smoke sweep: those of the common tiny settings the method reads, and its own
+    extras."""
+    base = get_method(method).base or str(method)
+    return dict(applicable(method, smoke.get("unlearn", {})), **smoke.get("methods", {}).get(base, {}))
 
 
 def _flags(values: dict) -> List[str]:
@@ -630,10 +632,13 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                                   outputs=lambda rea_cmd=rea_cmd: [rea_results_path(ds, rea_cmd, sub)]))
                 # black box: the listed methods, or every method when the stage is asked for and none is listed
                 if "blackbox" in s["stages"] and not sub and entry[0] in (s.get("blackbox_methods") or [entry[0]]):
+                    # both commands name the same copy (the DFME flags are part of its folder name)
+                    dfme_flags = _flags(smoke.get("blackbox", {}))
+                    bb_cmd = [*ident, *dfme_flags, *attack]
                     launcher.add(Step("blackbox", f"blackbox {tag}", [
-                        ["python", "dfme_attack.py", *ident, *_flags(smoke.get("blackbox", {}))],
-                        ["python", f"mia_on_mu_main_{ds}_fullclass_blackbox.py", *ident, *attack]], deps=[unl],
-                        inputs=model))
+                        ["python", "dfme_attack.py", *ident, *dfme_flags],
+                        ["python", f"mia_on_mu_main_{ds}_fullclass_blackbox.py", *bb_cmd]], deps=[unl],
+                        inputs=model, outputs=lambda bb_cmd=bb_cmd: [blackbox_results_path(ds, bb_cmd)]))
                 dist = ["python", "distribution_metric.py", *ident, *_flags(smoke.get("distribution", {}))]
                 dist += ["--subclass"] if sub else []
                 launcher.add(Step("distribution", f"distribution {tag}", [dist], deps=[unl], inputs=model,
@@ -643,10 +648,10 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
         (["--repeats", str(s["repeats"])] if s.get("repeats") else [])  # the stage attacks at one lr
     for fc in (s["forget_classes"] if audited and "quality" in s["stages"] and not sub else []):
         # K seeds of its own: needs no step above
-        launcher.add(Step("quality", f"quality forget{fc}", [["python", f"forget_quality_main_{ds}.py", *common,
-                                                              "--forget_class", str(fc), "--methods", *audited,
-                                                              *quality_attack,
-                                                              *(["--recipe", s["recipe"]] if s.get("recipe") else [])]]))
+        q_cmd = [*common, "--forget_class", str(fc), "--methods", *audited, *quality_attack,
+                 *_flags(smoke.get("quality", {})), *(["--recipe", s["recipe"]] if s.get("recipe") else [])]
+        launcher.add(Step("quality", f"quality forget{fc}", [["python", f"forget_quality_main_{ds}.py", *q_cmd]],
+                          outputs=lambda q_cmd=q_cmd: [quality_results_path(ds, q_cmd)]))
     launcher.add(Step("report", "report", [["python", "reproduce_tables.py", "--log_root", log_root]],
                       outputs=[os.path.join(log_root, "report", "report.md")], cached=False))
     return launcher
