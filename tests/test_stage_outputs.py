@@ -110,3 +110,17 @@ def test_two_masks_with_one_file_name_are_two_runs(tmp_path, digits_pretrained):
         dirs.append(RunIdentity.of(args).run_dir)
     assert dirs[0] != dirs[1]
     assert all("_mask-mask_0.5-" in d for d in dirs)
+
+
+def test_a_reused_file_that_is_malformed_is_one_warning_naming_it(tmp_path, capsys):
+    from unlearning.files import read_json_object
+
+    cases = {"trunc.json": '{"fingerprint": "ab', "list.json": "[1, 2]", "null.json": "null", "empty.json": ""}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        assert read_json_object(str(tmp_path / name)) is None
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == len(cases) and all(any(str(tmp_path / n) + ":" in line for line in err) for n in cases)
+    assert read_json_object(str(tmp_path / "missing.json")) is None and capsys.readouterr().err == ""
+    (tmp_path / "ok.json").write_text('{"a": 1}')
+    assert read_json_object(str(tmp_path / "ok.json")) == {"a": 1}

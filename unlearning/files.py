@@ -76,6 +76,24 @@ def read_json(path: str) -> dict:
         return json.load(fh)
 
 
+def read_json_object(path: str, warn: bool = True) -> Optional[dict]:
+    """The JSON object in ``path``; None when it is missing, or (with one warning on stderr naming it) empty,
+    truncated, unreadable or not an object: a reader that reuses a file never crashes on its content."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as err:
+        why = "empty or truncated JSON" if isinstance(err, ValueError) else f"unreadable ({err.strerror or err})"
+    else:
+        if isinstance(data, dict):
+            return data
+        why = f"holds {type(data).__name__ if data is not None else 'null'}, not an object"
+    if warn:
+        print(f"warning: skipped {path}: {why} (it is computed again)", file=sys.stderr)
+    return None
+
+
 def write_tsv(path: str, rows: list, columns: list) -> str:
     def fmt(v):
         return f"{v:.6g}" if isinstance(v, float) else str(v)

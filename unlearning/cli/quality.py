@@ -33,7 +33,7 @@ from ..attacks import reminiscence as R
 from ..errors import exit_on_error
 from .args import base_parser, finish_args, speed_flags
 from ..experiment import Experiment, load_model
-from ..files import read_json, write_json
+from ..files import read_json_object, write_json
 from ..paths import forget_dir, seed_field, settings_tag
 from ..run_identity import run_dir_from_args
 from ..files import file_fingerprint
@@ -130,7 +130,7 @@ def ensure_pretrained(args, seed: int) -> str:
 
     ckpt = pretrained_path(args.log_root, args.dataset, args.net, seed)
     res = os.path.join(os.path.dirname(ckpt), "results.json")
-    if os.path.isfile(ckpt) and os.path.isfile(res) and read_json(res).get("status") == "done":
+    if os.path.isfile(ckpt) and (read_json_object(res) or {}).get("status") == "done":
         return ckpt
     pretraining.main(args.dataset, _common(args) + ["-seed", str(seed), "--quiet"])
     return ckpt
@@ -157,10 +157,10 @@ def ensure_unlearned(args, entry, seed: int, weight_path: str) -> dict:
     _, settings = U.resolve(uargs)
     run_dir = run_dir_from_args(uargs)
     res_path, ckpt = os.path.join(run_dir, "results.json"), os.path.join(run_dir, "last.pt")
-    if not args.rerun and os.path.isfile(ckpt) and os.path.isfile(res_path):
-        old = read_json(res_path)
+    old = read_json_object(res_path) if not args.rerun and os.path.isfile(ckpt) else None
+    if old is not None:
         same = (old.get("status") == "done" and old.get("pretrained") == weight_path
-                and same_settings(old.get("settings"), settings))
+                and same_settings(old.get("settings"), settings) and isinstance(old.get("metrics", {}), dict))
         if same:
             return {"run_dir": run_dir, "checkpoint": ckpt, "metrics": old.get("metrics", {}), "reused": True}
     try:
@@ -186,11 +186,10 @@ def attack_models(targets: List[dict], exp, cfg: R.ReAConfig, cache_dir: str, re
     for t in targets:
         t["fingerprint"] = file_fingerprint(t["checkpoint"])
         t["cache"] = os.path.join(cache_dir, t["population"], f"{seed_field(t['seed'])}.json")
-        if not rerun and os.path.isfile(t["cache"]):
-            cached = read_json(t["cache"])
-            if cached.get("fingerprint") == t["fingerprint"]:
-                t["rea"] = cached["rea"]
-                continue
+        cached = None if rerun else read_json_object(t["cache"])
+        if cached is not None and cached.get("fingerprint") == t["fingerprint"] and isinstance(cached.get("rea"), dict):
+            t["rea"] = cached["rea"]
+            continue
         todo.append(t)
     if not todo:
         return 0.0
