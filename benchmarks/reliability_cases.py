@@ -753,6 +753,81 @@ def c46(w):
     return refused(r) or "silent-wrong", last_line(r)
 
 
+# ----------------------------------------------------------------------------- values through side doors
+def _no_run_written(log_root):
+    return not any("results.json" in files for _, _, files in os.walk(log_root))
+
+
+@case(47, "F --settings '{\"batch_size\": 0}' / '{\"epochs\": -1}' / '{\"epoch\": 3}' (misspelt key)")
+def c47(w):
+    outs, lines = [], []
+    for i, v in enumerate(('{"batch_size": 0}', '{"epochs": -1}', '{"epoch": 3}', '{"momentum": "high"}')):
+        log_root = w.path(f"c47_{i}")
+        r = _f(w, "-method", "negative_grad", "--settings", v, log_root=log_root)
+        outs.append((refused(r) or "silent-wrong") if _no_run_written(log_root) else "silent-wrong")
+        lines.append(last_line(r))
+    return worst(outs), lines[2]
+
+
+@case(48, "F --recipe: a misspelt method, epochs −1, a replay lr of 0, an _our name in OVER_UNLEARN")
+def c48(w):
+    outs, lines = [], []
+    for i, v in enumerate(('{"UNLEARN": {"negative_gradd": {"epochs": 1}}}', '{"UNLEARN": {"negative_grad": {"epochs": -1}}}',
+                           '{"OVER_UNLEARN": {"replay": {"lr": 0}}}', '{"OVER_UNLEARN": {"negative_grad_our": {"epochs": 1}}}')):
+        log_root = w.path(f"c48_{i}")
+        r = _f(w, "-method", "negative_grad_our" if "OVER" in v else "negative_grad", "--recipe", v, log_root=log_root)
+        outs.append((refused(r) or "silent-wrong") if _no_run_written(log_root) else "silent-wrong")
+        lines.append(last_line(r))
+    return worst(outs), lines[0]
+
+
+@case(49, "F --l1 -1 / --l2 -1 / --l2 nan")
+def c49(w):
+    rs = [_f(w, "-method", "negative_grad", flag, v, log_root=w.path(f"c49_{i}"))
+          for i, (flag, v) in enumerate((("--l1", "-1"), ("--l2", "-1"), ("--l2", "nan")))]
+    return worst([refused(r) or "silent-wrong" for r in rs]), last_line(rs[1])
+
+
+@case(50, "F --device cpu:1 / cuda:7 (no such device)")
+def c50(w):
+    rs = [run(["python", F, "-method", "baseline", "--log_root", w.path("c50"), "--device", d, "-weight_path",
+               w.pretrained()]) for d in ("cpu:1", "cuda:7")]
+    bad_text = any("truncated" in last_line(r) for r in rs)
+    return ("silent-wrong" if bad_text else worst([refused(r) or "silent-wrong" for r in rs])), last_line(rs[0])
+
+
+@case(51, "distribution_metric.py --out_dir <a finished unlearning run folder>")
+def c51(w):
+    run_dir = w.finished(log_root=w.path("c51"))
+    before = fingerprints(run_dir)
+    r = run(["python", "distribution_metric.py", "-dataset", "digits", "--model_path", os.path.join(run_dir, "last.pt"),
+             "--out_dir", run_dir, "--device", "cpu"])
+    if fingerprints(run_dir) != before:
+        return "data-loss", "the run's results.json was replaced"
+    return refused(r) or "silent-wrong", last_line(r)
+
+
+@case(52, "reproduce_tables.py: a smoke sweep and a real run in one log root; a string where a number belongs")
+def c52(w):
+    from unlearning.files import write_json
+    log_root = w.path("c52")
+    real = w.finished(log_root=log_root)
+    smoke = w.finished(log_root=os.path.join(log_root, "smoke"))
+    broken = os.path.join(os.path.dirname(real), "p1-none_p2-none_mask-none_seed-9")
+    res = json.load(open(os.path.join(real, "results.json")))
+    res["metrics"]["TA"] = "high"
+    res["args"]["seed"] = 9
+    write_json(os.path.join(broken, "results.json"), res)
+    r = run(["python", "reproduce_tables.py", "--log_root", log_root])
+    if "Traceback" in r.stderr:
+        return "traceback", last_line(r)
+    md = open(os.path.join(log_root, "report", "report.md")).read()
+    eff = [line for line in md.splitlines() if line.startswith("| digits") and "baseline" in line]
+    named = broken in r.stderr
+    ok = len(eff) == 1 and "| 1 |" in eff[0] and named and smoke not in md
+    return ("fine" if ok else "silent-wrong"), f"{len(eff)} baseline row(s); malformed file named: {named}"
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
