@@ -519,11 +519,7 @@ def run_rea(model: nn.Module, exp, cfg: ReAConfig, prior_model: Optional[nn.Modu
 
 # ----------------------------------------------------------------------------- preset values
 def rea_defaults(dataset: str, subclass: bool = False) -> dict:
-    d = dict(config.REA.get(dataset, {}))
-    if subclass:
-        d.update(d.pop("subclass", {}))
-    d.pop("subclass", None)
-    return d
+    return config.rea_settings(dataset, subclass)
 
 
 def args_or_defaults(args, keys, defaults: dict, dataset: str) -> dict:
