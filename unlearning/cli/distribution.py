@@ -67,7 +67,7 @@ def run(args) -> dict:
     with StagedOutput(out_dir, whole=args.out_dir is None) as stage:
         res = distribution_metrics(model, exp, args.features, args.max_points, tsne_seed, args.grid_size,
                                    args.perplexity, plot_dir=stage.dir, tsne_threads=args.tsne_threads or None,
-                                   title=_plot_title(args, ckpt))
+                                   title=_plot_title(args, ckpt), progress=not args.quiet)
         res["files"] = {k: stage.final(os.path.basename(v)) for k, v in res["files"].items()}
         res = dict(status="done", stage="distribution", checkpoint=ckpt, model_fingerprint=model_fp, args=vars(args),
                    **res)

@@ -314,6 +314,7 @@ def distribution_parser() -> argparse.ArgumentParser:
     p.add_argument("--out_dir", default=None,
                    help="default: <run_dir>/distribution[_<checkpoint stem unless last>][_logits], or "
                         "<model dir>/distribution_forget<c>[_logits] with --model_path")
+    add_quiet_flag(p, "no t-SNE progress lines")
     return p
 
 
