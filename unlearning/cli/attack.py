@@ -129,10 +129,10 @@ def rea_from_args(args, subclass: bool = False, blackbox: bool = False, prior_mo
         lines.append(f"  lr {key}: AUC {res['roc_auc']:.3f} | balanced acc {res['balanced_accuracy']:.3f} "
                      f"(member iff steps ≤ {res['threshold_steps']:g}) | TPR@{cfg.max_fpr:g}FPR {res['tpr_at_fpr']:.3f} "
                      f"| mean steps forget {res['mean_steps_forget']:.1f} / OOD {res['mean_steps_ood']:.1f} "
-                     f"| ReA/prior {res['rea_over_prior_balanced_accuracy']:.2f}")
+                     f"| ReA bal. acc / prior bal. acc {res['rea_over_prior_balanced_accuracy']:.2f}")
     lines.append(f"  prior attack (entropy MIA): balanced acc {prior['balanced_accuracy']:.3f}, AUC {prior['roc_auc']:.3f}")
     lines.append(f"  relearning {result['relearn_seconds']:.1f}s wall, {result['relearn_cpu_seconds']:.1f}s CPU "
-                 f"({result['ms_per_model_step']:.2f} / {result['cpu_ms_per_model_step']:.2f} ms per model-step, "
+                 f"({result['ms_per_model_step']:.2f} ms wall / {result['cpu_ms_per_model_step']:.2f} ms CPU per model-step, "
                  f"{result['settings']['engine']}) | total {total.seconds:.1f}s | {out_dir}")
     print("\n".join(lines))
     return dict(extra, out_dir=out_dir, per_lr=result["per_lr"], prior_attack=prior, settings=result["settings"],

@@ -208,9 +208,10 @@ def main(dataset: str, subclass: bool = False, argv=None, args=None) -> dict:
         print("interrupted: nothing written (a finished run of these arguments is kept as it was)", file=sys.stderr)
         raise SystemExit(130)
     m = results["metrics"]
-    print(f"{args.method}: TA {m['TA']:.4f} (d_t {m['d_t']:.4f}) | UA {m['UA']:.4f} | RA {m['RA']:.4f} | "
-          f"MIA {m['MIA']:.4f} (paper's {m['MIA_paper']:.4f}) | "
-          f"RTE {m['RTE']:.2f}s → {run_dir_from_args(args)}")
+    # the two MIA numbers by what their non-members are (docs/unlearning.md); log.tsv's mia is the paper's
+    print(f"{args.method}: TA (retain test) {m['TA']:.4f}, d_t (full test) {m['d_t']:.4f} | UA {m['UA']:.4f} | "
+          f"RA {m['RA']:.4f} | MIA vs retain test {m['MIA']:.4f}, MIA vs full test (paper's, log.tsv) "
+          f"{m['MIA_paper']:.4f} | RTE {m['RTE']:.2f}s → {run_dir_from_args(args)}")
     return results
 
 
