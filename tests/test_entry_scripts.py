@@ -119,7 +119,6 @@ def test_script_parsers_take_the_flags_their_stages_take():
 
 
 def test_run_py_takes_the_paper_spellings(tmp_path):
-    sys.path.insert(0, ROOT)
     import run
 
     args = run.parse_args(["-net", "resnet8", "-dataset", "digits", "-seed", "1", "2", "-method", "retrain",
