@@ -213,10 +213,12 @@ SMOKE = {
 DFME = {
     "digits": {"query_budget": 400_000, "batch_size": 128, "lr_student": 0.1, "lr_generator": 1e-3, "grad_m": 1,
                "grad_epsilon": 1e-3, "student_steps": 5, "generator_steps": 1, "milestones": (0.1, 0.3, 0.5),
-               "gamma": 0.3, "nz": 64, "generator": "conv_small", "victim_output": "probs"},
+               "gamma": 0.3, "nz": 64, "generator": "conv_small", "victim_output": "probs",
+               "eval_points": 20},
     "cifar20": {"query_budget": 20_000_000, "batch_size": 32, "lr_student": 0.02, "lr_generator": 3e-4, "grad_m": 1,
                 "grad_epsilon": 1e-3, "student_steps": 5, "generator_steps": 1, "milestones": (0.1, 0.3, 0.5),
-                "gamma": 0.3, "nz": 100, "generator": "conv", "victim_output": "probs"},
+                "gamma": 0.3, "nz": 100, "generator": "conv", "victim_output": "probs",
+                "eval_points": 20},
 }
 DFME["cifar100"] = dict(DFME["cifar20"])
 DFME["imagenet64"] = dict(DFME["cifar20"])
@@ -252,3 +254,12 @@ REA["digits_shadow"] = dict(REA["digits"], unlearn_data_percent=0.43)
 REA["digits_x10"] = dict(REA["digits"], unlearn_data_percent=0.01)
 REA["digits_x10_shadow"] = dict(REA["digits"], unlearn_data_percent=0.043)
 DFME["digits_x10_shadow"] = dict(DFME["digits"])
+
+
+def rea_settings(dataset: str, subclass: bool = False) -> dict:
+    """``REA[dataset]`` as the attack runs it: the sub-class overrides applied where ``subclass``, dropped otherwise."""
+    d = dict(REA.get(dataset, {}))
+    sub = d.pop("subclass", {})
+    if subclass:
+        d.update(sub)
+    return d

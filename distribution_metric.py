@@ -1,5 +1,8 @@
 """Representation distribution metrics of one model (see `python distribution_metric.py -h` and README.md)."""
-from unlearning.cli.distribution import main
+from unlearning.cli.parsers import distribution_parser
 
 if __name__ == "__main__":
-    main()
+    args = distribution_parser().parse_args()  # before torch loads: -h and a bad flag answer at once
+    from unlearning.cli.distribution import main
+
+    main(args=args)

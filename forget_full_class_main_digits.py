@@ -1,5 +1,8 @@
 """Unlearn a full class on digits (see `python forget_full_class_main_digits.py -h`; methods: forget_full_class_strategies.py)."""
-from unlearning.cli.unlearn import main
+from unlearning.cli.parsers import unlearn_parser
 
 if __name__ == "__main__":
-    main("digits")
+    args = unlearn_parser("digits").parse_args()  # before torch loads: -h and a bad flag answer at once
+    from unlearning.cli.unlearn import main
+
+    main("digits", args=args)

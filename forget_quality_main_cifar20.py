@@ -1,5 +1,8 @@
 """Forgetting quality on cifar20: K retrained vs K unlearned models per method (see `python forget_quality_main_cifar20.py -h` and docs/quality.md)."""
-from unlearning.cli.quality import main
+from unlearning.cli.parsers import quality_parser
 
 if __name__ == "__main__":
+    quality_parser("cifar20").parse_args()  # -h, bad flags: before torch loads (the stage parses again)
+    from unlearning.cli.quality import main
+
     main("cifar20")

@@ -1,5 +1,8 @@
 """White-box Reminiscence Attack on an unlearned cifar100 model (see `python mia_on_mu_main_cifar100_fullclass.py -h` and README.md)."""
-from unlearning.cli.attack import rea_main
+from unlearning.cli.parsers import rea_parser
 
 if __name__ == "__main__":
-    rea_main("cifar100")
+    args = rea_parser("cifar100").parse_args()  # before torch loads: -h and a bad flag answer at once
+    from unlearning.cli.attack import rea_main
+
+    rea_main("cifar100", args=args)

@@ -1,6 +1,9 @@
 """Black-box Reminiscence Attack on an unlearned cifar20 model: extract a copy with DFME (query access only), then run
 the white-box attack on the copy (see `python mia_on_mu_main_cifar20_fullclass_blackbox.py -h` and README.md)."""
-from unlearning.cli.extraction import blackbox_rea_main
+from unlearning.cli.parsers import blackbox_rea_parser
 
 if __name__ == "__main__":
-    blackbox_rea_main("cifar20")
+    args = blackbox_rea_parser("cifar20").parse_args()  # before torch loads: -h and a bad flag answer at once
+    from unlearning.cli.extraction import blackbox_rea_main
+
+    blackbox_rea_main("cifar20", args=args)

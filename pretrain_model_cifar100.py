@@ -1,5 +1,8 @@
 """Pretrain on cifar100 (see `python pretrain_model_cifar100.py -h`)."""
-from unlearning.cli.pretrain import main
+from unlearning.cli.parsers import pretrain_parser
 
 if __name__ == "__main__":
-    main("cifar100")
+    args = pretrain_parser("cifar100").parse_args()  # before torch loads: -h and a bad flag answer at once
+    from unlearning.cli.pretrain import main
+
+    main("cifar100", args=args)

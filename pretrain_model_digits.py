@@ -1,5 +1,8 @@
 """Pretrain on digits (see `python pretrain_model_digits.py -h`)."""
-from unlearning.cli.pretrain import main
+from unlearning.cli.parsers import pretrain_parser
 
 if __name__ == "__main__":
-    main("digits")
+    args = pretrain_parser("digits").parse_args()  # before torch loads: -h and a bad flag answer at once
+    from unlearning.cli.pretrain import main
+
+    main("digits", args=args)

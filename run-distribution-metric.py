@@ -14,9 +14,8 @@ import os
 import subprocess
 import sys
 
-from unlearning.paths import forget_dir, seed_field
-from unlearning.run_identity import pretrained_path
-from unlearning.tables import markdown_table
+from unlearning.cli.parsers import RawDescriptionHelpFormatter
+
 
 # ------------------------------------------------------------------ editable settings
 dataset = "digits"
@@ -41,6 +40,8 @@ mu_method_list = [
 
 
 def command(entry, features):
+    from unlearning.paths import forget_dir, pretrained_path, seed_field  # after parsing: -h answers before torch loads
+
     method, p1, p2 = entry
     cmd = [sys.executable, "distribution_metric.py", "-dataset", dataset, "-net", net, "-seed", str(seed),
            "--forget_class", str(forget_class), "--log_root", log_root, "--features", features,
@@ -64,7 +65,7 @@ def command(entry, features):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=RawDescriptionHelpFormatter)
     p.add_argument("--dry_run", action="store_true", help="print the command lines, run nothing")
     args = p.parse_args()
     root = os.path.dirname(os.path.abspath(__file__))
@@ -87,6 +88,8 @@ def main():
             rows.append([entry[0], features, f"{res['variance']:.1f}", f"{res['silhouette']:.3f}",
                          f"{res['overlap']:.3f}", f"{res['multiclass_overlap']:.3f}"])
     if rows:
+        from unlearning.tables import markdown_table
+
         head = ["method", "features", "variance", "silhouette", "overlap", "multi-class overlap"]
         print("\n" + markdown_table(head, rows))
     if not args.dry_run:

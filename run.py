@@ -1,20 +1,25 @@
-"""Paper-style launcher: edit the settings below (or override them on the command line) and run
+"""Paper-style launcher: the whole sweep of a preset, stage by stage, each step a subprocess of the per-dataset
+scripts.
 
     python run.py                       # the digits pipeline end to end, on the CPU, in minutes
     python run.py --preset cifar20 --devices 0,1
     python run.py --stages unlearn rea --methods retrain badteacher badteacher_our
+    python run.py -net resnet8 --dry_run   # print the plan (inputs checked), run nothing
 
-Stages run in order (pretrain, masks, unlearn, rea, blackbox, distribution, quality, report), each step a subprocess of
-the per-dataset scripts. A step already done with the same arguments is skipped; a failing step is recorded and
-the sweep goes on. Tables land in log_files/report/.
+Stages run in order (pretrain, masks, unlearn, rea, blackbox, distribution, quality, report). A step already done
+with the same arguments is skipped; a failing step is recorded and the sweep goes on. Tables land in
+log_files/report/. The paper's single-dash flags (-dataset -net -classes -method -seed -weight_path) are aliases of
+the double-dash ones.
 """
 import argparse
 import os
 import sys
 
 from config import LOG_ROOT, DATA_ROOT, RUN_PRESETS
+from unlearning.cli.parsers import RawDescriptionHelpFormatter, add_speed_flags, launcher_stages
+from unlearning.values import flag_type
 
-# ------------------------------------------------------------------ editable settings (the digits default)
+# ------------------------------------------------------------------ the digits sweep (edit here; flags override)
 net = "resnet8"
 dataset = "digits"
 n_classes = 10
@@ -25,34 +30,54 @@ mu_method_list = RUN_PRESETS["digits"]["mu_method_list"]  # [[method, para1, par
 # ------------------------------------------------------------------
 
 
-def parse_args(argv=None):
-    from unlearning.pipeline.launcher import STAGES
+def _words(values) -> str:
+    return " ".join(str(v) for v in values)
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=sorted(RUN_PRESETS), default=None,
-                   help="digits (default: the settings above) or a paper preset")
-    p.add_argument("--stages", nargs="+", choices=STAGES, default=None, help="default: the preset's stages")
-    p.add_argument("--methods", nargs="+", default=None, help="restrict mu_method_list to these method names")
-    p.add_argument("--forget_classes", nargs="+", type=int, default=None)
-    p.add_argument("--seeds", nargs="+", type=int, default=None)
-    p.add_argument("--repeats", type=int, default=None, help="ReA repetitions per side (default: the attack preset's)")
-    p.add_argument("--relearning_lr", type=float, nargs="+", default=None, help="ReA learning rate(s)")
-    p.add_argument("--devices", default=None, help="comma-separated GPU ids: one job per GPU, in parallel")
-    p.add_argument("--jobs", type=int, default=2, help="parallel CPU jobs (ignored with --devices)")
+
+def parse_args(argv=None):
+    """run.py's flags; built without torch (the launcher's stage names are read from its source)."""
+    digits = RUN_PRESETS["digits"]
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=RawDescriptionHelpFormatter)
+    p.add_argument("--preset", "-dataset", "--dataset", dest="preset", choices=sorted(RUN_PRESETS), default=None,
+                   metavar="PRESET", help=f"the sweep to run: {', '.join(sorted(RUN_PRESETS))} (config.RUN_PRESETS) "
+                                          f"(default: digits, "
+                        f"{net} on {dataset}, forget class {forget_class}, seed {seed})")
+    stages = launcher_stages()
+    p.add_argument("--stages", nargs="+", choices=stages, default=None, metavar="STAGE",
+                   help=f"stages to run ({', '.join(stages)}), in that order (default: the preset's; on digits: "
+                        f"{_words(digits['stages'])})")
+    p.add_argument("--methods", "-method", dest="methods", nargs="+", default=None, metavar="METHOD",
+                   help="restrict the preset's mu_method_list to these method names; a name not in it runs with "
+                        f"its defaults (default: every entry; on digits: {_words(m[0] for m in mu_method_list)})")
+    p.add_argument("--forget_classes", "-forget_class", dest="forget_classes", nargs="+", type=flag_type("count0", int),
+                   default=None, metavar="CLASS", help=f"classes to forget (default: the preset's; {forget_class} on digits)")
+    p.add_argument("--seeds", "-seed", dest="seeds", nargs="+", type=flag_type("count0", int), default=None, metavar="SEED",
+                   help=f"model seeds (default: the preset's; {seed} on digits)")
+    p.add_argument("--repeats", type=flag_type("count", int), default=None,
+                   help="ReA repetitions per side (default: the attack preset's, config.REA)")
+    p.add_argument("--relearning_lr", type=flag_type("lr"), nargs="+", default=None,
+                   help="ReA learning rate(s) (default: the preset's relearning_lrs, else config.REA's; on digits: "
+                        f"{_words(digits['relearning_lrs'])})")
+    p.add_argument("--devices", default=None,
+                   help="comma-separated GPU ids: one job per GPU, in parallel (default: none, CPU jobs)")
+    p.add_argument("--jobs", type=flag_type("count", int), default=2, help="parallel CPU jobs (ignored with --devices)")
     p.add_argument("--device", default="auto", help="device flag passed to every step")
-    sp = p.add_argument_group("speed, passed to every step (default: amp and channels_last on CUDA, off on the CPU; "
-                              "an explicit flag wins, also on the CPU)")
-    for flag, what in (("--amp", "bf16 autocast"), ("--channels_last", "channels_last memory format"),
-                       ("--compile", "torch.compile of the supervised training forward")):
-        sp.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=what)
+    add_speed_flags(p.add_argument_group("speed, passed to every step (an explicit flag wins, also on the CPU)"))
     p.add_argument("--log_root", default=None, help=f"default: the project's {LOG_ROOT}/, wherever run.py starts")
     p.add_argument("--data_root", default=None, help=f"default: the project's {DATA_ROOT}/")
-    p.add_argument("--dry_run", action="store_true", help="print the command lines, run nothing")
-    p.add_argument("--net", default=None, help="model registry name (default: the preset's)")
+    p.add_argument("--dry_run", action="store_true", help="check the inputs, print the command lines, run nothing")
+    p.add_argument("--net", "-net", dest="net", default=None,
+                   help=f"model registry name (default: the preset's; {net} on digits)")
+    p.add_argument("--classes", "-classes", dest="classes", type=flag_type("count", int), default=None,
+                   help=f"number of classes of the dataset, checked before anything runs (default: the preset's; "
+                        f"{n_classes} on digits)")
+    p.add_argument("--weight_path", "-weight_path", dest="weight_path", default=None,
+                   help="pretrained checkpoint every step starts from (default: the preset's, else pretrain once "
+                        "into <log_root>/<dataset>/<net>/pretrain/seed-<s>/model.pt)")
     p.add_argument("--download", action="store_true", help="passed to every step: fetch CIFAR if missing")
     p.add_argument("--recipe", default=None, metavar="FILE",
                    help="recipe JSON passed to every unlearning, attack and metric step (see "
-                        "forget_full_class_main_<dataset>.py --recipe); the run folders carry its hash")
+                        "forget_full_class_main_<dataset>.py --recipe); the run folders carry its hash (default: none)")
     p.add_argument("--smoke", action="store_true",
                    help="every stage with tiny epochs/steps/repeats (config.SMOKE), under <log_root>/smoke/: "
                         "checks a machine in minutes; its results are never used as real ones")
@@ -60,10 +85,10 @@ def parse_args(argv=None):
     c.add_argument("--launcher", choices=["local", "slurm"], default="local",
                    help="local: subprocesses here; slurm: one SLURM job per step (needs submitit)")
     c.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
-    c.add_argument("--gpus_per_job", type=int, default=0, help="GPUs per SLURM job")
-    c.add_argument("--cpus_per_job", type=int, default=1, help="CPUs per SLURM job")
+    c.add_argument("--gpus_per_job", type=flag_type("count0", int), default=0, help="GPUs per SLURM job")
+    c.add_argument("--cpus_per_job", type=flag_type("count", int), default=1, help="CPUs per SLURM job")
     c.add_argument("--time", default="04:00:00", help="time limit per SLURM job, HH:MM:SS")
-    c.add_argument("--max_parallel", type=int, default=16, help="SLURM jobs of one stage queued or running at once")
+    c.add_argument("--max_parallel", type=flag_type("count", int), default=16, help="SLURM jobs of one stage queued or running at once")
     c.add_argument("--slurm_folder", default=None,
                    help="submitit's job folders (default <log_root>/launcher/slurm; must be on shared storage)")
     return p.parse_args(argv)
@@ -89,6 +114,10 @@ def settings_from(args) -> dict:
                     for on in [getattr(args, name)] if on is not None])
     if args.net:
         s["net"] = args.net
+    if args.classes is not None:
+        s["n_classes"] = args.classes
+    if args.weight_path:
+        s["pretrain_path"] = os.path.abspath(args.weight_path)
     if args.recipe:
         s["recipe"] = os.path.abspath(args.recipe)
     if args.smoke:
@@ -103,7 +132,7 @@ def settings_from(args) -> dict:
         s["forget_classes"] = args.forget_classes
     if args.seeds:
         s["seeds"] = args.seeds
-    if args.repeats:
+    if args.repeats is not None:
         s["repeats"] = args.repeats
     if args.relearning_lr:
         s["relearning_lrs"] = args.relearning_lr
@@ -111,11 +140,10 @@ def settings_from(args) -> dict:
 
 
 def main(argv=None):
+    args = parse_args(argv)  # before torch loads: -h and a bad flag answer at once
     from unlearning.pipeline.launcher import Launcher, plan_sweep
-
     from unlearning.pipeline.sweep_checks import check_sweep
 
-    args = parse_args(argv)
     s = settings_from(args)
     devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
     problems = check_sweep(s, devices)

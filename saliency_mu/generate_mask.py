@@ -4,7 +4,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
-from unlearning.cli.masks import main  # noqa: E402
+from unlearning.cli.parsers import masks_parser  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    args = masks_parser().parse_args()  # before torch loads: -h and a bad flag answer at once
+    from unlearning.cli.masks import main
+
+    main(args=args)

@@ -8,8 +8,10 @@ turns them on explicitly (then one line says so: the CPU numbers change under bf
 from __future__ import annotations
 
 import random
+import sys
 import time
 from dataclasses import dataclass
+from typing import Callable, Optional, TextIO
 
 import numpy as np
 import torch
@@ -57,6 +59,76 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+
+def fmt_duration(seconds: float) -> str:
+    """mm:ss, or h:mm:ss from an hour on."""
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class Progress:
+    """The progress of a loop of ``total`` items: ``<desc> i/N (p%) | elapsed mm:ss, ETA mm:ss[ | note]``.
+
+    The ETA extrapolates the mean time per item so far. On a terminal the line is redrawn in place (at most every
+    ``every`` s, default 0.5); otherwise (a log file, a pipe) a new line is written at most every ``every`` s
+    (default 10) and at the end, so a log reads as a short list. Written to stderr: stdout keeps the results.
+    ``clock`` is injectable for tests. Use as a context manager, or call ``close``.
+    """
+
+    def __init__(self, total: int, desc: str, enabled: bool = True, stream: Optional[TextIO] = None,
+                 every: Optional[float] = None, clock: Callable[[], float] = time.monotonic):
+        self.total, self.desc, self.enabled, self.n, self.note = max(0, int(total)), desc, enabled, 0, ""
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = every if every is not None else (0.5 if self.tty else 10.0)
+        self.clock = clock
+        self.start = self._last = clock()
+        self._shown = None  # the count last written
+
+    def line(self, now: Optional[float] = None) -> str:
+        elapsed = (self.clock() if now is None else now) - self.start
+        eta = fmt_duration(elapsed / self.n * (self.total - self.n)) if self.n else "?"
+        pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
+        return (f"{self.desc} {self.n}/{self.total}{pct} | elapsed {fmt_duration(elapsed)}, ETA {eta}"
+                + (f" | {self.note}" if self.note else ""))
+
+    def update(self, k: int = 1, note: Optional[str] = None) -> None:
+        self.n += k
+        if note is not None:
+            self.note = note
+        now = self.clock()
+        if self.enabled and (now - self._last >= self.every or self.n >= self.total):
+            self._write(now)
+
+    def set(self, n: int, note: Optional[str] = None) -> None:
+        """Jump to ``n`` items done (a loop that reports its position rather than its steps)."""
+        self.update(n - self.n, note)
+
+    def _write(self, now: float) -> None:
+        self._last, self._shown = now, self.n
+        if self.tty:
+            self.stream.write("\r\033[K" + self.line(now))
+        else:
+            self.stream.write(self.line(now) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        if self._shown != self.n and self.n:
+            self._write(self.clock())
+        if self.tty and self._shown is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,10 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .errors import Diverged
 from .files import write_tsv
-from .runtime import generator
+from .runtime import Progress, generator
 
 
 # ----------------------------------------------------------------------------- data
@@ -182,9 +181,9 @@ def train_supervised(model: nn.Module, loader: Loader, recipe: dict, validate: C
     device = next(model.parameters()).device
     forward = torch.compile(model) if compile else model
     history, best_acc, best_state, best_epoch = [], -1.0, None, -1
-    bar = tqdm(range(recipe["epochs"]), desc=desc, disable=not progress, leave=False)
+    bar = Progress(recipe["epochs"], f"{desc}: epoch", enabled=progress)
     start = time.perf_counter()
-    for epoch in bar:
+    for epoch in range(recipe["epochs"]):
         model.train()
         # running sums stay on the device (float64: the same sums as adding Python floats); read once per epoch
         tot_loss = torch.zeros((), dtype=torch.float64, device=device)
@@ -213,9 +212,10 @@ def train_supervised(model: nn.Module, loader: Loader, recipe: dict, validate: C
             best_state = copy.deepcopy(model.state_dict())
         history.append({"epoch": epoch + 1, "lr": lr, "train_loss": tot_loss / tot_n, "train_acc": tot_correct / tot_n,
                         "val_acc": val_acc, "seconds": time.perf_counter() - start})
-        bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", val=f"{val_acc:.3f}")
+        bar.update(note=f"train loss {tot_loss / tot_n:.3f}, val acc {val_acc:.3f}")
         if log_path:
             write_tsv(log_path, history, list(history[0]))
+    bar.close()
     model.load_state_dict(best_state)
     return {"best_val_acc": best_acc, "best_epoch": best_epoch + 1, "history": history,
             "seconds": time.perf_counter() - start}

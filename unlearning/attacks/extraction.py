@@ -16,13 +16,12 @@ from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 import config
 from models.generator import GENERATORS
 
 from ..files import write_tsv
-from ..runtime import generator
+from ..runtime import Progress, generator
 from ..training import check_finite, check_finite_model
 
 
@@ -307,9 +306,9 @@ def extract(victim: BlackBoxVictim, student: nn.Module, gen_model: nn.Module, cf
         return -l1_per_sample(student(x), black_box_targets(x))
 
     record(0)
-    bar = tqdm(range(1, n_iter + 1), desc="DFME", disable=not progress, leave=False)
+    bar = Progress(n_iter, "DFME iterations", enabled=progress)
     gen_model.train()
-    for it in bar:
+    for it in range(1, n_iter + 1):
         factor = lr_factor(used() / budget, cfg.milestones, cfg.gamma)
         for group in opt_s.param_groups:
             group["lr"] = cfg.lr_student * factor
@@ -346,7 +345,9 @@ def extract(victim: BlackBoxVictim, student: nn.Module, gen_model: nn.Module, cf
         if it in eval_at:
             check_finite_model(student)
             record(it)
-            bar.set_postfix(q=used(), fid=f"{history[-1].get('fidelity', float('nan')):.3f}")
+            bar.note = f"{used():,} of {budget:,} queries, fidelity {history[-1].get('fidelity', float('nan')):.3f}"
+        bar.update()
+    bar.close()
     student.eval()
     summary = {"queries_used": used(), "iterations": n_iter, "seconds": time.perf_counter() - t0,
                "queries_per_iteration": per_iter}

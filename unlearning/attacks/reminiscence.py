@@ -27,12 +27,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tqdm.auto import tqdm
-
 import config
 from ..evaluation import EntropyMIA, eval_mode
 from ..paths import fmt_param, seed_field
-from ..runtime import Timer, generator
+from ..runtime import Progress, Timer, generator
 from .base import Attack, register_attack
 from ..scoring import membership_scores
 
@@ -475,20 +473,17 @@ def run_rea(model: nn.Module, exp, cfg: ReAConfig, prior_model: Optional[nn.Modu
     samples = [draw_samples(split, cfg, r) for r in range(cfg.repeats)]
     runs = build_runs(samples, cfg.relearning_lr)
     rd = RunData(exp.train, split)
-    bar = None
-    if progress:
-        bar = tqdm(total=len(runs), desc="ReA runs", leave=False)
+    bar = Progress(len(runs), "ReA relearning runs", enabled=progress)
     cpu0 = time.process_time()  # CPU time too: wall time on a shared machine mostly measures the neighbours
     if cfg.batch_models == "auto":
         cfg.batch_models = auto_batch_models(model, rd, len(runs), cfg) if rd.device.type == "cuda" else \
             int(rea_defaults(split.dataset).get("batch_models", 8))
     with Timer() as tm:
-        counts = relearn(model, runs, rd, int(cfg.steps), int(cfg.batch_models), bar.update if bar else None)
+        counts = relearn(model, runs, rd, int(cfg.steps), int(cfg.batch_models), bar.update)
         if rd.device.type == "cuda":
             torch.cuda.synchronize(rd.device)
     cpu = time.process_time() - cpu0
-    if bar:
-        bar.close()
+    bar.close()
     acc = counts / float(n)
     per_lr = {}
     for lr in cfg.relearning_lr:
@@ -519,11 +514,7 @@ def run_rea(model: nn.Module, exp, cfg: ReAConfig, prior_model: Optional[nn.Modu
 
 # ----------------------------------------------------------------------------- preset values
 def rea_defaults(dataset: str, subclass: bool = False) -> dict:
-    d = dict(config.REA.get(dataset, {}))
-    if subclass:
-        d.update(d.pop("subclass", {}))
-    d.pop("subclass", None)
-    return d
+    return config.rea_settings(dataset, subclass)
 
 
 def args_or_defaults(args, keys, defaults: dict, dataset: str) -> dict:

@@ -14,7 +14,8 @@ import torch.nn as nn
 
 from ..attacks import reminiscence as R
 from ..evaluation import split_accuracy
-from .args import add_run_identity_args, base_parser, finish_args, speed_flags
+from .args import finish_args, speed_flags
+from .parsers import rea_parser
 from ..experiment import Experiment, load_model
 from ..files import StagedOutput, write_json, write_tsv
 from ..paths import fmt_param
@@ -57,35 +58,6 @@ def write_outputs(out_dir: str, result: dict, extra: dict, plot: bool = True, ti
 
 
 # ----------------------------------------------------------------------------- command line
-def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False):
-    kind = "black-box (on an extracted copy)" if blackbox else "white-box"
-    p = base_parser(f"Reminiscence Attack, {kind}, on a {'sub-class' if subclass else 'full-class'} unlearned "
-                    f"{dataset} model.", dataset)
-    add_run_identity_args(p, subclass=subclass)
-    p.add_argument("--model_path", default=None,
-                   help="checkpoint to load and attack instead of <run folder>/last.pt (e.g. a pretrained or "
-                        "extracted model)")
-    p.add_argument("--out_dir", default=None,
-                   help="folder under which rea/<tag>/ is written (default: the run folder, or the --model_path folder)")
-    p.add_argument("--unlearn_data_percent", type=float, default=None,
-                   help="fraction p of D_f given to the attacker, in (0, 1] (0.03 = 3%%)")
-    p.add_argument("--num_ood_dataset", type=int, default=None, help="OOD classes used as non-members")
-    p.add_argument("--relearning_lr", type=float, nargs="+", default=None, help="one or several relearning lrs")
-    p.add_argument("--repeats", type=int, default=None, help="repetitions (fresh attacker samples) per side")
-    p.add_argument("--steps", type=int, default=None, help="relearning steps T")
-    p.add_argument("--mix_batch", type=int, default=None, help="retain samples m per relearning step")
-    p.add_argument("--threshold", type=float, default=None, help="accuracy τ that counts as relearned")
-    p.add_argument("--attack_seed", type=int, default=0, help="seed of attacker samples and mixing batches")
-    p.add_argument("--batch_models", type=int, default=None,
-                   help="runs trained together in one vmapped network (0 = one at a time; default: as many as fit "
-                        "the GPU's free memory, the preset's value on the CPU)")
-    p.add_argument("--no-batch", "--no_batch", dest="no_batch", action="store_true",
-                   help="one run at a time (the reference loop), same as --batch_models 0")
-    p.add_argument("--no_plot", action="store_true", help="skip the PNG")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
-
-
 def config_from_args(args, dataset: str, subclass: bool = False) -> R.ReAConfig:
     defaults = R.rea_defaults(dataset, subclass)
     values = R.args_or_defaults(args, ("unlearn_data_percent", "num_ood_dataset", "relearning_lr", "repeats", "steps",
@@ -157,18 +129,19 @@ def rea_from_args(args, subclass: bool = False, blackbox: bool = False, prior_mo
         lines.append(f"  lr {key}: AUC {res['roc_auc']:.3f} | balanced acc {res['balanced_accuracy']:.3f} "
                      f"(member iff steps ≤ {res['threshold_steps']:g}) | TPR@{cfg.max_fpr:g}FPR {res['tpr_at_fpr']:.3f} "
                      f"| mean steps forget {res['mean_steps_forget']:.1f} / OOD {res['mean_steps_ood']:.1f} "
-                     f"| ReA/prior {res['rea_over_prior_balanced_accuracy']:.2f}")
+                     f"| ReA bal. acc / prior bal. acc {res['rea_over_prior_balanced_accuracy']:.2f}")
     lines.append(f"  prior attack (entropy MIA): balanced acc {prior['balanced_accuracy']:.3f}, AUC {prior['roc_auc']:.3f}")
     lines.append(f"  relearning {result['relearn_seconds']:.1f}s wall, {result['relearn_cpu_seconds']:.1f}s CPU "
-                 f"({result['ms_per_model_step']:.2f} / {result['cpu_ms_per_model_step']:.2f} ms per model-step, "
+                 f"({result['ms_per_model_step']:.2f} ms wall / {result['cpu_ms_per_model_step']:.2f} ms CPU per model-step, "
                  f"{result['settings']['engine']}) | total {total.seconds:.1f}s | {out_dir}")
     print("\n".join(lines))
     return dict(extra, out_dir=out_dir, per_lr=result["per_lr"], prior_attack=prior, settings=result["settings"],
                 relearn_seconds=result["relearn_seconds"])
 
 
-def rea_main(dataset: str, subclass: bool = False, blackbox: bool = False, argv=None) -> dict:
-    """Entry point of mia_on_mu_main_<dataset>_<fullclass|subclass>[_blackbox].py."""
-    args = finish_args(rea_parser(dataset, subclass, blackbox).parse_args(argv))
+def rea_main(dataset: str, subclass: bool = False, blackbox: bool = False, argv=None, args=None) -> dict:
+    """Entry point of mia_on_mu_main_<dataset>_<fullclass|subclass>.py: ``args`` already parsed, else parsed from
+    ``argv``."""
+    args = finish_args(args if args is not None else rea_parser(dataset, subclass, blackbox).parse_args(argv))
     with exit_on_error("the attack results"):
         return rea_from_args(args, subclass, blackbox)

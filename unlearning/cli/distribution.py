@@ -6,37 +6,16 @@ import os
 from ..errors import exit_on_error
 from ..experiment import Experiment, load_model
 from ..files import StagedOutput, file_fingerprint, write_json
-from ..metrics.representation import FEATURE_KINDS, distribution_metrics
+from ..metrics.representation import distribution_metrics
 from ..paths import forget_name
 from ..run_identity import fill_forget_default, identity, preflight
 from ..runtime import seed_everything
-from .args import add_run_identity_args, base_parser, finish_args, speed_flags
+from .args import finish_args, speed_flags
+from .parsers import distribution_parser
 
 
 def parser():
-    p = base_parser("Representation distribution metrics (t-SNE variance, silhouette, KDE overlap) of an "
-                    "unlearned model, found by its identity arguments, or of any checkpoint (--model_path).")
-    add_run_identity_args(p)
-    p.add_argument("--forget_fine", type=int, default=None,
-                   help="sub-class setting: the fine class forgotten (default with --subclass: the preset's)")
-    p.add_argument("--subclass", action="store_true", help="a sub-class run (forget_subclass_main_<dataset>.py)")
-    p.add_argument("--features", choices=FEATURE_KINDS, default="penultimate",
-                   help="penultimate layer (model.features) or logits (what the paper plotted)")
-    p.add_argument("--max_points", type=int, default=2000, help="seeded subsample of D_r ∪ D_f for t-SNE")
-    p.add_argument("--perplexity", type=float, default=30.0)
-    p.add_argument("--grid_size", type=int, default=128, help="KDE grid is grid_size × grid_size")
-    p.add_argument("--tsne_threads", type=int, default=1,
-                   help="OpenMP threads of t-SNE (0 = all cores; 1 = bit-reproducible and robust on a busy machine)")
-    p.add_argument("--paper", action="store_true",
-                   help="the paper's input: logits of every point of D_r ∪ D_f (no subsample), t-SNE seed 42 "
-                        "(the paper's overlap units are reported in every run)")
-    p.add_argument("--checkpoint", default="last.pt", help="file inside the run folder to analyse")
-    p.add_argument("--model_path", default=None,
-                   help="checkpoint to load and analyse instead of the run's (e.g. the pretrained model)")
-    p.add_argument("--out_dir", default=None,
-                   help="default: <run_dir>/distribution[_<checkpoint stem unless last>][_logits], or "
-                        "<model dir>/distribution_forget<c>[_logits] with --model_path")
-    return p
+    return distribution_parser()
 
 
 def resolve_paths(args):
@@ -88,7 +67,7 @@ def run(args) -> dict:
     with StagedOutput(out_dir, whole=args.out_dir is None) as stage:
         res = distribution_metrics(model, exp, args.features, args.max_points, tsne_seed, args.grid_size,
                                    args.perplexity, plot_dir=stage.dir, tsne_threads=args.tsne_threads or None,
-                                   title=_plot_title(args, ckpt))
+                                   title=_plot_title(args, ckpt), progress=not args.quiet)
         res["files"] = {k: stage.final(os.path.basename(v)) for k, v in res["files"].items()}
         res = dict(status="done", stage="distribution", checkpoint=ckpt, model_fingerprint=model_fp, args=vars(args),
                    **res)
@@ -100,7 +79,7 @@ def run(args) -> dict:
     return res
 
 
-def main(argv=None) -> dict:
-    args = finish_args(parser().parse_args(argv))
+def main(argv=None, args=None) -> dict:
+    args = finish_args(args if args is not None else parser().parse_args(argv))
     with exit_on_error("the metrics"):
         return run(args)

@@ -13,67 +13,34 @@ from typing import Optional
 import torch
 
 from models import canonical_name
-from models.generator import GENERATORS, build_generator
+from models.generator import build_generator
 
 from ..evaluation import predict
-from .args import add_run_identity_args, base_parser, finish_args, speed_flags
+from .args import finish_args, speed_flags
+from .parsers import DFME_KEYS, blackbox_rea_parser, dataset_from_argv, dfme_parser
 from ..experiment import Experiment, load_model, save_checkpoint
 from ..files import StagedOutput, write_json
 from ..paths import fmt_param, seed_field
 from ..runtime import seed_everything
-from ..attacks.extraction import BlackBoxVictim, DFMEConfig, EvalSet, VICTIM_FILE, VICTIM_OUTPUTS, dfme_defaults, extract
+from ..attacks.extraction import BlackBoxVictim, DFMEConfig, EvalSet, VICTIM_FILE, dfme_defaults, extract
 from ..files import file_fingerprint
 from ..plots import plot_extraction_curve
 from ..run_identity import RunIdentity, fill_forget_default, preflight, resolve
 from .attack import config_from_args as rea_config_from_args
-from .attack import rea_from_args, rea_parser
+from .attack import rea_from_args
 from ..errors import exit_on_error
-from datasets import get_dataset_info
-
-
-def add_dfme_args(p: argparse.ArgumentParser, dataset: str, target_args: bool = True) -> argparse.ArgumentParser:
-    """DFME flags; defaults from ``config.DFME[dataset]``. ``target_args``: also --model_path/--out_dir/--quiet
-    (left out where the host parser, e.g. the black-box ReA's, defines them with its own meaning)."""
-    d = dfme_defaults(dataset)
-    g = p.add_argument_group("DFME (data-free model extraction)")
-    g.add_argument("--query_budget", type=int, default=d["query_budget"], help="queries (images) the attacker may send")
-    g.add_argument("--batch_size", "-b", type=int, default=d["batch_size"], help="generator batch per step")
-    g.add_argument("--student_net", default=None, help="model registry name of the copy (default: the preset's net)")
-    g.add_argument("--lr_student", type=float, default=d["lr_student"], help="SGD learning rate of the student")
-    g.add_argument("--lr_generator", type=float, default=d["lr_generator"], help="Adam learning rate of the generator")
-    g.add_argument("--grad_m", type=int, default=d["grad_m"], help="random directions per forward-difference estimate")
-    g.add_argument("--grad_epsilon", type=float, default=d["grad_epsilon"], help="forward-difference step ε")
-    g.add_argument("--student_steps", type=int, default=d["student_steps"], help="student updates per iteration")
-    g.add_argument("--generator_steps", type=int, default=d["generator_steps"], help="generator updates per iteration")
-    g.add_argument("--milestones", type=float, nargs="*", default=list(d["milestones"]),
-                   help="fractions of the budget at which both learning rates are multiplied by --gamma")
-    g.add_argument("--gamma", type=float, default=d["gamma"], help="learning-rate decay at each milestone")
-    g.add_argument("--nz", type=int, default=d["nz"], help="generator noise size")
-    g.add_argument("--generator", default=d["generator"], help=f"generator registry name {sorted(GENERATORS)}")
-    g.add_argument("--victim_output", choices=VICTIM_OUTPUTS, default=d.get("victim_output", "probs"),
-                   help="what the black box returns")
-    g.add_argument("--eval_points", type=int, default=d["eval_points"], help="evaluations logged over the run")
-    g.add_argument("--dfme_seed", type=int, default=None, help="seed of the extraction (default: -seed)")
-    if target_args:
-        g.add_argument("--model_path", "--victim_path", dest="model_path", default=None,
-                       help=f"checkpoint to load as the victim (default: <unlearning run folder>/{VICTIM_FILE}, named "
-                            "by the identity arguments)")
-        g.add_argument("--out_dir", default=None,
-                       help="folder under which dfme/<tag>/ is written (default: the run folder, or the --model_path "
-                            "checkpoint's folder)")
-        g.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
-
-
-def dfme_parser(dataset: str) -> argparse.ArgumentParser:
-    p = base_parser(f"Black-box model extraction (DFME) of a {dataset} victim.", dataset)
-    add_run_identity_args(p)
-    return add_dfme_args(p, dataset)
 
 
 def finish_dfme_args(args) -> argparse.Namespace:
+    """``finish_args``, the preset's forget class, and ``config.DFME[dataset]`` for every DFME flag not given."""
     args = finish_args(args)
     fill_forget_default(args)
+    defaults = dict(dfme_defaults(args.dataset))
+    defaults.setdefault("victim_output", "probs")
+    for key in DFME_KEYS:
+        if getattr(args, key) is None:
+            value = defaults[key]
+            setattr(args, key, list(value) if isinstance(value, (list, tuple)) else value)
     try:
         args.student_net = canonical_name(args.student_net or args.net)
     except ValueError as err:
@@ -215,40 +182,20 @@ def _extract_into(stage, args, cfg, exp, split, box, student, gen_model, eval_se
     return results
 
 
-def dataset_from_argv(argv=None, default: str = "digits") -> str:
-    """The -dataset value before full parsing: it picks the preset whose DFME defaults the parser shows."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("-dataset", "--dataset", default=default)
-    return pre.parse_known_args(argv)[0].dataset
-
-
-def main(dataset: Optional[str] = None, argv=None) -> dict:
-    """Entry point of dfme_attack.py (``dataset`` None: read from the command line)."""
-    if dataset is None:
-        dataset = dataset_from_argv(argv)
-        try:
-            dataset = get_dataset_info(dataset).name
-        except ValueError as err:
-            sys.exit(f"error: {err}")
-    args = finish_dfme_args(dfme_parser(dataset).parse_args(argv))
+def main(dataset: Optional[str] = None, argv=None, args=None) -> dict:
+    """Entry point of dfme_attack.py: ``args`` already parsed, else parsed from ``argv`` (``dataset`` None: the
+    -dataset value there). Unset DFME flags take the dataset's config.DFME values once its name is checked."""
+    if args is None:
+        args = dfme_parser(dataset or dataset_from_argv(argv)).parse_args(argv)
+    args = finish_dfme_args(args)
     with exit_on_error("the extracted copy", diverged=lambda err: f"DFME diverged: {err}"):
         return run_dfme(args)
 
 
 # ----------------------------------------------------------------------------- black-box ReA
-def blackbox_parser(dataset: str) -> argparse.ArgumentParser:
-    p = rea_parser(dataset, blackbox=True)
-    add_dfme_args(p, dataset, target_args=False)
-    g = p.add_argument_group("black-box target")
-    g.add_argument("--victim_path", default=None,
-                   help=f"checkpoint to load as the victim when no copy exists (default: <run folder>/{VICTIM_FILE})")
-    g.add_argument("--reextract", action="store_true", help="extract again even if the copy exists")
-    return p
-
-
 def blackbox_results_path(dataset: str, argv) -> str:
     """results.json of the black-box attack run with ``argv``: <dfme folder of the copy>/rea/<tag>/results.json."""
-    args = finish_dfme_args(blackbox_parser(dataset).parse_known_args(argv)[0])
+    args = finish_dfme_args(blackbox_rea_parser(dataset).parse_known_args(argv)[0])
     if args.model_path:
         root = args.out_dir or os.path.dirname(os.path.abspath(args.model_path))
     else:
@@ -259,14 +206,14 @@ def blackbox_results_path(dataset: str, argv) -> str:
     return os.path.join(root, "rea", rea_config_from_args(args, args.dataset).tag(), "results.json")
 
 
-def blackbox_rea_main(dataset: str, argv=None) -> dict:
+def blackbox_rea_main(dataset: str, argv=None, args=None) -> dict:
     """mia_on_mu_main_<dataset>_fullclass_blackbox.py: find (or make) the extracted copy, then run the white-box
     attack of ``unlearning.reminiscence`` on it, unchanged.
 
     The copy is ``--model_path`` if given; otherwise ``<run folder | --victim_path folder>/dfme/<tag>/student.pt``
     for the DFME flags given, extracted first when missing (or with ``--reextract``).
     """
-    args = finish_dfme_args(blackbox_parser(dataset).parse_args(argv))
+    args = finish_dfme_args(args if args is not None else blackbox_rea_parser(dataset).parse_args(argv))
     with exit_on_error("the black-box results", diverged=lambda err: f"DFME diverged: {err}"):
         rea_config_from_args(args, args.dataset)  # bad attack flags fail before a long extraction
         if args.model_path is None:

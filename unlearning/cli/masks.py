@@ -9,21 +9,14 @@ from ..files import file_fingerprint
 from ..paths import mask_dir
 from ..run_identity import default_weight_path, fill_forget_default, preflight
 from ..runtime import seed_everything
-from ..saliency import DEFAULT_RATIOS, check_ratios, forget_gradient, save_masks, saliency_masks
+from ..saliency import check_ratios, forget_gradient, save_masks, saliency_masks
 from ..training import Loader
-from .args import base_parser, finish_args, speed_flags
+from .args import finish_args, speed_flags
+from .parsers import masks_parser
 
 
 def parser():
-    p = base_parser("SalUn saliency masks: rank |∇ forget loss| over all weights; one mask file per ratio.")
-    p.add_argument("--forget_class", "-forget_class", type=int, default=None, help="default: the preset's")
-    p.add_argument("-weight_path", "--weight_path", "--model_path", dest="weight_path", default=None,
-                   help="checkpoint to load: the model whose saliency is ranked (default: "
-                        "log_files/<dataset>/<net>/pretrain/seed-0/model.pt)")
-    p.add_argument("--ratios", type=float, nargs="+", default=list(DEFAULT_RATIOS), help="fractions of weights kept")
-    p.add_argument("--batch_size", type=int, default=256, help="batch size of the gradient accumulation")
-    p.add_argument("--out_dir", default=None, help="default: log_files/<dataset>/<net>/masks/forget_<c>/seed-<s>")
-    return p
+    return masks_parser()
 
 
 def generate(args) -> List[str]:
@@ -55,7 +48,7 @@ def generate(args) -> List[str]:
     return paths
 
 
-def main(argv=None) -> List[str]:
-    args = finish_args(parser().parse_args(argv))
+def main(argv=None, args=None) -> List[str]:
+    args = finish_args(args if args is not None else parser().parse_args(argv))
     with exit_on_error("the masks"):
         return generate(args)

@@ -1,27 +1,20 @@
 """forget_full_class_strategies.py: the registry as a table, and the files generated from it."""
 from __future__ import annotations
 
-import argparse
 import os
 
 from ..files import atomic_write_text
 from ..methods import describe, docs_with_table, markdown_table
 from ..methods.settings import DOCS_PATH, SNAPSHOT_PATH, settings_snapshot
 from ..paths import ROOT
+from .parsers import methods_parser
 
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(
-        description="Every unlearning method of the registry with what --para1/--para2 mean and the values that "
-                    "run on a dataset; --write-docs / --write-snapshot regenerate the files made from the registry.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("-dataset", "--dataset", default="digits", help="whose values to show")
-    p.add_argument("--markdown", action="store_true", help="print the methods table of the docs (Markdown)")
-    p.add_argument("--write-docs", action="store_true", help=f"write the methods table into {DOCS_PATH}")
-    p.add_argument("--write-snapshot", action="store_true",
-                   help=f"write every preset's resolved settings into {SNAPSHOT_PATH}")
-    args = p.parse_args(argv)
+def main(argv=None, args=None):
+    """Entry point of forget_full_class_strategies.py: ``args`` already parsed, else parsed from ``argv``."""
+    p = methods_parser()
+    args = args if args is not None else p.parse_args(argv)
     if args.write_docs:
         path = os.path.join(ROOT, DOCS_PATH)
         with open(path) as fh:

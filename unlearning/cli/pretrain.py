@@ -8,7 +8,8 @@ import torch
 import config
 from ..errors import exit_on_error
 from ..evaluation import accuracy, split_accuracy
-from .args import base_parser, finish_args, speed_flags
+from .args import finish_args, speed_flags
+from .parsers import pretrain_parser
 from ..experiment import Experiment, save_checkpoint
 from ..files import StagedOutput, write_json
 from ..paths import pretrain_dir
@@ -16,7 +17,6 @@ from ..runtime import seed_everything
 from ..files import file_fingerprint
 from ..run_identity import preflight
 from ..training import Loader, train_supervised
-import argparse
 
 
 def weight_sparsity(model: torch.nn.Module, threshold: float = 1e-3) -> float:
@@ -27,22 +27,7 @@ def weight_sparsity(model: torch.nn.Module, threshold: float = 1e-3) -> float:
 
 
 def parser(dataset: str):
-    p = base_parser(f"Pretrain a model on {dataset} (OOD classes held out).", dataset)
-    p.add_argument("--epochs", type=int, default=None, help="default: the preset's")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--batch_size", "-b", type=int, default=None)
-    p.add_argument("--milestones", type=int, nargs="*", default=None)
-    p.add_argument("--l1", type=float, default=0.0, help="λ of the sparse model's λ‖θ‖₁ term (0 = normal model)")
-    p.add_argument("--augment", action=argparse_bool(), default=None, help="random crop + flip")
-    p.add_argument("--out", default=None, help="checkpoint path (default: log_files/<dataset>/<net>/pretrain/…/model.pt)")
-    p.add_argument("--subclass", action="store_true",
-                   help="sub-class setting: every superclass trained, the preset's OOD fine classes held out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
-
-
-def argparse_bool():
-    return argparse.BooleanOptionalAction
+    return pretrain_parser(dataset)
 
 
 def pretrain(args) -> dict:
@@ -95,7 +80,8 @@ def _pretrain_into(stage, args, exp, recipe, model, loader) -> dict:
     return results
 
 
-def main(dataset: str, argv=None) -> dict:
-    args = finish_args(parser(dataset).parse_args(argv))
+def main(dataset: str, argv=None, args=None) -> dict:
+    """Entry point of pretrain_model_<dataset>.py: ``args`` already parsed, else parsed from ``argv``."""
+    args = finish_args(args if args is not None else parser(dataset).parse_args(argv))
     with exit_on_error("the pretrained model", diverged=lambda err: f"pretraining diverged: {err}"):
         return pretrain(args)

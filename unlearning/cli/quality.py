@@ -39,6 +39,7 @@ from ..run_identity import run_dir_from_args
 from ..files import file_fingerprint
 from ..paths import pretrained_path
 from ..run_identity import fill_forget_default, recipe_of
+from ..runtime import Progress
 from ..tables import markdown_table
 from . import pretrain as pretraining
 from . import unlearn as U
@@ -46,7 +47,6 @@ from ..files import atomic_write
 from ..files import atomic_write_text
 from ..files import jsonable as _jsonable
 from ..methods import get_method
-from tqdm.auto import tqdm
 import json
 
 REFERENCES = ("baseline", "retrain")
@@ -201,15 +201,13 @@ def attack_models(targets: List[dict], exp, cfg: R.ReAConfig, cache_dir: str, re
         samples = [R.draw_samples(exp.split, cfg_t, r) for r in range(cfg.repeats)]
         runs_per_model.append(R.build_runs(samples, cfg.relearning_lr))
     n = R.attacker_size(exp.split, cfg)
-    bar = None
-    if not quiet:
-        bar = tqdm(total=sum(len(r) for r in runs_per_model), desc=f"ReA, {len(models)} models stacked", leave=False)
+    bar = Progress(sum(len(r) for r in runs_per_model), f"[quality] ReA on {len(models)} models (stacked): runs",
+                   enabled=not quiet)
     start = time.perf_counter()
     counts = R.relearn_many(models, runs_per_model, R.RunData(exp.train, exp.split), int(cfg.steps),
-                            int(cfg.batch_models), bar.update if bar else None)
+                            int(cfg.batch_models), bar.update)
     seconds = time.perf_counter() - start
-    if bar:
-        bar.close()
+    bar.close()
     for t, c, runs in zip(todo, counts, runs_per_model):
         res = R.score_lr(c / float(n), runs, cfg)
         t["rea"] = {"attack_seed": cfg.seed + t["seed"], "member_steps": res["member_steps"],
@@ -389,8 +387,13 @@ def run_stage(args, argv=None) -> dict:
         if not args.quiet:
             print(msg, flush=True)
 
+    # every model of the stage: K pretrained, K retrained, K per method (finished ones are reused at once)
+    models_bar = Progress(len(seeds) * (2 + len(entries)), "[quality] models", enabled=not args.quiet)
     start = time.perf_counter()
-    pretrained = {s: ensure_pretrained(args, s) for s in seeds}
+    pretrained = {}
+    for s in seeds:
+        pretrained[s] = ensure_pretrained(args, s)
+        models_bar.update(note=f"pretrained seed {s}")
     timings["pretrain"] = time.perf_counter() - start
     log(f"[quality] {len(seeds)} pretrained models ({timings['pretrain']:.0f}s)")
 
@@ -398,6 +401,7 @@ def run_stage(args, argv=None) -> dict:
         models, errors = [], []
         for s in seeds:
             r = ensure_unlearned(args, entry, s, pretrained[s])
+            models_bar.update(note=f"{entry[0]} seed {s}")
             if r.get("checkpoint") is None:
                 errors.append(f"seed {s}: {r['error']}")
                 continue
@@ -418,6 +422,7 @@ def run_stage(args, argv=None) -> dict:
         methods[entry[0]] = {"entry": entry, "models": models, "errors": errors}
         log(f"[quality] {entry[0]}: {len(models)} unlearned models" + (f", {len(errors)} failed" if errors else ""))
     timings["unlearn"] = time.perf_counter() - start
+    models_bar.close()
 
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class,
                      speed=speed_flags(args))

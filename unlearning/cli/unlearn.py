@@ -21,7 +21,8 @@ import torch
 
 from ..evaluation import efficacy_metrics, predict
 from ..errors import exit_on_error
-from .args import add_run_identity_args, base_parser, finish_args, speed_flags
+from .args import finish_args, speed_flags
+from .parsers import unlearn_parser
 from ..experiment import Experiment, load_model, save_checkpoint
 from ..files import StagedOutput, finished_result, write_json, write_tsv
 from ..run_identity import run_dir_from_args
@@ -40,10 +41,7 @@ LOG_COLUMNS = ["d_t", "d_f", "d_r", "mia", "time"]
 
 
 def parser(dataset: str, subclass: bool = False):
-    kind = "a fine class (sub-class setting)" if subclass else "a class"
-    p = base_parser(f"Unlearn {kind} of {dataset} with a registry method (python forget_full_class_strategies.py "
-                    "lists them).", dataset)
-    return add_run_identity_args(p, subclass=subclass)
+    return unlearn_parser(dataset, subclass)
 
 
 def resolve(args, subclass: bool = False):
@@ -198,8 +196,10 @@ def _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta,
     return results
 
 
-def main(dataset: str, subclass: bool = False, argv=None) -> dict:
-    args = finish_args(parser(dataset, subclass).parse_args(argv))
+def main(dataset: str, subclass: bool = False, argv=None, args=None) -> dict:
+    """Entry point of forget_full_class_main_<dataset>.py: ``args`` already parsed (by the script, before torch
+    loads), else parsed from ``argv``."""
+    args = finish_args(args if args is not None else parser(dataset, subclass).parse_args(argv))
     try:
         with exit_on_error("the run", diverged=lambda err: f"{args.method} diverged ({err}); " + _where(err, "diverged"),
                            detail=lambda err: f"; {_where(err, 'failed')}" if hasattr(err, "kept_finished") else ""):
@@ -208,9 +208,10 @@ def main(dataset: str, subclass: bool = False, argv=None) -> dict:
         print("interrupted: nothing written (a finished run of these arguments is kept as it was)", file=sys.stderr)
         raise SystemExit(130)
     m = results["metrics"]
-    print(f"{args.method}: TA {m['TA']:.4f} (d_t {m['d_t']:.4f}) | UA {m['UA']:.4f} | RA {m['RA']:.4f} | "
-          f"MIA {m['MIA']:.4f} (paper's {m['MIA_paper']:.4f}) | "
-          f"RTE {m['RTE']:.2f}s → {run_dir_from_args(args)}")
+    # the two MIA numbers by what their non-members are (docs/unlearning.md); log.tsv's mia is the paper's
+    print(f"{args.method}: TA (retain test) {m['TA']:.4f}, d_t (full test) {m['d_t']:.4f} | UA {m['UA']:.4f} | "
+          f"RA {m['RA']:.4f} | MIA vs retain test {m['MIA']:.4f}, MIA vs full test (paper's, log.tsv) "
+          f"{m['MIA_paper']:.4f} | RTE {m['RTE']:.2f}s → {run_dir_from_args(args)}")
     return results
 
 

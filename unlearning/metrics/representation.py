@@ -28,7 +28,10 @@ depends only on ``--seed`` and ``--max_points``, so every model of a dataset get
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Dict, Optional
@@ -37,6 +40,7 @@ import numpy as np
 
 from ..evaluation import predict
 from ..files import atomic_write
+from ..runtime import Progress
 
 FEATURE_KINDS = ("penultimate", "logits")
 
@@ -77,12 +81,32 @@ def subsample_indices(n: int, max_points: Optional[int], seed: int = 0) -> np.nd
     return np.sort(np.random.default_rng(seed).choice(n, size=int(max_points), replace=False))
 
 
-def tsne_embedding(X, seed: int = 0, perplexity: float = 30.0, threads: Optional[int] = 1) -> np.ndarray:
+class _TSNEIterations(io.TextIOBase):
+    """scikit-learn's verbose t-SNE output read as progress: the i of its "[t-SNE] Iteration i: ..." lines (every
+    50 iterations) moves ``bar``; the rest of its chatter is dropped."""
+
+    def __init__(self, bar: Progress):
+        self.bar, self.buf = bar, ""
+
+    def write(self, text: str) -> int:
+        self.buf += text
+        *lines, self.buf = self.buf.split("\n")
+        for line in lines:
+            m = re.match(r"\[t-SNE\] Iteration (\d+)", line)
+            if m:
+                self.bar.set(min(int(m.group(1)), self.bar.total))
+        return len(text)
+
+
+def tsne_embedding(X, seed: int = 0, perplexity: float = 30.0, threads: Optional[int] = 1,
+                   progress: bool = False) -> np.ndarray:
     """2-D t-SNE (scikit-learn, PCA init, seeded). Perplexity is capped at (n − 1)/3 for small sets.
 
     ``threads`` caps scikit-learn's OpenMP threads (None = all cores). One thread is the default: the result is then
     bit-reproducible, and on a shared, busy CPU the per-iteration OpenMP barriers of the Barnes-Hut loop made the
     multi-threaded run 5–20× slower (digits: 139 s vs 22 s at load average 7 on 2 cores).
+    ``progress``: "t-SNE iterations i/N … ETA" lines on stderr (``Progress``), N = scikit-learn's iteration cap (an
+    early stop ends the count below it).
     """
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
@@ -91,9 +115,12 @@ def tsne_embedding(X, seed: int = 0, perplexity: float = 30.0, threads: Optional
     if len(X) < 5:
         raise ValueError(f"t-SNE needs at least 5 points, got {len(X)}")
     perplexity = float(min(perplexity, (len(X) - 1) / 3.0 - 1e-6))
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed)
-    with threadpool_limits(limits=threads):
-        return tsne.fit_transform(X.astype(np.float32)).astype(np.float64)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed,
+                verbose=2 if progress else 0)
+    with threadpool_limits(limits=threads), Progress(int(tsne.max_iter), f"t-SNE of {len(X)} points: iteration",
+                                                     enabled=progress) as bar:
+        with contextlib.redirect_stdout(_TSNEIterations(bar)) if progress else contextlib.nullcontext():
+            return tsne.fit_transform(X.astype(np.float32)).astype(np.float64)
 
 
 # ----------------------------------------------------------------------------- cluster geometry
@@ -441,13 +468,15 @@ def representation_features(model, exp, kind: str = "penultimate", max_points: O
 
 
 def distribution_metrics(model, exp, kind="penultimate", max_points=2000, seed=0, grid_size=128,
-                         perplexity=30.0, plot_dir=None, title="", tsne_threads: Optional[int] = 1) -> dict:
-    """Features → t-SNE → metrics (+ PNGs in ``plot_dir``). Returns a JSON-ready dict with per-stage seconds."""
+                         perplexity=30.0, plot_dir=None, title="", tsne_threads: Optional[int] = 1,
+                         progress: bool = False) -> dict:
+    """Features → t-SNE → metrics (+ PNGs in ``plot_dir``). Returns a JSON-ready dict with per-stage seconds.
+    ``progress``: the t-SNE's iteration count and ETA on stderr."""
     t0 = time.perf_counter()
     X, labels, idx = representation_features(model, exp, kind, max_points, seed)
     forget = forget_label(exp)
     t1 = time.perf_counter()
-    Z = tsne_embedding(X, seed, perplexity, tsne_threads)
+    Z = tsne_embedding(X, seed, perplexity, tsne_threads, progress=progress)
     t2 = time.perf_counter()
     m = embedding_metrics(Z, labels, forget, grid_size)
     t3 = time.perf_counter()
