@@ -138,3 +138,17 @@ def test_a_checkpoint_must_agree_on_every_split_field(tmp_path, digits_pretraine
         save_checkpoint(path, model, dict(meta, **{key: other}))
         with pytest.raises(CheckpointError, match=f"made for {key}="):
             load_checkpoint(path, expect=expect)
+
+
+@pytest.mark.parametrize("flag,value", [("--repeats", "0"), ("--jobs", "0"), ("--relearning_lr", "-0.01"),
+                                        ("--seeds", "-1"), ("--forget_classes", "x"), ("--repeats", "2.5")])
+def test_run_py_overrides_are_checked_before_planning(tmp_path, flag, value):
+    """A run.py override out of range is argparse's one error line (never dropped for the preset's value)."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    r = subprocess.run([sys.executable, "run.py", flag, value, "--dry_run", "--log_root", str(tmp_path)], cwd=ROOT,
+                       capture_output=True, text=True)
+    lines = [ln for ln in r.stderr.splitlines() if "error:" in ln]
+    assert r.returncode == 2 and len(lines) == 1 and flag in lines[0], r.stderr
+    assert not os.listdir(tmp_path)
