@@ -159,6 +159,7 @@ def test_sweep_killed_inside_two_stages_resumes_to_the_same_report(tmp_path, uni
         assert resumed[table] == expected and len(expected) == 3
 
 
+@pytest.mark.slow
 def test_end_to_end_reduced_digits_sweep(uninterrupted_sweep):
     """Two methods and one _our variant through run.py: pretraining, unlearning, ReA, report."""
     log_root = uninterrupted_sweep
