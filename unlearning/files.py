@@ -36,8 +36,9 @@ def atomic_write(path: str, write) -> str:
         os.chmod(tmp, 0o666 & ~process_umask())  # mkstemp makes 0600; the file gets the mode open() would give it
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:
-        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err).strip().splitlines()[-1:] or [""]
-        raise OutputError(f"could not write {path}: {why if isinstance(why, str) else why[0]}") from err
+        lines = str(err).strip().splitlines()
+        why = err.strerror if isinstance(err, OSError) and err.strerror else (lines[-1] if lines else type(err).__name__)
+        raise OutputError(f"could not write {path}: {why}") from err
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)

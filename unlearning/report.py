@@ -333,12 +333,12 @@ def _params(row) -> str:
 def _mark_ambiguous(table: List[dict]) -> List[dict]:
     """Rows that the shown parameters would not tell apart (they differ only in resolved settings or source
     model) show their settings hash and source fingerprint."""
+    shown = [k for k in IDENT if k not in ("cfg", "source")] + ["lr", "features"]
+    keys = [tuple(row.get(k) for k in shown) for row in table]
     seen = defaultdict(set)
-    shown = [k for k in IDENT if k not in ("cfg", "source")]
-    for row in table:
-        seen[tuple(row.get(k) for k in shown) + (row.get("lr"), row.get("features"))].add((row.get("cfg"), row.get("source")))
-    return [dict(row, show_cfg=len(seen[tuple(row.get(k) for k in shown) + (row.get("lr"), row.get("features"))]) > 1)
-            for row in table]
+    for key, row in zip(keys, table):
+        seen[key].add((row.get("cfg"), row.get("source")))
+    return [dict(row, show_cfg=len(seen[key]) > 1) for key, row in zip(keys, table)]
 
 
 # ----------------------------------------------------------------------------- tables

@@ -99,8 +99,6 @@ def flag_type(kind: str, cast: Callable = float) -> Callable:
             value = cast(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number; it must be {wording(kind)}")
-        if cast is int and kind in NUMERIC:
-            value = int(value)
         try:
             return check("", value, kind)
         except ValueError:

@@ -27,7 +27,7 @@ from ..files import file_fingerprint
 from ..plots import plot_extraction_curve
 from ..run_identity import RunIdentity, fill_forget_default, preflight, resolve
 from .attack import config_from_args as rea_config_from_args
-from .attack import rea_from_args
+from .attack import rea_from_args, resolve_target
 from ..errors import exit_on_error
 
 
@@ -193,16 +193,24 @@ def main(dataset: Optional[str] = None, argv=None, args=None) -> dict:
 
 
 # ----------------------------------------------------------------------------- black-box ReA
+def victim_args(args) -> argparse.Namespace:
+    """The extraction's arguments for a black-box attack without --model_path: the victim from --victim_path (or
+    the run folder), the identity resolved; the attack's own arguments take the resolved identity too (it names
+    the ReA outputs)."""
+    dargs = argparse.Namespace(**vars(args))
+    dargs.model_path, dargs.out_dir = args.victim_path, None
+    resolve_identity(dargs)
+    for key in ("para1", "para2", "weight_path"):
+        setattr(args, key, getattr(dargs, key))
+    return dargs
+
+
 def blackbox_results_path(dataset: str, argv) -> str:
     """results.json of the black-box attack run with ``argv``: <dfme folder of the copy>/rea/<tag>/results.json."""
     args = finish_dfme_args(blackbox_rea_parser(dataset).parse_known_args(argv)[0])
-    if args.model_path:
-        root = args.out_dir or os.path.dirname(os.path.abspath(args.model_path))
-    else:
-        dargs = argparse.Namespace(**vars(args))
-        dargs.model_path, dargs.out_dir = args.victim_path, None
-        resolve_identity(dargs)
-        root = dfme_dir(dargs)
+    if args.model_path is None:
+        args.model_path = student_path(victim_args(args))
+    root = resolve_target(args, False, True)[1]
     return os.path.join(root, "rea", rea_config_from_args(args, args.dataset).tag(), "results.json")
 
 
@@ -217,11 +225,7 @@ def blackbox_rea_main(dataset: str, argv=None, args=None) -> dict:
     with exit_on_error("the black-box results", diverged=lambda err: f"DFME diverged: {err}"):
         rea_config_from_args(args, args.dataset)  # bad attack flags fail before a long extraction
         if args.model_path is None:
-            dargs = argparse.Namespace(**vars(args))
-            dargs.model_path, dargs.out_dir = args.victim_path, None
-            resolve_identity(dargs)
-            for key in ("para1", "para2", "weight_path"):  # the resolved identity names the ReA outputs too
-                setattr(args, key, getattr(dargs, key))
+            dargs = victim_args(args)
             copy_path = student_path(dargs)
             if args.reextract or not os.path.isfile(copy_path):
                 run_dfme(dargs)

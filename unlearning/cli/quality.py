@@ -360,26 +360,25 @@ def attack_cache_dir(args, cfg: R.ReAConfig) -> str:
     return _quality_path(args, "attacks", cfg.tag())
 
 
-def results_path(dataset: str, argv) -> str:
-    """The results.json the stage writes for the command-line arguments ``argv`` (the launcher's declared output)."""
-    args = finish_args(parser(dataset).parse_known_args(argv)[0])
+def resolve_scope(args) -> tuple:
+    """Fill the forget class and first seed into ``args``; (method entries, ReA config, output folder)."""
     fill_forget_default(args)
     if args.first_seed is None:
         args.first_seed = args.seed
-    return os.path.join(out_dir_for(args, rea_config(args), method_entries(args.dataset, args.methods)),
-                        "results.json")
+    entries, cfg = method_entries(args.dataset, args.methods), rea_config(args)
+    return entries, cfg, out_dir_for(args, cfg, entries)
+
+
+def results_path(dataset: str, argv) -> str:
+    """The results.json the stage writes for the command-line arguments ``argv`` (the launcher's declared output)."""
+    return os.path.join(resolve_scope(finish_args(parser(dataset).parse_known_args(argv)[0]))[2], "results.json")
 
 
 def run_stage(args, argv=None) -> dict:
     if args.K < 2:
         raise StageError(f"-K must be at least 2 (leave-one-out fits need two models per population), got {args.K}")
-    fill_forget_default(args)
-    if args.first_seed is None:
-        args.first_seed = args.seed
-    entries = method_entries(args.dataset, args.methods)
-    cfg = rea_config(args)
+    entries, cfg, out_dir = resolve_scope(args)
     seeds = list(range(args.first_seed, args.first_seed + args.K))
-    out_dir = out_dir_for(args, cfg, entries)
     t0 = time.perf_counter()
     timings = {}
 

@@ -103,58 +103,51 @@ def applicable(name: str, settings: dict) -> dict:
     return {k: v for k, v in settings.items() if k in keep}
 
 
+def _check_entry(owner: str, value_label, entry: dict, kinds: Dict[str, object], tables: Dict[str, dict],
+                 passthrough=("para1", "para2")) -> dict:
+    """One object of settings checked key by key: ``passthrough`` keys as they are, a key of ``tables`` as a nested
+    table, a key of ``kinds`` by its kind; any other key is refused with the closest known one. ``owner`` names the
+    object in that message, ``value_label(key)`` a value in a range message."""
+    out = {}
+    for key, value in entry.items():
+        if key in passthrough:
+            out[key] = value
+        elif key in tables:
+            out[key] = _check_table(value_label(key), value, tables[key])
+        elif key in kinds:
+            out[key] = check(value_label(key), value, kinds[key])
+        else:
+            choices = list(kinds) + sorted(tables)
+            raise ValueError(f"{owner} has no setting {key!r}{did_you_mean(key, choices)}; its settings: "
+                             f"{', '.join(sorted(choices)) or 'none'}")
+    return out
+
+
 def check_settings(name: str, settings: dict) -> dict:
     """``settings`` (a run's resolved settings for method ``name``) checked key by key and normalised; ValueError
     with one line for an unknown key or a value out of its kind's range. para1/para2 are the knobs
     (``check_knobs``); "_log" is what a run recorded."""
-    entry = get_method(name)
-    kinds = known_kinds(name)
-    variant_tables = {v.key for v in VARIANTS.values()} if entry.base else set()
-    out = {}
-    for key, value in settings.items():
-        if key in ("para1", "para2", "_log"):
-            out[key] = value
-        elif key in variant_tables:
-            out[key] = _check_table(f"{name} setting {key}", value, TABLES[key])
-        elif key in kinds:
-            out[key] = check(f"{name} setting {key}", value, kinds[key])
-        else:
-            choices = list(kinds) + sorted(variant_tables)
-            raise ValueError(f"{name} has no setting {key!r}{did_you_mean(key, choices)}; its settings: "
-                             f"{', '.join(sorted(choices)) or 'none'}")
-    return out
+    tables = {v.key: TABLES[v.key] for v in VARIANTS.values()} if get_method(name).base else {}
+    return _check_entry(name, lambda key: f"{name} setting {key}", settings, known_kinds(name), tables,
+                        passthrough=("para1", "para2", "_log"))
 
 
 def check_recipe(recipe: dict, label: str) -> dict:
     """Every entry of a recipe (``load_recipe``'s shape) checked: method names known (with the closest one), each
     method's keys and values as ``check_settings`` checks them. Returns the recipe with values normalised."""
-    from_names = {"UNLEARN": [n for n in _plain_names()],
-                  "OVER_UNLEARN": [n for n in _plain_names()] + [v.key for v in VARIANTS.values()]}
+    names = {"UNLEARN": list(METHODS), "OVER_UNLEARN": list(METHODS) + [v.key for v in VARIANTS.values()]}
     out = {}
     for part, table in recipe.items():
         out[part] = {}
         for name, entry in table.items():
-            if name not in from_names[part]:
-                raise ValueError(f"{label}: {part} names {name!r}, which is not a method{did_you_mean(name, from_names[part])}"
+            where = f"{label}: {part}.{name}"
+            if name not in names[part]:
+                raise ValueError(f"{label}: {part} names {name!r}, which is not a method{did_you_mean(name, names[part])}"
                                  + (" (OVER_UNLEARN is keyed by the plain method's name)" if name.endswith("_our") else ""))
             if part == "OVER_UNLEARN" and name in TABLES:
-                out[part][name] = _check_table(f"{label}: {part}.{name}", entry, TABLES[name])
+                out[part][name] = _check_table(where, entry, TABLES[name])
                 continue
             kinds = known_kinds(name if part == "UNLEARN" else f"{name}_our")
-            checked = {}
-            for key, value in entry.items():
-                if key in ("para1", "para2"):
-                    checked[key] = value
-                elif part == "OVER_UNLEARN" and key in TABLES:
-                    checked[key] = _check_table(f"{label}: {part}.{name}.{key}", value, TABLES[key])
-                elif key in kinds:
-                    checked[key] = check(f"{label}: {part}.{name}.{key}", value, kinds[key])
-                else:
-                    raise ValueError(f"{label}: {part}.{name} has no setting {key!r}{did_you_mean(key, kinds)}; "
-                                     f"its settings: {', '.join(sorted(kinds)) or 'none'}")
-            out[part][name] = checked
+            out[part][name] = _check_entry(where, lambda key, where=where: f"{where}.{key}", entry, kinds,
+                                           TABLES if part == "OVER_UNLEARN" else {})
     return out
-
-
-def _plain_names():
-    return list(METHODS)
