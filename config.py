@@ -202,8 +202,29 @@ SMOKE = {
     "rea": {"repeats": 2, "steps": 3},
     "distribution": {"max_points": 1000, "perplexity": 5, "grid_size": 16},
     "blackbox": {"query_budget": 512, "batch_size": 32, "eval_points": 2},
-    "quality": {"K": 2, "repeats": 2, "steps": 3},  # two models per population, a short attack (its models train at full length)
+    "quality": {"K": 2, "repeats": 2, "steps": 3},
+    "rival": {"relearn_steps": 3, "relearn_eval_every": 1},  # two models per population, a short attack (its models train at full length)
 }
+
+
+# Rival attacks (unlearning/attacks/rival.py): rival_attack_main_<dataset>.py and run.py's "rival" stage. "paper":
+# the references' values (docs/fidelity.md, "Rival attacks and defences"): PRA 5 forget-train images, α 0.5, cosine
+# (Seung-B/Spotter-Unlearning proto_utils.py); retain-only relearning Adam lr 1e-5, cosine to 0.1·lr, batch 128, an
+# evaluation every 10 steps (shoaibahmed/vision_relearning scripts/train.sh). A dataset lists only what differs.
+RIVAL = {
+    "paper": {"pra": {"n_samples": 5, "alpha": 0.5, "metric": "cosine", "source": "forget_train"},
+              "retain_relearn": {"steps": 100, "lr": 1e-5, "optimizer": "adam", "schedule": "cosine",
+                                 "batch_size": 128, "eval_every": 10, "bn": "train"}},
+    # digits runs the paper's values: measured on negative_grad (seed 0), lr 1e-5 and 1e-9 bring forget-test
+    # accuracy from 0 to 0.304 alike, and 0 with BatchNorm in eval mode ("bn": "eval"): what comes back there is
+    # BatchNorm's running statistics re-estimated on D_r, not relearned weights (docs/matrix.md)
+}
+
+
+def rival_settings(dataset: str) -> dict:
+    """{attack: settings} of the rival attacks on ``dataset``: the paper's, with the dataset's differences merged."""
+    mine = RIVAL.get(dataset, {})
+    return {name: dict(values, **mine.get(name, {})) for name, values in RIVAL["paper"].items()}
 
 
 # Data-free model extraction (black-box ReA). Keys are DFMEConfig fields (unlearning/attacks/extraction.py).

@@ -6,7 +6,7 @@ scripts.
     python run.py --stages unlearn rea --methods retrain badteacher badteacher_our
     python run.py -net resnet8 --dry_run   # print the plan (inputs checked), run nothing
 
-Stages run in order (pretrain, masks, unlearn, rea, blackbox, distribution, quality, report). A step already done
+Stages run in order (pretrain, masks, unlearn, rea, blackbox, rival, distribution, quality, report). A step already done
 with the same arguments is skipped; a failing step is recorded and the sweep goes on. Tables land in
 log_files/report/. The paper's single-dash flags (-dataset -net -classes -method -seed -weight_path) are aliases of
 the double-dash ones.

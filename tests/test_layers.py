@@ -13,7 +13,7 @@ LAYERS = [
     ["methods"],
     ["attacks", "metrics"],
     ["run_identity", "cli"],
-    ["pipeline", "report"],
+    ["pipeline", "report", "matrix"],
 ]
 # imported inside a function on purpose: optional extras and heavy libraries only a few calls need
 LAZY_OK = {"submitit", "mlxtend", "matplotlib", "sklearn", "scipy", "threadpoolctl", "torch"}

@@ -162,7 +162,7 @@ def test_report_lists_and_embeds_every_figure(tmp_path):
                  "digits_resnet8_forget3_blackbox_balanced_accuracy.png",
                  "digits_resnet8_forget3_blackbox_lr0.01_roc.png",
                  "digits_resnet8_forget3_blackbox_lr0.01_fidelity_vs_auc.png",
-                 "digits_resnet8_forget3_tsne_penultimate.png"):
+                 "digits_resnet8_forget3_tsne_penultimate.png", "digits_resnet8_forget3_attack_matrix.png"):
         assert made in names and is_png(os.path.join(out, made)), made
     for kept in ("tsne.png", "overlap_map.png", "curve.png", "relearning_curves.png", "distributions.png"):
         assert kept in names, kept
@@ -189,7 +189,8 @@ def test_report_without_attack_details_still_builds(tmp_path):
         "lr": 0.01, "roc_auc": 0.5, "balanced_accuracy": 0.55, "tpr_at_fpr": 0.0}}})
     rep = build_report(root, warn=lambda line: None)
     names = {os.path.basename(f) for f in rep["figures"]}
-    assert names == {"digits_resnet8_forget3_rea_balanced_accuracy.png", "digits_resnet8_forget3_rea_lr0.01_ta_vs_auc.png"}
+    assert names == {"digits_resnet8_forget3_rea_balanced_accuracy.png", "digits_resnet8_forget3_rea_lr0.01_ta_vs_auc.png",
+                     "digits_resnet8_forget3_attack_matrix.png"}
     assert "## Figures" in rep["markdown"]
 
 

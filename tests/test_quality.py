@@ -203,6 +203,10 @@ def test_stage_end_to_end_on_digits(tmp_path, monkeypatch):
     assert saved["resolution"]["max_certifiable_epsilon"] == 0.0  # 2 models certify nothing
     table = open(os.path.join(out, "table.md")).read()
     assert "| negative_grad |" in table and "U-LiRA AUC" in table and "no-forget-data AUC" in table
+    # CMIA on held-out models: one of the two models of each population fitted, the other scored
+    cmia = saved["methods"]["negative_grad"]["cmia"]
+    assert cmia["n_fit_models"] == [1, 1] and cmia["n_test_models"] == [1, 1] and 0.0 <= cmia["auc"] <= 1.0
+    assert "CMIA AUC (held-out models)" in table and all("cmia" not in m for m in ret + unl)
     # a second run reuses every model and every attack, and gives the same numbers
     again = main("digits", argv)
     assert all(m["reused"] for m in again["retrained"]["models"] + again["methods"]["negative_grad"]["models"])

@@ -343,3 +343,57 @@ def plot_fidelity_vs_rea(path: str, entries: list, dataset: str, net: str,
     _titled(fig, title, subtitle)  # after the layout: above the axes, kept whole by the tight bounding box
     _save(fig, path)
     return title
+
+
+def plot_matrix(path: str, rows: list, columns: list, means, sds, dataset: str, net: str, what: str,
+                subtitle: str = "", flagged=(), reference=None) -> str:
+    """Heatmap of the attack matrix: one row per attack, one column per method; colour = the cell's mean (0–1),
+    text = mean and ± sd; empty cells grey. ``means``/``sds``: len(rows) × len(columns) arrays (nan = empty);
+    ``flagged``: row labels marked as reading class identity on retrain; ``reference``: the retrain column's index."""
+    plt = _pyplot()
+    means = np.asarray(means, dtype=float)
+    sds = np.asarray(sds, dtype=float)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.95 * len(columns) + 3.5), max(2.5, 0.62 * len(rows) + 1.6)))
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    im = ax.imshow(np.ma.masked_invalid(means), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    for i in range(len(rows)):
+        for j in range(len(columns)):
+            if np.isfinite(means[i, j]):
+                text = f"{means[i, j]:.2f}" + (f"\n±{sds[i, j]:.2f}" if np.isfinite(sds[i, j]) else "")
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                        color="white" if means[i, j] < 0.55 else "black")
+    ax.set_xticks(range(len(columns)))
+    ax.set_xticklabels(columns, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r + (" ⚠" if r in flagged else "") for r in rows], fontsize=8)
+    if reference is not None:
+        j = reference
+        ax.add_patch(plt.Rectangle((j - 0.5, -0.5), 1, len(rows), fill=False, ec="red", lw=1.5))
+    cb = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
+    cb.set_label("score (AUC: 0.5 = chance; accuracy rows: forget accuracy)", fontsize=7)
+    fig.tight_layout()
+    title = sweep_title(dataset, net, what)
+    _titled(fig, title, subtitle + ("; ⚠: the attack scores on retrain (reads class identity)" if flagged else "")
+            + "; red frame: retrain, the reference")
+    _save(fig, path)
+    return title
+
+
+def plot_retain_relearning(path: str, result: dict, dataset: str, net: str, what: str, subtitle: str = "") -> str:
+    """Forget-train, forget-test and retain-test accuracy over the retain-only relearning steps."""
+    plt = _pyplot()
+    c = result["curve"]
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for key, label, style in (("forget_train", "forget train (D_f)", "-"), ("forget_test", "forget test", "--"),
+                              ("retain_test", "retain test", ":")):
+        ax.plot(c["step"], c[key], style, marker="o", ms=3, label=label)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("relearning step (retain data only)")
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center right")
+    fig.tight_layout()
+    title = sweep_title(dataset, net, what)
+    _titled(fig, title, subtitle)
+    _save(fig, path)
+    return title

@@ -19,13 +19,14 @@ import numpy as np
 
 from .files import atomic_write, atomic_write_text, file_fingerprint, read_json
 from .paths import ROOT
-import argparse
 import re
 
 import config
-from . import plots
+from . import matrix, plots
 from .attacks import ATTACKS, attack_of
 from .tables import markdown_table
+from .measured_docs import script_command, write_measured
+from .cli.parsers import report_parser
 
 MISSING = "—"
 
@@ -315,19 +316,15 @@ def aggregate(rows: List[dict], keys: List[str], fields: Dict[str, tuple]) -> Li
 
 
 def _params(row) -> str:
-    bits = [f"{row['para1']:g}" if isinstance(row.get("para1"), (int, float)) else None,
-            f"{row['para2']:g}" if isinstance(row.get("para2"), (int, float)) else None]
-    s = ", ".join(b for b in bits if b is not None)
+    bits = [f"{row[k]:g}" for k in ("para1", "para2") if isinstance(row.get(k), (int, float))]
     if row.get("mask"):
-        s += f", mask {row['mask']}"
-    for key in ("l1", "l2"):
-        if row.get(key):
-            s += f", {key} {row[key]:g}"
+        bits.append(f"mask {row['mask']}")
+    bits += [f"{key} {row[key]:g}" for key in ("l1", "l2") if row.get(key)]
     if row.get("variant"):
-        s += f", {row['variant']}"
+        bits.append(str(row["variant"]))
     if row.get("show_cfg"):
-        s += f", settings {row['cfg']}, source {row['source']}"
-    return s or MISSING
+        bits.append(f"settings {row['cfg']}, source {row['source']}")
+    return ", ".join(bits) or MISSING
 
 
 def _mark_ambiguous(table: List[dict]) -> List[dict]:
@@ -364,10 +361,17 @@ def efficacy_table(rows):
 
 
 def rea_table(rows):
-    return aggregate(rows, IDENT + ["lr"], {
-        "ReA AUC": ("AUC", 1, 3), "ReA bal. acc %": ("BA", 100, 1), "TPR@5%FPR %": ("TPR5", 100, 1),
-        "steps forget": ("steps_forget", 1, 1), "steps OOD": ("steps_ood", 1, 1),
-        "prior bal. acc %": ("prior_BA", 100, 1), "ReA / prior": ("ratio", 1, 2), "ReA s": ("seconds", 1, 1)})
+    return attack_table(ATTACKS["rea"], rows)
+
+
+def attack_table(attack, rows):
+    """An attack's report table: its registered columns, one row per identity (and per ``attack.keys``)."""
+    return aggregate(rows, IDENT + list(attack.keys), dict(attack.fields))
+
+
+def table_name(attack) -> str:
+    """The CSV name of an attack's table (rea.csv, rea_blackbox.csv, pra.csv, ...)."""
+    return "rea" if attack.name == "rea" else f"rea_{attack.name}" if attack.name == "blackbox" else attack.name
 
 
 def distribution_table(rows):
@@ -679,6 +683,111 @@ def figures_markdown(groups: Dict[tuple, dict], out_dir: str) -> List[str]:
     return md
 
 
+# ----------------------------------------------------------------------------- the attack matrix
+def quality_results(log_root: str, notes: List[str]) -> List[dict]:
+    """Every forgetting-quality results.json (…/forget_<c>/quality/<tag>/results.json) that is done."""
+    out = []
+    for dirpath, files in _walk(log_root):
+        if "results.json" in files and os.path.basename(os.path.dirname(dirpath)) == "quality":
+            path = os.path.join(dirpath, "results.json")
+            res = _read_result(path, notes)
+            if res is None or res.get("stage") != "quality" or res.get("status") != "done":
+                continue
+            if not all(isinstance(res.get(k), dict) for k in ("settings", "methods", "retrained")):
+                _skip(notes, path, "settings, methods or retrained is not an object")
+                continue
+            out.append(dict(res, path=path))
+    return out
+
+
+def _quality_cells(res: dict, columns: Dict[tuple, Dict[str, tuple]]) -> List[matrix.Cell]:
+    """The quality stage's population statistics as matrix cells: the headline statistic's U-LiRA AUC and the
+    CMIA AUC per method (retrain: the split-halves control). Each goes to the sweep's column of that method when
+    there is exactly one, else to a column of its own."""
+    s = res["settings"]
+    group = (s.get("dataset"), s.get("net"), s.get("forget_class"))
+    head = s.get("headline_statistic", "forget_steps")
+    k, tag = s.get("K"), os.path.basename(os.path.dirname(res["path"]))
+    short = hashlib.sha1(tag.encode()).hexdigest()[:6]  # the audit's folder (its scope and attack), shortened
+    audit_row, cmia_row = f"population audit (ReA U-LiRA, K={k}, q-{short}): AUC", f"CMIA (K={k}, q-{short}): AUC"
+    blocks = dict(res["methods"])
+    if isinstance(res.get("retrained_split_halves"), dict):
+        blocks[matrix.REFERENCE] = {"numbers": res["retrained_split_halves"], "cmia": res.get("retrained_cmia"),
+                                    "halves": True}
+    cells = []
+    for name, block in blocks.items():
+        if not isinstance(block, dict):
+            continue
+        found = columns.get(group, {}).get(name) or {}
+        column, label = (found[0] if len(found) == 1 else (*group, name, "quality")), name
+        if len(found) > 1:
+            label = f"{name} (quality defaults)"
+        num = ((block.get("numbers") or {}).get("statistics") or {}).get(head) or {}
+        n = "K/2 vs K/2" if block.get("halves") else f"K={k}"
+        auc = (num.get("ulira") or {}).get("auc")
+        if isinstance(auc, (int, float)):
+            cells.append(matrix.Cell(group, audit_row, "auc", column, label, float(auc), note=n))
+        cmia = (block.get("cmia") or {}).get("auc") if isinstance(block.get("cmia"), dict) else None
+        if isinstance(cmia, (int, float)):
+            cells.append(matrix.Cell(group, cmia_row, "auc", column, label, float(cmia), note=n))
+    return cells
+
+
+def attack_matrices(rows: Dict[str, List[dict]], quality: List[dict], out_dir: str,
+                    figures: Optional[Dict[tuple, dict]] = None) -> Dict[tuple, "matrix.Matrix"]:
+    """The matrix of every group with attack results: its CSV and figure in ``out_dir`` (the figure also listed
+    under the group's figures)."""
+    every = [r for a in ATTACKS for r in rows.get(a, [])]
+    labels = _labels(rows.get("unlearn", []) + every)
+    cells, columns = [], defaultdict(lambda: defaultdict(list))
+    for ident, label in labels.items():
+        row = dict(zip(IDENT, ident))
+        columns[tuple(row[k] for k in GROUP)][row["method"]].append(ident)
+    for attack in ATTACKS.values():
+        found = rows.get(attack.name, [])
+        for label, key, scale, _digits, kind in attack.matrix:
+            lrs = sorted({r.get("lr") for r in found if r.get("lr") is not None})
+            for r in found:
+                name = label + (f" (lr {r['lr']:g})" if len(lrs) > 1 else "")
+                v = r.get(key)
+                cells.append(matrix.Cell(tuple(r.get(k) for k in GROUP), name, kind, _ident(r), labels[_ident(r)],
+                                         None if v is None else float(v) * scale, seed=r.get("seed")))
+    for res in quality:
+        cells += _quality_cells(res, columns)
+    order = [label for a in ATTACKS.values() for label, *_ in a.matrix]
+
+    def rank(column, label):
+        return (_method_order(str(column[IDENT.index("method")] if len(column) > 3 else label)), label)
+
+    built = matrix.build(cells, order, rank)
+    for group, m in built.items():
+        base = os.path.join(out_dir, _slug(group[0], group[1], f"forget{group[2]}", "attack_matrix"))
+        atomic_write_text(base + ".csv", matrix.to_csv(m))
+        cols = [m.labels[c] for c in m.columns]
+        means = [[(m.stats(r, c) or (float("nan"),))[0] for c in m.columns] for r in m.rows]
+        sds = [[(lambda st: st[1] if st and st[1] is not None else float("nan"))(m.stats(r, c)) for c in m.columns]
+               for r in m.rows]
+        title = plots.plot_matrix(base + ".png", m.rows, cols, means, sds, group[0], group[1],
+                                  f"attacks × defences, {_group_name(group).split(', ', 1)[1]}",
+                                  "mean over model seeds", flagged=[r for r in m.rows if m.reads_identity(r)],
+                                  reference=m.columns.index(m.reference()) if m.reference() else None)
+        m.figure = base + ".png"
+        if figures is not None:
+            figures.setdefault(group, {"report": [], "runs": []})["report"].insert(
+                0, dict(group=group, path=m.figure, title=title))
+    return built
+
+
+def matrix_markdown(matrices: Dict[tuple, "matrix.Matrix"]) -> List[str]:
+    md = ["## Attack matrix: every attack against every method\n"]
+    if not matrices:
+        return md + ["_no attack results yet_\n"]
+    for group in sorted(matrices, key=lambda g: tuple(str(v) for v in g)):
+        m = matrices[group]
+        md += [f"### {_group_name(group)}\n", matrix.to_markdown(m), matrix.reading()]
+    return md
+
+
 # ----------------------------------------------------------------------------- entry
 def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dict:
     """Tables, figures and report.md in ``out_dir``. Every results.json left out is named by ``warn`` (one line
@@ -698,9 +807,8 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
         "distribution": ("Representation distribution of the forget class (Tables 16/17)",
                          distribution_table(rows["distribution"])),
     }
-    for attack in ATTACKS.values():  # one table per registered attack (the ReA layout: rea.csv, rea_blackbox.csv)
-        tables["rea" if attack.name == "rea" else f"rea_{attack.name}"] = (attack.title,
-                                                                           rea_table(rows.get(attack.name, [])))
+    for attack in ATTACKS.values():  # one table per registered attack (rea.csv, rea_blackbox.csv, pra.csv, ...)
+        tables[table_name(attack)] = (attack.title, attack_table(attack, rows.get(attack.name, [])))
     smoke = is_smoke_root(log_root)
     md = ["# SMOKE report (tiny settings: checks a machine, not results)\n" if smoke else "# Report rebuilt from log_files\n"]
     if not smoke and os.path.isdir(os.path.join(log_root, SMOKE_DIR)):
@@ -711,24 +819,21 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
         atomic_write_text(os.path.join(out_dir, f"{name}.csv"), to_csv(table))
     md += quality_sections(log_root)
     figures = sweep_figures(rows, log_root, out_dir)
+    matrices = attack_matrices(rows, quality_results(log_root, notes), out_dir, figures)
+    md += matrix_markdown(matrices)
     md += figures_markdown(figures, out_dir)
     if notes or unchecked:
         md += ["## Notes\n"] + [f"- {line}" for line in notes] + \
               [f"- no model fingerprint (not checked against the run's model): {p}" for p in unchecked] + [""]
     atomic_write_text(os.path.join(out_dir, "report.md"), "\n".join(md))
     return {"out_dir": out_dir, "tables": {k: v[1] for k, v in tables.items()}, "markdown": "\n".join(md),
-            "notes": notes, "unchecked": unchecked,
+            "notes": notes, "unchecked": unchecked, "matrices": matrices,
             "figures": [f["path"] for g in figures.values() for f in g["report"]] +
                        [p for g in figures.values() for _, figs in g["runs"] for _, p in figs]}
 
 
 def main(argv=None):
-
-    p = argparse.ArgumentParser(description="Rebuild the paper-style tables and figures from log_files/.")
-    p.add_argument("--log_root", default=None, help="default: the project's log_files/")
-    p.add_argument("--out_dir", default=None, help="default: <log_root>/report")
-    p.add_argument("--quiet", action="store_true", help="do not print the tables")
-    args = p.parse_args(argv)
+    args = report_parser().parse_args(argv)
     if args.log_root is None:
         args.log_root = os.path.join(ROOT, config.LOG_ROOT)
     if not os.path.isdir(args.log_root):
@@ -740,5 +845,9 @@ def main(argv=None):
                          f"{err.strerror or err}")
     if not args.quiet:
         print(rep["markdown"])
+    if args.docs:
+        body = "\n".join(matrix_markdown(rep["matrices"]))
+        page = write_measured(args.docs, "The attack matrix", body, script_command("reproduce_tables.py", argv))
+        print(f"attack matrix written to {page}")
     print(f"report written to {rep['out_dir']}/ (report.md, *.csv, *.png)")
     return rep

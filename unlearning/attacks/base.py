@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
 
@@ -22,6 +22,11 @@ class Attack:
     model: Callable[[str, dict, str], str]  # (results.json path, its content, run folder) -> the attacked checkpoint
     rows: Callable[[dict], List[dict]]  # a results.json -> report rows (the run's identity is added by the report)
     script: str = ""  # the per-dataset entry script, with {dataset} and {setting}
+    fields: Dict[str, tuple] = field(default_factory=dict)  # report table: {column: (row key, scale, digits)}
+    keys: Sequence[str] = ()  # row keys beyond the run identity that make separate table rows (ReA: "lr")
+    # the attack matrix: (row label, row key, scale, digits, kind); kind "auc" (0.5 = chance, retrain's value is
+    # what a trace-free model scores) or "accuracy" (compared with retrain's value)
+    matrix: Sequence[tuple] = ()
 
     def matches(self, rel_parts: Sequence[str]) -> bool:
         """Whether ``rel_parts`` (a results.json path below the run folder, split) is one of this attack's."""
@@ -46,3 +51,10 @@ def attack_of(results_path: str, run_dir: str) -> Optional[Attack]:
         if attack.matches(rel):
             return attack
     return None
+
+
+def run_checkpoint(path: str, res: dict, run_dir: str) -> str:
+    """The attacked checkpoint of an attack on the unlearning run itself: the one its results.json names, in the
+    run folder (default last.pt)."""
+    ckpt = res.get("checkpoint") or (res.get("target") or {}).get("checkpoint") or "last.pt"
+    return os.path.join(run_dir, os.path.basename(str(ckpt)))

@@ -31,7 +31,7 @@ import config
 from ..evaluation import EntropyMIA, eval_mode
 from ..paths import fmt_param, seed_field
 from ..runtime import Progress, Timer, generator
-from .base import Attack, register_attack
+from .base import Attack, register_attack, run_checkpoint
 from ..scoring import membership_scores
 
 MOMENTUM = 0.9
@@ -539,13 +539,8 @@ def report_rows(res: dict) -> List[dict]:
         raise ValueError("no per_lr results")
     return [dict(lr=float(r.get("lr", key)), AUC=r.get("roc_auc"), BA=r.get("balanced_accuracy"),
                  TPR5=r.get("tpr_at_fpr"), steps_forget=r.get("mean_steps_forget"), steps_ood=r.get("mean_steps_ood"),
-                 prior_BA=prior.get("balanced_accuracy"), ratio=r.get("rea_over_prior_balanced_accuracy"),
+                 prior_BA=prior.get("balanced_accuracy"), prior_AUC=prior.get("roc_auc"), ratio=r.get("rea_over_prior_balanced_accuracy"),
                  seconds=res.get("relearn_seconds"), lr_key=key) for key, r in per_lr.items()]
-
-
-def _run_checkpoint(path: str, res: dict, run_dir: str) -> str:
-    ckpt = res.get("checkpoint") or (res.get("target") or {}).get("checkpoint") or "last.pt"
-    return os.path.join(run_dir, os.path.basename(str(ckpt)))
 
 
 def _extracted_copy(path: str, res: dict, run_dir: str) -> str:
@@ -553,7 +548,14 @@ def _extracted_copy(path: str, res: dict, run_dir: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(path))), "student.pt")
 
 
-register_attack(Attack("rea", "White-box Reminiscence Attack (Tables 18/19)", ("rea",), _run_checkpoint, report_rows,
-                       script="mia_on_mu_main_{dataset}_{setting}.py"))
+REPORT_FIELDS = {"ReA AUC": ("AUC", 1, 3), "ReA bal. acc %": ("BA", 100, 1), "TPR@5%FPR %": ("TPR5", 100, 1),
+                 "steps forget": ("steps_forget", 1, 1), "steps OOD": ("steps_ood", 1, 1),
+                 "prior bal. acc %": ("prior_BA", 100, 1), "prior AUC": ("prior_AUC", 1, 3),
+                 "ReA / prior": ("ratio", 1, 2), "ReA s": ("seconds", 1, 1)}
+register_attack(Attack("rea", "White-box Reminiscence Attack (Tables 18/19)", ("rea",), run_checkpoint, report_rows,
+                       script="mia_on_mu_main_{dataset}_{setting}.py", fields=REPORT_FIELDS, keys=("lr",),
+                       matrix=(("ReA white-box: AUC", "AUC", 1, 3, "auc"),
+                               ("entropy MIA (prior attack): AUC", "prior_AUC", 1, 3, "auc"))))
 register_attack(Attack("blackbox", "Black-box Reminiscence Attack on the DFME copy", ("dfme", "*", "rea"),
-                       _extracted_copy, report_rows, script="mia_on_mu_main_{dataset}_{setting}_blackbox.py"))
+                       _extracted_copy, report_rows, script="mia_on_mu_main_{dataset}_{setting}_blackbox.py",
+                       fields=REPORT_FIELDS, keys=("lr",), matrix=(("ReA black-box (DFME copy): AUC", "AUC", 1, 3, "auc"),)))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from ..evaluation import accuracy, eval_mode, predict
 from ..methods.common import head_of
 from ..training import Loader, cycle
+from .base import Attack, register_attack, run_checkpoint
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -287,3 +288,51 @@ def retain_relearning(model: nn.Module, exp, steps: int = 100, lr: float = 1e-5,
         out[f"{k}_max_recovered"] = max(c) - c[0] if not any(math.isnan(v) for v in c) else float("nan")
     out["retain_test_final"] = curve["retain_test"][-1]
     return out
+
+
+# ----------------------------------------------------------------------------- as attacks of the registry
+def _number(res: dict, key: str):
+    v = res.get(key)
+    if v is not None and not isinstance(v, (int, float)):
+        raise ValueError(f"{key} is a {type(v).__name__}, not a number")
+    return v
+
+
+def pra_rows(res: dict) -> List[dict]:
+    """The report row of a PRA results.json: forget accuracy before and after the prototype write."""
+    r = res.get("pra")
+    if not isinstance(r, dict):
+        raise ValueError("no pra results")
+    return [{k: _number(r, k) for k in ("forget_train_before", "forget_test_before", "forget_train_after",
+                                        "forget_test_after", "forget_test_recovered", "retain_test_after")}]
+
+
+def retain_relearning_rows(res: dict) -> List[dict]:
+    """The report row of a retain-only relearning results.json: forget accuracy at the start, at the end and at its
+    best over the curve."""
+    r = res.get("retain_relearn")
+    if not isinstance(r, dict):
+        raise ValueError("no retain_relearn results")
+    row = {k: _number(r, k) for k in ("forget_test_initial", "forget_test_final", "forget_test_max_recovered",
+                                      "retain_test_final", "forget_train_final")}
+    if row["forget_test_initial"] is not None and row["forget_test_max_recovered"] is not None:
+        row["forget_test_max"] = row["forget_test_initial"] + row["forget_test_max_recovered"]
+    else:
+        row["forget_test_max"] = None
+    return [row]
+
+
+register_attack(Attack(
+    "pra", "Prototypical Relearning Attack (a few forget images' prototype written into the forget row)", ("pra",),
+    run_checkpoint, pra_rows, script="rival_attack_main_{dataset}.py",
+    fields={"forget-test % before": ("forget_test_before", 100, 1), "forget-test % after": ("forget_test_after", 100, 1),
+            "forget-train % after": ("forget_train_after", 100, 1),
+            "retain-test % after": ("retain_test_after", 100, 1)},
+    matrix=(("PRA: forget-test acc. after", "forget_test_after", 1, 3, "accuracy"),)))
+register_attack(Attack(
+    "retain_relearn", "Retain-only relearning (fine-tune on D_r only; forget accuracy that comes back)",
+    ("retain_relearn",), run_checkpoint, retain_relearning_rows, script="rival_attack_main_{dataset}.py",
+    fields={"forget-test % start": ("forget_test_initial", 100, 1), "forget-test % end": ("forget_test_final", 100, 1),
+            "forget-test % best": ("forget_test_max", 100, 1), "forget-train % end": ("forget_train_final", 100, 1),
+            "retain-test % end": ("retain_test_final", 100, 1)},
+    matrix=(("retain-only relearning: best forget-test acc.", "forget_test_max", 1, 3, "accuracy"),)))

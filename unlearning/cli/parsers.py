@@ -228,6 +228,52 @@ def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False) -> 
     return p
 
 
+RIVAL_ATTACKS = ("pra", "retain_relearn")
+# flag -> (attack, setting, type, help)
+RIVAL_FLAGS = {
+    "pra_samples": ("pra", "n_samples", "count", "forget images the PRA attacker holds"),
+    "pra_alpha": ("pra", "alpha", "weight", "PRA blend weight α of the prototype in the forget row"),
+    "pra_metric": ("pra", "metric", ("cosine", "l2"), "PRA prototype classifier"),
+    "pra_source": ("pra", "source", ("forget_train", "forget_test"), "where the PRA attacker's images come from"),
+    "relearn_steps": ("retain_relearn", "steps", "count", "retain-only relearning optimiser steps"),
+    "relearn_lr": ("retain_relearn", "lr", "lr", "retain-only relearning learning rate"),
+    "relearn_optimizer": ("retain_relearn", "optimizer", ("adam", "sgd"), "retain-only relearning optimiser"),
+    "relearn_schedule": ("retain_relearn", "schedule", ("cosine", "none"), "retain-only relearning lr schedule"),
+    "relearn_batch_size": ("retain_relearn", "batch_size", "count", "retain-only relearning batch size"),
+    "relearn_eval_every": ("retain_relearn", "eval_every", "count", "steps between forget-accuracy evaluations"),
+    "relearn_bn": ("retain_relearn", "bn", ("train", "eval"),
+                   "BatchNorm during relearning: train (its statistics adapt to D_r, the reference's) or eval (frozen)"),
+}
+
+
+def rival_parser(dataset: str) -> argparse.ArgumentParser:
+    p = base_parser(f"Rival attacks on an unlearned {dataset} model: the Prototypical Relearning Attack (pra) and "
+                    "retain-only relearning (retain_relearn). Each writes <run folder>/<attack>/<tag>/results.json.",
+                    dataset)
+    add_run_identity_args(p)
+    p.add_argument("-attack", "--attack", nargs="+", choices=RIVAL_ATTACKS, default=list(RIVAL_ATTACKS),
+                   help="attacks to run (default: both)")
+    p.add_argument("--model_path", default=None,
+                   help="checkpoint to attack instead of <run folder>/last.pt (then --out_dir or its folder holds "
+                        "<attack>/<tag>/)")
+    p.add_argument("--out_dir", default=None, help="folder under which <attack>/<tag>/ is written (default: the run folder)")
+    p.add_argument("--attack_seed", type=flag_type("count0", int), default=0,
+                   help="seed of the attacker's images (PRA) and of the relearning batches")
+    values = config.rival_settings(dataset)
+    g = p.add_argument_group("attack settings (default: config.RIVAL, the paper's values with the dataset's "
+                             "differences)")
+    for flag, (attack, key, kind, what) in RIVAL_FLAGS.items():
+        shown = f"{what} (default: {_fmt(values[attack][key])} on {dataset})"
+        if isinstance(kind, tuple):
+            g.add_argument(f"--{flag}", choices=kind, default=None, help=shown)
+        else:
+            g.add_argument(f"--{flag}", type=flag_type(kind, int if kind.startswith("count") else float),
+                           default=None, help=shown)
+    p.add_argument("--no_plot", action="store_true", help="skip the relearning curve PNG")
+    add_quiet_flag(p)
+    return p
+
+
 def add_dfme_args(p: argparse.ArgumentParser, dataset: str, target_args: bool = True) -> argparse.ArgumentParser:
     """DFME flags. Unset ones take ``config.DFME[dataset]`` (``finish_dfme_args`` fills them once the dataset name
     is checked); the help shows those values. ``target_args``: also --model_path/--out_dir/--quiet (left out where
@@ -395,4 +441,8 @@ def report_parser() -> argparse.ArgumentParser:
     p.add_argument("--log_root", default=None, help="default: the project's log_files/")
     p.add_argument("--out_dir", default=None, help="default: <log_root>/report")
     p.add_argument("--quiet", action="store_true", help="do not print the tables")
+    p.add_argument("--docs", default=None, metavar="PATH",
+                   help="also write the attack matrix of every group as a docs page (e.g. "
+                        "docs/results/matrix_digits.md), headed by this command, the date and the machine "
+                        "(default: none)")
     return p

@@ -30,6 +30,7 @@ import config
 from ..metrics import quality as Q
 from ..measured_docs import add_docs_flag, script_command, write_measured
 from ..attacks import reminiscence as R
+from ..attacks import rival as RV
 from ..errors import exit_on_error
 from .args import base_parser, finish_args, speed_flags
 from ..experiment import Experiment, load_model
@@ -218,6 +219,22 @@ def attack_models(targets: List[dict], exp, cfg: R.ReAConfig, cache_dir: str, re
     return seconds
 
 
+def cmia_features(targets: List[dict], exp) -> None:
+    """``target["cmia"]``: the CMIA feature vectors (the probabilities over the retained classes on forget-test
+    images) of every target model."""
+    for t in targets:
+        model, _ = load_model(t["checkpoint"], exp)
+        t["cmia"] = RV.cmia_model_features(model, exp, "forget_test")
+
+
+def cmia_numbers(unlearned: List[dict], retrained: List[dict], seed: int) -> Optional[dict]:
+    """CMIA (``attacks.rival.cmia_score``) of one population against the retrained one, on held-out models; None
+    where a side has fewer than 2 models."""
+    if len(unlearned) < 2 or len(retrained) < 2:
+        return None
+    return RV.cmia_score([m["cmia"] for m in unlearned], [m["cmia"] for m in retrained], seed=seed)
+
+
 # ----------------------------------------------------------------------------- numbers per method
 def population_numbers(ret: List[dict], unl: List[dict], max_fpr: float, confidence: float) -> dict:
     """U-LiRA and ε of every statistic, plus the per-model ReA balanced accuracy, for one pair of populations."""
@@ -258,6 +275,7 @@ def table_rows(results: dict) -> List[dict]:
             "ε lower bound": f"{e0['lower_bound']:.2f}" if e0 else "—",
             "no-forget-data AUC": f"{nofd['ulira']['auc']:.3f}" if "ulira" in nofd else "—",
             "OOD-normalised AUC": f"{norm['ulira']['auc']:.3f}" if "ulira" in norm else "—",
+            "CMIA AUC (held-out models)": f"{block['cmia']['auc']:.3f}" if block.get("cmia") else "—",
         })
         if block.get("errors"):
             rows[-1]["note"] = f"{len(block['errors'])} seed(s) failed"
@@ -432,6 +450,9 @@ def run_stage(args, argv=None) -> dict:
         for key in ("fingerprint", "cache"):
             t.pop(key, None)
     log(f"[quality] ReA on {len(targets)} models ({timings['rea']:.0f}s for the ones not cached)")
+    start = time.perf_counter()
+    cmia_features(targets, exp)
+    timings["cmia"] = time.perf_counter() - start
 
     for name, block in methods.items():
         if len(block["models"]) < 2:
@@ -440,10 +461,14 @@ def run_stage(args, argv=None) -> dict:
         if block["errors"]:
             block["error"] = f"{len(block['errors'])} seed(s) failed, computed on the rest: " + "; ".join(block["errors"])
         block["numbers"] = population_numbers(retrained, block["models"], args.max_fpr, args.confidence)
+        block["cmia"] = cmia_numbers(block["models"], retrained, args.attack_seed)
     half = len(retrained) // 2
-    control = None
+    control = control_cmia = None
     if half >= 2:  # retrained against retrained: what "indistinguishable" looks like at this K
         control = population_numbers(retrained[:half], retrained[half:2 * half], args.max_fpr, args.confidence)
+        control_cmia = cmia_numbers(retrained[:half], retrained[half:2 * half], args.attack_seed)
+    for t in targets:
+        t.pop("cmia", None)  # the vectors: not part of results.json
 
     ba = [m["rea"]["balanced_accuracy"] for m in retrained]
     timings["total"] = time.perf_counter() - t0
@@ -460,12 +485,14 @@ def run_stage(args, argv=None) -> dict:
         "retrained": {"models": retrained, "rea_balanced_accuracy": {
             "mean": float(np.mean(ba)), "sd": float(np.std(ba, ddof=1)) if len(ba) > 1 else 0.0, "per_model": ba}},
         "retrained_split_halves": control,
+        "retrained_cmia": control_cmia,
         "methods": methods,
         "seconds": timings,
     }
     rows = [{"method": "retrain", "models": len(retrained), "ReA bal. acc.": _fmt_pm(results["retrained"]["rea_balanced_accuracy"])}]
     if control:
-        ctrl = {"retrain (half vs half)": {"models": retrained[half:2 * half], "numbers": control}}
+        ctrl = {"retrain (half vs half)": {"models": retrained[half:2 * half], "numbers": control,
+                                           "cmia": control_cmia}}
         rows += table_rows({"methods": ctrl, "settings": results["settings"]})
     rows += table_rows(results)
     results["table"] = rows

@@ -29,6 +29,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 from ..cli import distribution, unlearn
 from ..cli.extraction import blackbox_results_path
 from ..cli.quality import results_path as quality_results_path
+from ..cli import rival
+from ..cli.parsers import rival_parser
 from ..cli.args import finish_args
 from ..cli.attack import config_from_args, rea_parser
 from ..files import file_fingerprint, read_json, write_json
@@ -37,7 +39,7 @@ from ..methods.schema import applicable
 from ..paths import ROOT, mask_dir, mask_filename, pretrained_path, seed_field
 from ..run_identity import run_dir_from_args
 
-STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "distribution", "quality", "report"]
+STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "rival", "distribution", "quality", "report"]
 # flags whose value is a path: written relative to the log root / project root in a step's key
 PATH_FLAGS = {"--log_root", "--data_root", "-weight_path", "--weight_path", "--mask_path", "--model_path",
               "--out_dir", "--victim_path", "--recipe"}
@@ -524,6 +526,11 @@ def rea_results_path(dataset: str, argv: List[str], subclass: bool = False) -> s
                         config_from_args(args, args.dataset, subclass).tag(), "results.json")
 
 
+def rival_results_paths(dataset: str, argv: List[str]) -> List[str]:
+    """results.json of every rival attack run with ``argv``."""
+    return rival.results_paths(finish_args(rival_parser(dataset).parse_known_args(argv)[0]))
+
+
 def distribution_results_path(argv: List[str]) -> str:
     args = finish_args(distribution.parser().parse_known_args(argv)[0])
     return os.path.join(distribution.resolve_paths(args)[1], "results.json")
@@ -639,6 +646,11 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                         ["python", "dfme_attack.py", *ident, *dfme_flags],
                         ["python", f"mia_on_mu_main_{ds}_fullclass_blackbox.py", *bb_cmd]], deps=[unl],
                         inputs=model, outputs=lambda bb_cmd=bb_cmd: [blackbox_results_path(ds, bb_cmd)]))
+                if "rival" in s["stages"] and not sub:  # PRA and retain-only relearning (full-class runs; asked for)
+                    riv = [*ident, *_flags(smoke.get("rival", {}))]
+                    launcher.add(Step("rival", f"rival {tag}", [["python", f"rival_attack_main_{ds}.py", *riv]],
+                                      deps=[unl], inputs=model,
+                                      outputs=lambda riv=riv: rival_results_paths(ds, riv)))
                 dist = ["python", "distribution_metric.py", *ident, *_flags(smoke.get("distribution", {}))]
                 dist += ["--subclass"] if sub else []
                 launcher.add(Step("distribution", f"distribution {tag}", [dist], deps=[unl], inputs=model,

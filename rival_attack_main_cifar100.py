@@ -1,0 +1,8 @@
+"""Rival attacks (PRA, retain-only relearning) on an unlearned cifar100 model (see `python rival_attack_main_cifar100.py -h`, docs/matrix.md)."""
+from unlearning.cli.parsers import rival_parser
+
+if __name__ == "__main__":
+    args = rival_parser("cifar100").parse_args()  # before torch loads: -h and a bad flag answer at once
+    from unlearning.cli.rival import rival_main
+
+    rival_main("cifar100", args=args)
