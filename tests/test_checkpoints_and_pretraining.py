@@ -78,6 +78,7 @@ def test_l1_makes_the_model_sparser(tmp_path, digits_pretrained, exp):
     assert res["sparsity_abs_lt_1e-3"] > weight_sparsity(dense) + 0.2
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line():
     run = lambda *a: subprocess.run([sys.executable, "pretrain_model_digits.py", *a], cwd=ROOT,  # noqa: E731
                                     capture_output=True, text=True)

@@ -129,6 +129,7 @@ def test_run_py_takes_the_paper_spellings(tmp_path):
     assert s["net"] == "resnet8" and s["n_classes"] == 10
 
 
+@pytest.mark.slow
 def test_run_py_dry_run_with_paper_flags_plans(tmp_path):
     proc = subprocess.run([sys.executable, "run.py", "-net", "resnet8", "--dry_run", "--stages", "pretrain",
                            "--log_root", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -92,6 +92,7 @@ def test_imagenet64_without_val_data(tmp_path):
         load_dataset("imagenet64", str(tmp_path))
 
 
+@pytest.mark.slow
 def test_woodbury_in_slices_equals_the_float64_formula():
     from unlearning.methods.classic import woodfisher_inverse_apply
 

@@ -52,6 +52,7 @@ def test_step_identity_ignores_the_device_but_not_other_arguments():
     assert a.key == b.key != c.key
 
 
+@pytest.mark.slow
 def test_dry_run_lists_every_stage_for_each_method():
     r = subprocess.run([sys.executable, "run.py", "--dry_run", "--methods", "retrain", "amnesiac_our",
                         "--log_root", "/nonexistent-logs"], cwd=ROOT, capture_output=True, text=True)

@@ -169,6 +169,7 @@ def test_stacking_rejects_different_networks(exp):
 
 
 # ----------------------------------------------------------------------------- the stage end to end
+@pytest.mark.slow
 def test_stage_end_to_end_on_digits(tmp_path, monkeypatch):
     import config
     from unlearning.files import read_json
@@ -238,6 +239,7 @@ def test_stage_bad_arguments_give_one_line(tmp_path):
         assert msg in str(err.value.code) and str(err.value.code).startswith("error:")
 
 
+@pytest.mark.slow
 def test_run_py_plans_one_quality_step_per_forget_class():
     import subprocess
     import sys

@@ -110,6 +110,7 @@ def test_ledger_keys_do_not_depend_on_the_spelling_of_paths(tmp_path):
     assert Launcher(str(logs)).key(Step("unlearn", "u", cmd(str(tmp_path / "other")))) not in keys
 
 
+@pytest.mark.slow
 def test_run_py_from_another_directory_uses_the_project_log_folder(tmp_path, monkeypatch):
     """The default log folder is the project's wherever run.py starts (checked on the resolver: a dry run with the
     default would read the project's log_files/); an explicit --log_root is relative to where it was started."""
@@ -121,6 +122,7 @@ def test_run_py_from_another_directory_uses_the_project_log_folder(tmp_path, mon
     assert f"--log_root {os.path.realpath(tmp_path / 'mine')} " in r.stdout  # relative to where it was started
 
 
+@pytest.mark.slow
 def test_the_report_is_rebuilt_on_every_sweep(tmp_path):
     log_root = str(tmp_path / "logs")
     settings = {"dataset": "digits", "net": "resnet8", "log_root": log_root, "data_root": "data", "device": "cpu",
@@ -172,6 +174,7 @@ def _wait_for_child(log_root, timeout=120):
     raise AssertionError("the sweep never started its step")
 
 
+@pytest.mark.slow
 def test_a_second_sweep_in_the_same_folder_refuses_naming_the_first(tmp_path):
     log_root = str(tmp_path / "logs")
     first = _slow_sweep(log_root, 60)
@@ -188,6 +191,7 @@ def test_a_second_sweep_in_the_same_folder_refuses_naming_the_first(tmp_path):
         first.communicate()
 
 
+@pytest.mark.slow
 def test_a_step_left_running_by_a_killed_sweep_is_not_started_twice(tmp_path):
     log_root = str(tmp_path / "logs")
     first = _slow_sweep(log_root, 60)
@@ -266,6 +270,7 @@ def test_a_malformed_unlearning_result_is_never_dropped_silently(tmp_path, conte
     assert any(rea in w for w in warnings)  # its attack result has no run to belong to: said so, not dropped
 
 
+@pytest.mark.slow
 def test_the_reproduce_tables_script_survives_a_null_results_file(tmp_path):
     d = _run(str(tmp_path))
     open(_rea(d, None), "w").write("null")

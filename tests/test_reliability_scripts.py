@@ -88,6 +88,7 @@ def test_diverged_rerun_keeps_the_finished_run_and_says_so(monkeypatch, finished
     assert _snapshot(folder) == before
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_rerun_keeps_the_finished_run(tmp_path, finished):
     """A rerun made slow (batch size 1 patched into config: the folder does not depend on it) is killed with its
     process group while it computes; the finished run is untouched, and the next run clears the orphaned staging

@@ -127,6 +127,13 @@ def test_the_report_puts_every_attack_in_one_matrix(rival_run, tmp_path):
     assert {"ReA white-box: AUC (lr 0.01)", "ReA white-box: AUC (lr 0.05)"} <= set(m.rows)
     assert "## Attack matrix" in rep["markdown"] and os.path.isfile(m.figure)
     assert os.path.isfile(str(tmp_path / "report" / "pra.csv"))
+    # reproduce_tables.py --docs: the matrix as a docs page headed by the command that wrote it
+    from unlearning.report import main
+    page = str(tmp_path / "matrix.md")
+    main(["--log_root", log_root, "--out_dir", str(tmp_path / "report2"), "--docs", page, "--quiet"])
+    text = open(page).read()
+    assert text.startswith("# The attack matrix") and "Written by `python reproduce_tables.py --log_root" in text
+    assert "PRA: forget-test acc. after" in text and "retrain" in text
 
 
 def test_run_py_plans_a_rival_step_per_full_class_run(tmp_path):

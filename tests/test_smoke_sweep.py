@@ -78,6 +78,7 @@ def test_smoke_imagenet64_both_layouts(tmp_path_factory, tmp_path, layout):
 
 
 # ----------------------------------------------------------------------------- checks before the first step
+@pytest.mark.slow
 def test_sweep_checks_one_line_per_problem_and_nothing_run(tmp_path):
     log_root = str(tmp_path / "logs")
     r = _run(["--preset", "cifar20", "--dry_run", "--data_root", str(tmp_path / "nodata"), "--log_root", log_root,
@@ -92,6 +93,7 @@ def test_sweep_checks_one_line_per_problem_and_nothing_run(tmp_path):
     assert "Traceback" not in r.stderr and not os.path.exists(log_root) and "python" not in r.stdout
 
 
+@pytest.mark.slow
 def test_sweep_checks_cuda_on_a_cpu_machine_and_subclass_ood(cifar_root, tmp_path):
     import torch
     if torch.cuda.is_available():
@@ -102,6 +104,7 @@ def test_sweep_checks_cuda_on_a_cpu_machine_and_subclass_ood(cifar_root, tmp_pat
     assert "held-out OOD fine class" in r.stderr and "CUDA is not available" in r.stderr
 
 
+@pytest.mark.slow
 def test_partial_imagenet_folder_is_one_clear_line(tmp_path):
     write_imagenet64_fixture(str(tmp_path), batches=range(1, 6), layout="official")  # part 2 not unpacked
     r = _run(["--preset", "imagenet64", "--dry_run", "--data_root", str(tmp_path), "--log_root", str(tmp_path / "l")])
