@@ -88,6 +88,16 @@ def test_labels_of_close_points_do_not_overlap():
     assert spots[3] == (0.9, 0.5)  # far enough away: stays at its point
 
 
+def test_stacked_labels_end_where_rounding_makes_them_a_hair_closer_than_a_label():
+    # one point per seed at a few shared heights: 0.982… + 0.055 rounds to a label 0.05499999… above it, which
+    # the placement once took for an overlap and moved to the same height again, without end
+    ys = [0.762, 0.854, 0.823, 0.792, 0.762, 0.792]
+    spots = plots.label_positions([0.8] * len(ys), ys)
+    placed = sorted(y for _, y in spots)
+    assert all(b - a >= 0.055 - 1e-9 for a, b in zip(placed, placed[1:]))
+    assert placed[0] == 0.762 and placed[-1] < 0.762 + 6 * 0.055
+
+
 def test_wrapped_breaks_paths_between_folders():
     text = plots._wrapped("forget class 3 | digits/resnet8/forget_3/badteacher/p1-0.001_p2-0.3_mask-none_seed-0/x", 40)
     lines = text.splitlines()

@@ -240,7 +240,11 @@ def plot_image_grid(path: str, entries: list, dataset: str, net: str, what: str 
 
 def label_positions(fx, fy, height: float = 0.055, width: float = 0.25) -> list:
     """Where to put the label of each point, in axes fractions (fx, fy in [0, 1]): at the point's height, or moved
-    up until it clears every label placed before it (a label is ``width`` × ``height`` of the axes)."""
+    up until it clears every label placed before it (a label is ``width`` × ``height`` of the axes).
+
+    A label overlaps a placed one at ``oy`` while ``oy - height < ty < oy + height``; moving it to ``oy + height``
+    makes the right-hand test false by construction (the same float expression), so every move raises ``ty`` and
+    the loop ends even where rounding puts two labels a hair under ``height`` apart."""
     fx, fy = np.asarray(fx, dtype=float), np.asarray(fy, dtype=float)
     placed, out = [], [None] * len(fx)
     for i in sorted(range(len(fx)), key=lambda i: (fy[i], fx[i])):
@@ -248,7 +252,7 @@ def label_positions(fx, fy, height: float = 0.055, width: float = 0.25) -> list:
         while moved:
             moved = False
             for ox, oy in placed:
-                if abs(ox - fx[i]) < width and abs(oy - ty) < height:
+                if abs(ox - fx[i]) < width and oy - height < ty < oy + height:
                     ty, moved = oy + height, True
         placed.append((fx[i], ty))
         out[i] = (float(fx[i]), float(ty))
