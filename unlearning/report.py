@@ -165,7 +165,8 @@ def _read_quietly(path: str) -> dict:
 
 
 def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[dict]]:
-    """Rows per table kind: 'unlearn', 'rea', 'blackbox', 'distribution'. Each row = identity + figures.
+    """Rows per table kind: 'unlearn', 'rea', 'blackbox', 'distribution', … (one per attack), and 'quality' (the
+    quality stage's finished results.json, whole). Each row = identity + figures.
 
     Every results.json that is not used is named in ``notes``: unreadable ones, results of a run that is not done,
     results computed on another model than the run's current one (stale); results without a model fingerprint are
@@ -178,6 +179,10 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
         if res is None:
             continue
         loaded[path] = res
+        quality = _quality_result(path, res, notes)
+        if quality is not None:
+            rows["quality"].append(quality)
+            continue
         if res.get("stage") == "unlearn" and _run_dir_of(path) is None:
             unlearn_by_dir[os.path.dirname(path)] = res
             if res.get("status") == "done":
@@ -684,20 +689,16 @@ def figures_markdown(groups: Dict[tuple, dict], out_dir: str) -> List[str]:
 
 
 # ----------------------------------------------------------------------------- the attack matrix
-def quality_results(log_root: str, notes: List[str]) -> List[dict]:
-    """Every forgetting-quality results.json (…/forget_<c>/quality/<tag>/results.json) that is done."""
-    out = []
-    for dirpath, files in _walk(log_root):
-        if "results.json" in files and os.path.basename(os.path.dirname(dirpath)) == "quality":
-            path = os.path.join(dirpath, "results.json")
-            res = _read_result(path, notes)
-            if res is None or res.get("stage") != "quality" or res.get("status") != "done":
-                continue
-            if not all(isinstance(res.get(k), dict) for k in ("settings", "methods", "retrained")):
-                _skip(notes, path, "settings, methods or retrained is not an object")
-                continue
-            out.append(dict(res, path=path))
-    return out
+def _quality_result(path: str, res: dict, notes: List[str]) -> Optional[dict]:
+    """A forgetting-quality results.json (…/forget_<c>/quality/<tag>/results.json) that is done, else None."""
+    if os.path.basename(os.path.dirname(os.path.dirname(path))) != "quality":
+        return None
+    if res.get("stage") != "quality" or res.get("status") != "done":
+        return None
+    if not all(isinstance(res.get(k), dict) for k in ("settings", "methods", "retrained")):
+        _skip(notes, path, "settings, methods or retrained is not an object")
+        return None
+    return dict(res, path=path)
 
 
 def _quality_cells(res: dict, columns: Dict[tuple, Dict[str, tuple]]) -> List[matrix.Cell]:
@@ -727,7 +728,7 @@ def _quality_cells(res: dict, columns: Dict[tuple, Dict[str, tuple]]) -> List[ma
         auc = (num.get("ulira") or {}).get("auc")
         if isinstance(auc, (int, float)):
             cells.append(matrix.Cell(group, audit_row, "auc", column, label, float(auc), note=n))
-        cmia = (block.get("cmia") or {}).get("auc") if isinstance(block.get("cmia"), dict) else None
+        cmia = block["cmia"].get("auc") if isinstance(block.get("cmia"), dict) else None
         if isinstance(cmia, (int, float)):
             cells.append(matrix.Cell(group, cmia_row, "auc", column, label, float(cmia), note=n))
     return cells
@@ -745,8 +746,8 @@ def attack_matrices(rows: Dict[str, List[dict]], quality: List[dict], out_dir: s
         columns[tuple(row[k] for k in GROUP)][row["method"]].append(ident)
     for attack in ATTACKS.values():
         found = rows.get(attack.name, [])
+        lrs = {r.get("lr") for r in found if r.get("lr") is not None}
         for label, key, scale, _digits, kind in attack.matrix:
-            lrs = sorted({r.get("lr") for r in found if r.get("lr") is not None})
             for r in found:
                 name = label + (f" (lr {r['lr']:g})" if len(lrs) > 1 else "")
                 v = r.get(key)
@@ -764,13 +765,13 @@ def attack_matrices(rows: Dict[str, List[dict]], quality: List[dict], out_dir: s
         base = os.path.join(out_dir, _slug(group[0], group[1], f"forget{group[2]}", "attack_matrix"))
         atomic_write_text(base + ".csv", matrix.to_csv(m))
         cols = [m.labels[c] for c in m.columns]
-        means = [[(m.stats(r, c) or (float("nan"),))[0] for c in m.columns] for r in m.rows]
-        sds = [[(lambda st: st[1] if st and st[1] is not None else float("nan"))(m.stats(r, c)) for c in m.columns]
-               for r in m.rows]
+        stats = [[m.stats(r, c) or (None, None, 0) for c in m.columns] for r in m.rows]
+        means, sds = ([[float("nan") if st[i] is None else st[i] for st in line] for line in stats] for i in (0, 1))
+        ref = m.reference()
         title = plots.plot_matrix(base + ".png", m.rows, cols, means, sds, group[0], group[1],
                                   f"attacks × defences, {_group_name(group).split(', ', 1)[1]}",
                                   "mean over model seeds", flagged=[r for r in m.rows if m.reads_identity(r)],
-                                  reference=m.columns.index(m.reference()) if m.reference() else None)
+                                  reference=None if ref is None else m.columns.index(ref))
         m.figure = base + ".png"
         if figures is not None:
             figures.setdefault(group, {"report": [], "runs": []})["report"].insert(
@@ -819,7 +820,7 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
         atomic_write_text(os.path.join(out_dir, f"{name}.csv"), to_csv(table))
     md += quality_sections(log_root)
     figures = sweep_figures(rows, log_root, out_dir)
-    matrices = attack_matrices(rows, quality_results(log_root, notes), out_dir, figures)
+    matrices = attack_matrices(rows, rows.get("quality", []), out_dir, figures)
     md += matrix_markdown(matrices)
     md += figures_markdown(figures, out_dir)
     if notes or unchecked:
