@@ -29,6 +29,26 @@ def test_no_recipe_adds_nothing_to_the_folder_name(tmp_path):
     assert args.forget_class == 3 and args.para2 == 5  # the preset's forget class, finetune's configured epochs
 
 
+def test_each_seed_runs_on_its_own_pretrained_model_by_default(tmp_path, digits_pretrained):
+    """The default source of a -seed s run is pretrain/seed-<s>: a seed sweep on its own models has one identity
+    but the seed (no _src- tag); seed 0's model under a seed-1 run is another source, named by content."""
+    log_root = str(tmp_path)
+    for seed in (0, 1):
+        path = pretrained_path(log_root, "digits", "resnet8", seed)
+        os.makedirs(os.path.dirname(path))
+        shutil.copy(digits_pretrained, path)
+    own, args = _run_dir(tmp_path, "-seed", "1")
+    assert args.weight_path == pretrained_path(log_root, "digits", "resnet8", 1)
+    assert os.path.basename(own).endswith("_seed-1") and "_src-" not in own
+    other, _ = _run_dir(tmp_path, "-seed", "1", "-weight_path", pretrained_path(log_root, "digits", "resnet8", 0))
+    # the two files have the same bytes here, so seed 0's model counts as the same source: identity is by content
+    assert other == own
+    with open(pretrained_path(log_root, "digits", "resnet8", 0), "ab") as f:
+        f.write(b"\0")  # now another model
+    other, _ = _run_dir(tmp_path, "-seed", "1", "-weight_path", pretrained_path(log_root, "digits", "resnet8", 0))
+    assert os.path.basename(other).startswith(os.path.basename(own) + "_src-")
+
+
 def test_recipe_content_names_the_folder_not_its_path(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(RECIPE))

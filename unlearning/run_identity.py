@@ -3,8 +3,8 @@
 A run is named by its dataset, network, forget class, method, para1/para2 (the method's defaults filled in), mask,
 seed, --l1/--l2, its --settings and --recipe (each by a short hash of its content: ``_set-<8 hex>``,
 ``_rcp-<8 hex>``; none adds nothing) and its SOURCE MODEL. The source model counts by content (``file_fingerprint``), not by how its
-path is spelled: the preset's pretrained model (the default -weight_path) adds nothing to the folder name, any
-other model adds ``_src-<first 8 hex digits of its fingerprint>``. So the same model under another spelling (a
+path is spelled: the preset's pretrained model of the run's own seed (the default -weight_path,
+``pretrain/seed-<s>``) adds nothing to the folder name, any other model adds ``_src-<first 8 hex digits of its fingerprint>``. So the same model under another spelling (a
 relative path, a copy) finds the same run folder, and another model gets its own.
 
 ``resolve(args)`` fills the defaults and checks the run's inputs (method, knob ranges, source model present);
@@ -47,12 +47,18 @@ def fill_forget_default(args, subclass: bool = False) -> None:
 
 
 def default_source_path(args, settings: Optional[dict] = None) -> str:
-    """The pretrained model a method runs on unless -weight_path says otherwise (the sparse one for methods whose
-    settings name a ``pretrain_l1``)."""
+    """The pretrained model a method runs on unless -weight_path says otherwise: the one pretrained with the run's
+    own -seed (``pretrain/seed-<s>``), the sparse one for methods whose settings name a ``pretrain_l1``. So the runs
+    of a seed sweep, each on its own seed's model, share one identity but the seed and average in the report."""
     if settings is None:
         settings = method_settings(args.dataset, args.method, recipe=recipe_of(args))
-    return pretrained_path(args.log_root, args.dataset, args.net, 0, settings.get("pretrain_l1") or 0.0,
-                           subclass=getattr(args, "forget_fine", None) is not None)
+    return default_weight_path(args, run_seed(args), settings.get("pretrain_l1") or 0.0)
+
+
+def run_seed(args) -> int:
+    """The run's -seed (0 where the parser has none)."""
+    seed = getattr(args, "seed", None)
+    return 0 if seed is None else int(seed)
 
 
 def _content_tag(value: Optional[dict]) -> Optional[str]:
@@ -164,7 +170,8 @@ def run_dir_from_args(args) -> str:
     return RunIdentity.of(args).run_dir
 
 
-def default_weight_path(args, seed: int = 0, l1: float = 0.0) -> str:
-    """The pretrained checkpoint of the run's setting (the sub-class one when the run forgets a fine class)."""
+def default_weight_path(args, seed: int, l1: float = 0.0) -> str:
+    """The pretrained checkpoint of ``seed`` in the run's setting (the sub-class one when the run forgets a fine
+    class)."""
     return pretrained_path(args.log_root, args.dataset, args.net, seed, l1,
                            subclass=getattr(args, "forget_fine", None) is not None)

@@ -7,7 +7,7 @@ from ..errors import exit_on_error
 from ..experiment import Experiment, load_model
 from ..files import file_fingerprint
 from ..paths import mask_dir
-from ..run_identity import default_weight_path, fill_forget_default, preflight
+from ..run_identity import default_weight_path, fill_forget_default, preflight, run_seed
 from ..runtime import seed_everything
 from ..saliency import check_ratios, forget_gradient, save_masks, saliency_masks
 from ..training import Loader
@@ -29,7 +29,7 @@ def generate(args) -> List[str]:
     seed_everything(args.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class,
                      speed=speed_flags(args))
-    weight_path = args.weight_path or default_weight_path(args)
+    weight_path = args.weight_path or default_weight_path(args, run_seed(args))
     model_fp = file_fingerprint(weight_path)
     model, meta = load_model(weight_path, exp, net=args.net)
     split = exp.split
