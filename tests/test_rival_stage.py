@@ -1,5 +1,6 @@
 """The rival attacks as a stage: registry entries, their entry point's outputs, run.py's step, the report's matrix."""
 import inspect
+import json
 import os
 
 import numpy as np
@@ -127,6 +128,18 @@ def test_the_report_puts_every_attack_in_one_matrix(rival_run, tmp_path):
     assert {"ReA white-box: AUC (lr 0.01)", "ReA white-box: AUC (lr 0.05)"} <= set(m.rows)
     assert "## Attack matrix" in rep["markdown"] and os.path.isfile(m.figure)
     assert os.path.isfile(str(tmp_path / "report" / "pra.csv"))
+    # the cost rows: the run's own TA and seconds, as its results.json has them
+    (column,) = m.columns
+    (run_results,) = [os.path.join(d, "results.json") for d, _, files in os.walk(log_root)
+                      if "last.pt" in files and "results.json" in files]
+    metrics = json.load(open(run_results))["metrics"]
+    assert m.kinds["cost: unlearning time (s)"] == "seconds" and m.kinds["cost: test accuracy (TA)"] == "accuracy"
+    ta = m.stats("cost: test accuracy (TA)", column)
+    assert ta == (metrics["TA"], None, 1)
+    assert m.stats("cost: unlearning time (s)", column) == (metrics["RTE"], None, 1)
+    assert matrix.cell_text(m, "cost: unlearning time (s)", column) == f"{metrics['RTE']:.1f} (n=1)"
+    assert m.rows[-3:] == ["cost: test accuracy (TA)", "efficacy: forget-train accuracy (UA)",
+                           "cost: unlearning time (s)"]
     # reproduce_tables.py --docs: the matrix as a docs page headed by the command that wrote it
     from unlearning.report import main
     page = str(tmp_path / "matrix.md")

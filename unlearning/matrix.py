@@ -23,6 +23,8 @@ MISSING = "—"
 REFERENCE = "retrain"
 # an AUC row whose retrain cell is at least this far from 0.5 reads class identity (retrain never saw the class)
 IDENTITY_MARGIN = 0.1
+# kinds of row: "auc" (0.5 = chance), "accuracy" (0–1), both on the figure's 0–1 scale; "seconds" (a cost, table only)
+SCORE_KINDS = ("auc", "accuracy")
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class Matrix:
 
 
 def build(cells: Sequence[Cell], row_order: Sequence[str], column_order) -> Dict[tuple, Matrix]:
-    """{group: Matrix}; rows in ``row_order`` (labels not listed go last), columns sorted by ``column_order``
+    """{group: Matrix}; rows in ``row_order`` (a label with a parenthesised qualifier at its label's place, labels
+    not listed last), columns sorted by ``column_order``
     (a key function of (column, label))."""
     out: Dict[tuple, Matrix] = {}
     for c in cells:
@@ -82,8 +85,12 @@ def build(cells: Sequence[Cell], row_order: Sequence[str], column_order) -> Dict
         if c.note:
             m.notes[(c.row, c.column)] = c.note
     rank = {r: i for i, r in enumerate(row_order)}
+
+    def row_rank(r):  # a row named by a listed label with a qualifier ("… (lr 0.01)") sits at that label's place
+        return min((i for label, i in rank.items() if r == label or r.startswith(label + " (")), default=len(rank)), r
+
     for m in out.values():
-        m.rows.sort(key=lambda r: (rank.get(r, len(rank)), r))
+        m.rows.sort(key=row_rank)
         m.columns.sort(key=lambda col: column_order(col, m.labels[col]))
     return out
 
@@ -93,10 +100,11 @@ def cell_text(m: Matrix, row: str, column: tuple) -> str:
     if st is None:
         return MISSING
     mean, sd, n = st
+    digits = 1 if m.kinds.get(row) == "seconds" else 3
     note = m.notes.get((row, column))
     if note:
-        return f"{mean:.3f} ({note})"
-    return f"{mean:.3f} ± {sd:.3f} (n={n})" if sd is not None else f"{mean:.3f} (n=1)"
+        return f"{mean:.{digits}f} ({note})"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f} (n={n})" if sd is not None else f"{mean:.{digits}f} (n=1)"
 
 
 def _row_label(m: Matrix, row: str) -> str:
@@ -124,4 +132,6 @@ def reading() -> str:
             "model count (K) instead. AUC rows: 0.5 is chance; retrain (never trained on the forget class) is the "
             "reference, so a defence holds against an attack when its cell is as close to retrain's as retrain's "
             "own spread. Accuracy rows (PRA, retain-only relearning): the forget-class accuracy the attack brings "
-            "back; retrain's value is what the attack achieves without any trace to revive.\n")
+            "back; retrain's value is what the attack achieves without any trace to revive. Cost rows (TA, UA, unlearning "
+            "seconds) are the unlearning run's own metrics, the price of each column's privacy; seconds are not in "
+            "the figure.\n")

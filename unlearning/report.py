@@ -689,6 +689,10 @@ def figures_markdown(groups: Dict[tuple, dict], out_dir: str) -> List[str]:
 
 
 # ----------------------------------------------------------------------------- the attack matrix
+# what a column costs, under the attacks: (row label, unlearning metric, kind); seconds rows stay out of the figure
+COST_ROWS = (("cost: test accuracy (TA)", "TA", "accuracy"),
+             ("efficacy: forget-train accuracy (UA)", "UA", "accuracy"),
+             ("cost: unlearning time (s)", "RTE", "seconds"))
 def _quality_result(path: str, res: dict, notes: List[str]) -> Optional[dict]:
     """A forgetting-quality results.json (…/forget_<c>/quality/<tag>/results.json) that is done, else None."""
     if os.path.basename(os.path.dirname(os.path.dirname(path))) != "quality":
@@ -755,7 +759,13 @@ def attack_matrices(rows: Dict[str, List[dict]], quality: List[dict], out_dir: s
                                          None if v is None else float(v) * scale, seed=r.get("seed")))
     for res in quality:
         cells += _quality_cells(res, columns)
-    order = [label for a in ATTACKS.values() for label, *_ in a.matrix]
+    for r in rows.get("unlearn", []):  # what each column costs: its utility and its time, per seed
+        if _ident(r) in labels:
+            for label, key, kind in COST_ROWS:
+                v = r.get(key)
+                cells.append(matrix.Cell(tuple(r.get(k) for k in GROUP), label, kind, _ident(r), labels[_ident(r)],
+                                         None if v is None else float(v), seed=r.get("seed")))
+    order = [label for a in ATTACKS.values() for label, *_ in a.matrix] + [label for label, *_ in COST_ROWS]
 
     def rank(column, label):
         return (_method_order(str(column[IDENT.index("method")] if len(column) > 3 else label)), label)
@@ -765,10 +775,11 @@ def attack_matrices(rows: Dict[str, List[dict]], quality: List[dict], out_dir: s
         base = os.path.join(out_dir, _slug(group[0], group[1], f"forget{group[2]}", "attack_matrix"))
         atomic_write_text(base + ".csv", matrix.to_csv(m))
         cols = [m.labels[c] for c in m.columns]
-        stats = [[m.stats(r, c) or (None, None, 0) for c in m.columns] for r in m.rows]
+        shown = [r for r in m.rows if m.kinds[r] in matrix.SCORE_KINDS]  # the figure's colour scale is 0–1
+        stats = [[m.stats(r, c) or (None, None, 0) for c in m.columns] for r in shown]
         means, sds = ([[float("nan") if st[i] is None else st[i] for st in line] for line in stats] for i in (0, 1))
         ref = m.reference()
-        title = plots.plot_matrix(base + ".png", m.rows, cols, means, sds, group[0], group[1],
+        title = plots.plot_matrix(base + ".png", shown, cols, means, sds, group[0], group[1],
                                   f"attacks × defences, {_group_name(group).split(', ', 1)[1]}",
                                   "mean over model seeds", flagged=[r for r in m.rows if m.reads_identity(r)],
                                   reference=None if ref is None else m.columns.index(ref))
