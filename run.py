@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from config import LOG_ROOT, DATA_ROOT, RUN_PRESETS
+from config import DATA_ROOT, LOG_ROOT, REA, RUN_PRESETS
 from unlearning.cli.parsers import RawDescriptionHelpFormatter, add_speed_flags, launcher_stages
 from unlearning.values import flag_type
 
@@ -57,7 +57,7 @@ def parse_args(argv=None):
                    help="ReA repetitions per side (default: the attack preset's, config.REA)")
     p.add_argument("--relearning_lr", type=flag_type("lr"), nargs="+", default=None,
                    help="ReA learning rate(s) (default: the preset's relearning_lrs, else config.REA's; on digits: "
-                        f"{_words(digits['relearning_lrs'])})")
+                        f"{_words(digits['relearning_lrs'] or REA['digits']['relearning_lr'])})")
     p.add_argument("--devices", default=None,
                    help="comma-separated GPU ids: one job per GPU, in parallel (default: none, CPU jobs)")
     p.add_argument("--jobs", type=flag_type("count", int), default=2, help="parallel CPU jobs (ignored with --devices)")

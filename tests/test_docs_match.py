@@ -202,3 +202,19 @@ def test_rea_over_prior_as_documented():
     assert "ReA bal. acc / prior bal. acc {res['rea_over_prior_balanced_accuracy']" in doc("unlearning/cli/attack.py")
     assert 'res["rea_over_prior_balanced_accuracy"] = res["balanced_accuracy"] / pb' in \
         doc("unlearning/attacks/reminiscence.py")
+
+
+def test_run_py_and_the_rea_script_name_one_attack_folder_by_default(tmp_path):
+    """run.py's ReA step passes the attack's own defaults (config.REA), so the folder README's per-stage ReA command
+    writes is the one run.py's step declares: a hand-made attack is found, not redone under another tag."""
+    from unlearning.cli.args import finish_args
+    from unlearning.cli.attack import config_from_args, rea_parser
+
+    _, launcher = planned_stages(["--methods", "badteacher_our", "--stages", "unlearn", "rea"], tmp_path)
+    (step,) = [st for st in launcher.steps if st.stage == "rea"]
+    (planned,) = step.outputs()
+    argv = ["-method", "badteacher_our", "-seed", "0", "--log_root", str(tmp_path), "--data_root", str(tmp_path)]
+    args = finish_args(rea_parser("digits").parse_args(argv))
+    tag = config_from_args(args, "digits", False).tag()
+    assert os.path.basename(os.path.dirname(planned)) == tag and "_lr0.01_" in tag
+    assert "--relearning_lr" not in step.cmds[0]

@@ -119,7 +119,8 @@ def test_the_report_puts_every_attack_in_one_matrix(rival_run, tmp_path):
     log_root, ident = rival_run
     from unlearning.cli.rival import rival_main
     rival_main("digits", ident + ["--relearn_steps", "2", "--relearn_eval_every", "1", "--quiet"])
-    rea_main("digits", argv=ident + ["--repeats", "2", "--steps", "3", "--no_plot", "--quiet"])
+    rea_main("digits", argv=ident + ["--repeats", "2", "--steps", "3", "--relearning_lr", "0.01", "0.05", "--no_plot",
+                                     "--quiet"])
     rep = build_report(log_root, str(tmp_path / "report"), warn=lambda line: None)
     (group, m), = rep["matrices"].items()
     assert group == ("digits", "resnet8", 3)
