@@ -180,6 +180,29 @@ def test_batched_equals_loop(exp, target):
     assert not torch.allclose(s_vmap[0][key], s_vmap[1][key])
 
 
+def test_stacked_weights_stay_contiguous_for_a_channels_last_target(exp, target, monkeypatch):
+    """The batched engine's stacks are contiguous from a channels_last model (the memory format the CUDA speed
+    setting gives), and stay so through the in-place SGD steps: vmapped BatchNorm on CUDA cannot query the
+    contiguity of a channels_last stack inside vmap."""
+    import copy
+
+    cl = copy.deepcopy(target).to(memory_format=torch.channels_last)
+    conv = next(p for p in cl.parameters() if p.ndim == 4 and p.shape[1] > 1 and p.shape[-1] > 1)
+    assert not conv.is_contiguous()  # the case under test: channels_last weights
+    made = []
+    real = R.stack_targets
+    monkeypatch.setattr(R, "stack_targets", lambda models, owners: made.append(real(models, owners)) or made[-1])
+    cfg = small_cfg(relearning_lr=[0.01], steps=3)
+    samples = [R.draw_samples(exp.split, cfg, r) for r in range(cfg.repeats)]
+    rd = R.RunData(exp.train, exp.split)
+    R.relearn(cl, R.build_runs(samples, cfg.relearning_lr), rd, cfg.steps, 4)
+    assert made
+    for st in made:  # after the steps: every stack and momentum buffer still contiguous
+        for group in (st.params, st.buffers, st.momentum):
+            bad = [k for k, v in group.items() if not v.is_contiguous()]
+            assert not bad, bad
+
+
 def before_tracked(model, key):
     return model.state_dict()[key].item()
 
