@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-shot check of a GPU box (about 6 minutes on one H100), run from the repository root:
 #   OUT=/some/folder bash benchmarks/gpu_check.sh
-# 1. writes synthetic CIFAR-100-format files (50,000 train / 10,000 test) with the tests' fixture writer;
-# 2. times `run.py --preset cifar20 --smoke` on them (every stage, tiny settings);
+# 1. writes synthetic CIFAR-100-format files (50,000 train / 10,000 test; learnable class patterns) with the tests'
+#    fixture writer;
+# 2. times `run.py --preset cifar20 --smoke` on them (every stage, tiny settings) and checks its known answers;
 # 3. runs benchmarks/bench_paper_preset.py (training loop vs plain PyTorch, ReA batching, Wfisher memory);
 # 4. times a CIFAR-20 ResNet18 pretraining: GPU_CHECK_EPOCHS epochs (default 3; 40 = the paper's recipe), the
 #    per-epoch time is in its train_log.tsv.
@@ -18,7 +19,7 @@ trap 'rm -rf "$WORK"' EXIT
 PY=${PYTHON:-python3}
 EPOCHS=${GPU_CHECK_EPOCHS:-3}
 if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
-  TRAIN=6; TEST=1; EPOCHS=1; QUICK=--quick; NET=(--net resnet8); SMOKE_METHODS=(--methods baseline badteacher_our)
+  TRAIN=6; TEST=1; EPOCHS=1; QUICK=--quick; NET=(--net resnet8); SMOKE_METHODS=(--methods baseline retrain badteacher_our)
 else
   TRAIN=500; TEST=100; QUICK=; NET=(); SMOKE_METHODS=()
 fi
@@ -41,6 +42,15 @@ timed smoke "${GPU_CHECK_SMOKE_S:-240}" $PY run.py --preset cifar20 --smoke ${NE
   --data_root "$WORK/data" --log_root "$WORK/logs"
 cp "$WORK/logs/smoke/launcher/last_summary.json" "$OUT/smoke_summary.json" 2>/dev/null || true
 cp "$WORK/logs/smoke/report/report.md" "$OUT/smoke_report.md" 2>/dev/null || true
+# the known answers on the learnable synthetic data (pretrained above chance, baseline's ReA AUC near 1, retrain's
+# UA 0): the report step fails the sweep when one fails; here they are quoted and a missing section fails too
+if grep -q "known answers: [0-9]* pass, 0 fail" "$OUT/smoke_report.md" 2>/dev/null; then
+  summary "smoke known answers: $(grep -o 'known answers: .*' "$OUT/smoke_report.md")"
+else
+  summary "smoke known answers: FAILED or missing ($(grep -o 'known answers: .*' "$OUT/smoke_report.md" 2>/dev/null))"
+  status=1
+fi
+grep -E "^- (PASS|FAIL|NOT RUN) " "$OUT/smoke_report.md" 2>/dev/null | tee -a "$OUT/summary.txt"
 timed bench "${GPU_CHECK_BENCH_S:-110}" $PY benchmarks/bench_paper_preset.py $QUICK --docs "$OUT/paper_preset.md"
 timed pretrain "${GPU_CHECK_PRETRAIN_S:-90}" $PY pretrain_model_cifar20.py ${NET[@]+"${NET[@]}"} --data_root "$WORK/data" --log_root "$WORK/pre" \
   --epochs "$EPOCHS" --quiet

@@ -22,6 +22,7 @@ from .paths import ROOT
 import re
 
 import config
+from datasets import get_dataset_info
 from . import matrix, plots
 from .attacks import ATTACKS, attack_of
 from .tables import markdown_table
@@ -800,6 +801,74 @@ def matrix_markdown(matrices: Dict[tuple, "matrix.Matrix"]) -> List[str]:
     return md
 
 
+# ----------------------------------------------------------------------------- known answers (smoke)
+KNOWN_CHANCE_FACTOR = 3.0  # the pretrained model (baseline's TA) must reach this many times chance
+KNOWN_REA_AUC = 0.9  # baseline keeps the forget class: ReA tells it from OOD classes
+KNOWN_RETRAIN_UA = 0.0  # retrain never saw the forget class
+
+
+def _trained_classes(dataset: str, forget) -> Optional[int]:
+    try:
+        pre = config.preset(dataset)
+    except (KeyError, ValueError):
+        return None
+    ood = (pre.get("subclass") or {}).get("ood_classes", []) if str(forget).startswith("fine") else pre["ood_classes"]
+    return get_dataset_info(dataset).num_classes - len(ood)
+
+
+def known_answers(rows: Dict[str, List[dict]]) -> List[tuple]:
+    """The answers a smoke run on learnable data must give, per group: (passed, line). The pretrained model
+    beats chance clearly (baseline's TA ≥ 3× chance over the trained classes), baseline's white-box ReA AUC ≥ 0.9
+    at every lr where baseline knows the forget class (UA ≥ τ), retrain's UA is 0; the last two do not apply in
+    the sub-class setting. A check whose runs are missing or that does not apply is reported as not run (None:
+    neither pass nor fail)."""
+    out = []
+    groups = sorted({tuple(r.get(k) for k in GROUP) for r in rows.get("unlearn", [])}, key=str)
+    for group in groups:
+        name = _group_name(group)
+        runs = [r for r in rows["unlearn"] if tuple(r.get(k) for k in GROUP) == group]
+        base = [r for r in runs if r.get("method") == "baseline" and r.get("TA") is not None]
+        n = _trained_classes(group[0], group[2])
+        if base and n:
+            chance, ta = 1.0 / n, min(r["TA"] for r in base)
+            out.append((ta >= KNOWN_CHANCE_FACTOR * chance, f"{name}: pretrained model (baseline TA) {ta:.3f} ≥ "
+                        f"{KNOWN_CHANCE_FACTOR:g}× chance ({KNOWN_CHANCE_FACTOR * chance:.3f}, {n} classes)"))
+        else:
+            out.append((None, f"{name}: pretrained model beats chance: no baseline run"))
+        if str(group[2]).startswith("fine"):  # the forget images' superclass stays trained: no known answer
+            out += [(None, f"{name}: baseline's ReA AUC and retrain's UA: n/a in the sub-class setting (the "
+                           f"forget fine class's superclass is still learned, by retrain too)")]
+            continue
+        rea = [r for r in rows.get("rea", []) if tuple(r.get(k) for k in GROUP) == group
+               and r.get("method") == "baseline" and r.get("AUC") is not None]
+        tau = config.REA.get(group[0], {}).get("threshold", 0.9)
+        ua = min((r["UA"] for r in base if r.get("UA") is not None), default=None)
+        if rea and ua is not None and ua < tau:  # ReA's answer is known only for a model that knows the class
+            out.append((None, f"{name}: baseline's ReA AUC: not run, baseline's UA {ua:.3f} < τ {tau:g} (the "
+                              f"pretrained model did not learn the forget class well enough)"))
+        elif rea:
+            auc = min(r["AUC"] for r in rea)
+            out.append((auc >= KNOWN_REA_AUC, f"{name}: baseline's ReA AUC {auc:.3f} ≥ {KNOWN_REA_AUC:g} "
+                        f"(lowest of {len(rea)} attack(s); baseline's UA {ua:.3f} ≥ τ)"))
+        else:
+            out.append((None, f"{name}: baseline's ReA AUC: no attack on baseline"))
+        ret = [r for r in runs if r.get("method") == "retrain" and r.get("UA") is not None]
+        if ret:
+            ua = max(r["UA"] for r in ret)
+            out.append((ua <= KNOWN_RETRAIN_UA, f"{name}: retrain's UA {ua:.3f} = 0"))
+        else:
+            out.append((None, f"{name}: retrain's UA: no retrain run"))
+    return out
+
+
+def known_answers_markdown(checks: List[tuple]) -> List[str]:
+    passed = sum(1 for ok, _ in checks if ok)
+    failed = sum(1 for ok, _ in checks if ok is False)
+    md = ["## Known-answer checks (smoke run on learnable data)\n",
+          f"known answers: {passed} pass, {failed} fail, {len(checks) - passed - failed} not run\n"]
+    return md + [f"- {'PASS' if ok else 'FAIL' if ok is False else 'NOT RUN'} {line}" for ok, line in checks] + [""]
+
+
 # ----------------------------------------------------------------------------- entry
 def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dict:
     """Tables, figures and report.md in ``out_dir``. Every results.json left out is named by ``warn`` (one line
@@ -823,6 +892,9 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
         tables[table_name(attack)] = (attack.title, attack_table(attack, rows.get(attack.name, [])))
     smoke = is_smoke_root(log_root)
     md = ["# SMOKE report (tiny settings: checks a machine, not results)\n" if smoke else "# Report rebuilt from log_files\n"]
+    checks = known_answers(rows) if smoke else []
+    if smoke:
+        md += known_answers_markdown(checks)
     if not smoke and os.path.isdir(os.path.join(log_root, SMOKE_DIR)):
         md.append(f"Smoke results under {os.path.join(log_root, SMOKE_DIR)} are left out (their own report: "
                   f"`python reproduce_tables.py --log_root {os.path.join(log_root, SMOKE_DIR)}`).\n")
@@ -839,7 +911,7 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
               [f"- no model fingerprint (not checked against the run's model): {p}" for p in unchecked] + [""]
     atomic_write_text(os.path.join(out_dir, "report.md"), "\n".join(md))
     return {"out_dir": out_dir, "tables": {k: v[1] for k, v in tables.items()}, "markdown": "\n".join(md),
-            "notes": notes, "unchecked": unchecked, "matrices": matrices,
+            "notes": notes, "unchecked": unchecked, "matrices": matrices, "known_answers": checks,
             "figures": [f["path"] for g in figures.values() for f in g["report"]] +
                        [p for g in figures.values() for _, figs in g["runs"] for _, p in figs]}
 
@@ -857,9 +929,14 @@ def main(argv=None):
                          f"{err.strerror or err}")
     if not args.quiet:
         print(rep["markdown"])
+    elif rep["known_answers"]:  # a smoke report: its known-answer lines even when quiet
+        print("\n".join(known_answers_markdown(rep["known_answers"])[1:]))
     if args.docs:
         body = "\n".join(matrix_markdown(rep["matrices"]))
         page = write_measured(args.docs, "The attack matrix", body, script_command("reproduce_tables.py", argv))
         print(f"attack matrix written to {page}")
     print(f"report written to {rep['out_dir']}/ (report.md, *.csv, *.png)")
+    failed = [line for ok, line in rep["known_answers"] if ok is False]
+    if failed:  # a smoke run whose numbers are wrong fails like a crash (tests/fixture_writers.py's learnable data)
+        raise SystemExit(f"error: {len(failed)} known-answer check(s) of the smoke run failed: " + "; ".join(failed))
     return rep

@@ -1,0 +1,53 @@
+"""The smoke report's known-answer checks on hand-made rows, and the learnable fixture they rely on."""
+import numpy as np
+
+from fixture_writers import class_patterns, learnable_pixels
+from unlearning.report import known_answers, known_answers_markdown
+
+GROUP = {"dataset": "cifar20", "net": "resnet8", "forget": 4}  # 20 classes, 5 OOD: 15 trained, chance 1/15
+
+
+def _rows(ta=0.5, auc=1.0, ua=0.0, base_ua=1.0, group=GROUP):
+    return {"unlearn": [dict(group, method="baseline", TA=ta, UA=base_ua), dict(group, method="retrain", TA=0.4, UA=ua)],
+            "rea": [dict(group, method="baseline", AUC=auc, lr=0.01), dict(group, method="retrain", AUC=0.5, lr=0.01)]}
+
+
+def test_known_answers_pass_and_fail_at_their_bounds():
+    assert [ok for ok, _ in known_answers(_rows())] == [True, True, True]
+    # 3 × 1/15 = 0.2 is the bound of the TA check; 0.9 of the AUC check; anything above 0 fails retrain's UA
+    assert [ok for ok, _ in known_answers(_rows(ta=0.199, auc=0.89, ua=0.01))] == [False, False, False]
+    assert [ok for ok, _ in known_answers(_rows(ta=0.2, auc=0.9))] == [True, True, True]
+    line = known_answers(_rows(ta=0.25))[0][1]
+    assert line == "cifar20 / resnet8, forget class 4: pretrained model (baseline TA) 0.250 ≥ 3× chance (0.200, 15 classes)"
+
+
+def test_rea_answer_only_where_baseline_knows_the_class_and_none_in_the_subclass_setting():
+    # baseline's UA below τ (0.9): the model never learned the forget class, ReA has no known answer
+    checks = known_answers(_rows(auc=0.5, base_ua=0.6))
+    assert [ok for ok, _ in checks] == [True, None, True] and "UA 0.600 < τ 0.9" in checks[1][1]
+    sub = known_answers(_rows(auc=0.5, ua=0.8, group=dict(GROUP, forget="fine61")))
+    assert [ok for ok, _ in sub] == [True, None] and "n/a in the sub-class setting" in sub[1][1]
+
+
+def test_a_check_without_its_run_is_not_run_and_counted_apart():
+    rows = {"unlearn": [dict(GROUP, method="badteacher", TA=0.5, UA=0.0)], "rea": []}
+    checks = known_answers(rows)
+    assert [ok for ok, _ in checks] == [None, None, None]
+    assert known_answers_markdown(checks)[1] == "known answers: 0 pass, 0 fail, 3 not run\n"
+
+
+def test_learnable_pixels_are_deterministic_class_patterns():
+    labels = np.array([0, 1, 0, 2])
+    a = learnable_pixels(labels, 3072, seed=1)
+    assert a.dtype == np.uint8 and a.shape == (4, 3072)
+    assert np.array_equal(a, learnable_pixels(labels, 3072, seed=1))
+    assert not np.array_equal(a, learnable_pixels(labels, 3072, seed=2))  # another noise draw
+    # a class's pattern does not depend on how many classes are drawn; patterns are mirror-symmetric
+    assert np.array_equal(class_patterns(3, 3072, 0)[2], class_patterns(9, 3072, 0)[2])
+    img = class_patterns(3, 3072, 0).reshape(3, 3, 32, 32)
+    assert np.array_equal(img, img[..., ::-1])
+    # the nearest class mean of the noisy images is their class: the data is learnable
+    x = learnable_pixels(np.repeat(np.arange(5), 20), 3072, seed=3).astype(float)
+    means = class_patterns(5, 3072, 0) * 70 + 128
+    nearest = ((x[:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
+    assert np.array_equal(nearest, np.repeat(np.arange(5), 20))
