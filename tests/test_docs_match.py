@@ -119,11 +119,11 @@ def test_gpu_check_tiny_as_documented():
     script = doc("benchmarks/gpu_check.sh")
     tiny = re.search(r'GPU_CHECK_TINY:-0}" = 1 \]; then\n(.*?)\n', script).group(1)
     assert "TRAIN=6" in tiny and "TEST=1" in tiny and "EPOCHS=1" in tiny and "QUICK=--quick" in tiny
-    assert "--net resnet8" in tiny and "--methods baseline badteacher_our" in tiny
+    assert "--net resnet8" in tiny and "--methods baseline retrain badteacher_our" in tiny
     text = doc("docs/gpu.md")
     said = re.search(r"`GPU_CHECK_TINY=1` runs the same script with tiny sizes \((.*?)\)", text, re.S).group(1)
     for part in ("6 train", "1 test image per class", "one pretraining epoch", "`--net resnet8`",
-                 "baseline and badteacher_our", "`--quick`"):
+                 "baseline, retrain and badteacher_our", "`--quick`"):
         assert part in said.replace("\n", " "), part
     assert "a CPU check" not in text
 
