@@ -12,6 +12,7 @@ from conftest import ROOT
 from unlearning import methods as strategies
 from unlearning.methods import classic
 from unlearning.methods.common import classifier_layer
+import config
 from unlearning.experiment import load_checkpoint
 from unlearning.methods.replay import PHASE1, PHASE2, replay_lr
 from unlearning.errors import UnknownMethodError
@@ -20,7 +21,7 @@ from unlearning.methods.settings import DOCS_PATH
 from unlearning.cli.unlearn import main
 
 SNAPSHOT = os.path.join(ROOT, "tests", "snapshots", "method_settings.json")
-DATASETS = ["digits", "digits_shadow", "digits_x10", "digits_x10_shadow", "cifar20", "cifar100", "imagenet64"]
+DATASETS = sorted(config.PRESETS)  # every dataset with a preset is in the snapshot
 
 
 def _json(value):
