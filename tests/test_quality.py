@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import shutil
 import re
 
 import numpy as np
@@ -263,3 +264,26 @@ def test_saved_settings_compare_without_what_the_run_logged():
     assert same_settings({"para1": 0.01, "replay": {"steps": 400}, "milestones": [1, 2], "_log": {"phase1": "steps"}}, cur)
     assert not same_settings({"para1": 0.02, "replay": {"steps": 400}, "milestones": [1, 2]}, cur)
     assert not same_settings(None, cur)
+
+
+def test_a_finished_run_is_reused_whatever_the_spelling_of_its_source_path(tmp_path, digits_pretrained, monkeypatch):
+    """The audit reuses a sweep's unlearning run by the source model's content: a sweep that spelled the
+    pretrained path absolutely and an audit that spells it relatively name the same model, so the run (and the
+    attack results under it) is not redone."""
+    from unlearning.cli.args import finish_args
+    from unlearning.cli.quality import ensure_unlearned, parser
+    from unlearning.cli.unlearn import main as unlearn_main
+    from unlearning.paths import pretrained_path
+
+    monkeypatch.chdir(tmp_path)
+    rel = pretrained_path("logs", "digits", "resnet8", 0)
+    os.makedirs(os.path.dirname(rel))
+    shutil.copy(digits_pretrained, rel)
+    res = unlearn_main("digits", argv=["-method", "negative_grad", "--log_root", str(tmp_path / "logs"),
+                                       "-weight_path", os.path.abspath(rel), "--device", "cpu"])
+    run_dir = os.path.dirname(res["checkpoints"]["last"])
+    os.makedirs(os.path.join(run_dir, "rea", "tag"))
+    args = finish_args(parser("digits").parse_args(["--log_root", "logs", "--device", "cpu", "--forget_class", "3"]))
+    got = ensure_unlearned(args, ["negative_grad", None, None], 0, rel)
+    assert got["reused"] and os.path.realpath(got["run_dir"]) == os.path.realpath(run_dir)
+    assert os.path.isdir(os.path.join(run_dir, "rea", "tag"))

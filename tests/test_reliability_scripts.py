@@ -116,8 +116,24 @@ def test_sigkill_during_a_rerun_keeps_the_finished_run(tmp_path, finished):
     assert not [n for n in os.listdir(parent) if n.startswith(".staging-")]
 
 
+def test_rerun_that_reproduces_the_model_keeps_its_checkpoint_and_attack_results(finished, capsys):
+    """Same seed, same settings: the CPU rerun gives the same weights, so the finished checkpoint file stays
+    (byte for byte) and the results computed on it (rea/) still name it."""
+    argv, folder, before = finished
+    res = main("digits", argv=argv)
+    assert "reproduced the finished model exactly" in capsys.readouterr().out
+    after = _snapshot(folder)
+    assert after["last.pt"] == before["last.pt"] and after["rea/tag/results.json"] == before["rea/tag/results.json"]
+    assert res["model_fingerprint"] == file_fingerprint(os.path.join(folder, "last.pt"))
+    assert not [n for n in os.listdir(os.path.dirname(folder)) if n.startswith((".staging-", ".replaced-"))]
+
+
 def test_successful_rerun_replaces_the_run_and_its_attack_results(finished):
     argv, folder, before = finished
+    state, meta = load_checkpoint(os.path.join(folder, "last.pt"))  # the finished run's model is now another one
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key] = state[key] + 1.0
+    torch.save({"state_dict": state, "meta": meta}, os.path.join(folder, "last.pt"))
     res = main("digits", argv=argv)
     assert os.path.dirname(res["checkpoints"]["last"]) == folder
     assert not os.path.exists(os.path.join(folder, "rea"))  # computed on the model that was replaced

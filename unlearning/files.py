@@ -175,6 +175,14 @@ STAGING_PREFIX = ".staging-"
 _RENAME_EXCHANGE = 2
 
 
+def _move_missing_folders(src: str, dst: str) -> None:
+    """Every sub-folder of ``src`` that ``dst`` does not have, renamed into ``dst`` (the same file system)."""
+    for name in sorted(os.listdir(src)):
+        path = os.path.join(src, name)
+        if os.path.isdir(path) and not os.path.islink(path) and not os.path.lexists(os.path.join(dst, name)):
+            os.rename(path, os.path.join(dst, name))
+
+
 def _exchange(a: str, b: str) -> bool:
     """Swap two existing paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
     if not sys.platform.startswith("linux"):
@@ -217,7 +225,8 @@ class StagedOutput:
     """A stage's outputs, built in a temporary sibling folder and moved into ``final_dir`` only by ``commit()``.
 
     ``whole=True``: the stage owns ``final_dir``; commit swaps the new folder for the old one, so everything the
-    old folder held (results computed on the old model, e.g. rea/ under an unlearning run) goes with it.
+    old folder held (results computed on the old model, e.g. rea/ under an unlearning run) goes with it, unless
+    ``commit(keep_old_folders=True)`` (the new model is the old one: its later results still hold).
     ``whole=False`` (a folder the user named, which may hold other files): the staging folder is made inside it
     and commit moves the new files out of it one by one, results.json last. Leaving the ``with`` block without ``commit()`` (an error, Ctrl-C) deletes the staging
     folder and leaves ``final_dir`` exactly as it was; a SIGKILL leaves the staging folder, which the next stage
@@ -243,18 +252,25 @@ class StagedOutput:
         """Where ``name`` will be once committed (the path to record in results)."""
         return os.path.join(self.final_dir, name)
 
-    def commit(self) -> str:
+    def commit(self, keep_old_folders: bool = False) -> str:
+        """Move the outputs into place. ``keep_old_folders`` (whole only): the sub-folders of the old folder that
+        the new one does not have (results of later stages) move into the new folder instead of going with the
+        old one; for a rerun that reproduced the old folder's model exactly, whose later results still hold."""
         final = os.path.abspath(self.final_dir)
         if self.whole:
             if not os.path.lexists(final):
                 os.rename(self.dir, final)
             elif os.path.isdir(final) and not os.path.islink(final) and _exchange(self.dir, final):
-                shutil.rmtree(self.dir, ignore_errors=True)  # now holds the old folder
+                if keep_old_folders:
+                    _move_missing_folders(self.dir, final)  # self.dir now holds the old folder
+                shutil.rmtree(self.dir, ignore_errors=True)
             else:
                 # no atomic exchange here: a kill between the two renames leaves the old run in .replaced-*
                 old = tempfile.mkdtemp(prefix=f".replaced-{os.getpid()}-", dir=os.path.dirname(final))
                 os.rename(final, os.path.join(old, "old"))
                 os.rename(self.dir, final)
+                if keep_old_folders:
+                    _move_missing_folders(os.path.join(old, "old"), final)
                 shutil.rmtree(old, ignore_errors=True)
         else:
             os.makedirs(final, exist_ok=True)

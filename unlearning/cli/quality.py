@@ -151,7 +151,8 @@ def unlearn_argv(args, entry, seed: int, weight_path: str) -> List[str]:
 
 def ensure_unlearned(args, entry, seed: int, weight_path: str) -> dict:
     """Run folder, checkpoint and metrics of one (method, seed), reusing a finished run with the same settings
-    and pretrained checkpoint; the unlearning driver does the work."""
+    and the same pretrained model by content (its fingerprint, whatever the path's spelling); the unlearning
+    driver does the work."""
 
     argv = unlearn_argv(args, entry, seed, weight_path)
     uargs = finish_args(U.parser(args.dataset).parse_args(argv))
@@ -160,7 +161,9 @@ def ensure_unlearned(args, entry, seed: int, weight_path: str) -> dict:
     res_path, ckpt = os.path.join(run_dir, "results.json"), os.path.join(run_dir, "last.pt")
     old = read_json_object(res_path) if not args.rerun and os.path.isfile(ckpt) else None
     if old is not None:
-        same = (old.get("status") == "done" and old.get("pretrained") == weight_path
+        # the source model by content (a sweep may have spelled its path otherwise: relative, absolute)
+        same = (old.get("status") == "done" and old.get("source_fingerprint") is not None
+                and old.get("source_fingerprint") == file_fingerprint(weight_path)
                 and same_settings(old.get("settings"), settings) and isinstance(old.get("metrics", {}), dict))
         if same:
             return {"run_dir": run_dir, "checkpoint": ckpt, "metrics": old.get("metrics", {}), "reused": True}

@@ -14,16 +14,18 @@ RTE is the wall time of the unlearning itself (both phases for ``_our``), evalua
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import sys
 import time
 
 import torch
 
 from ..evaluation import efficacy_metrics, predict
-from ..errors import exit_on_error
+from ..errors import CheckpointError, exit_on_error
 from .args import finish_args, speed_flags
 from .parsers import unlearn_parser
-from ..experiment import Experiment, load_model, save_checkpoint
+from ..experiment import Experiment, load_checkpoint, load_model, save_checkpoint
 from ..files import StagedOutput, finished_result, write_json, write_tsv
 from ..run_identity import run_dir_from_args
 from ..runtime import seed_everything
@@ -100,7 +102,8 @@ def unlearn(args, subclass: bool = False) -> dict:
 
     Everything is built in a staging folder beside the run folder and swapped in at the end (StagedOutput): a
     rerun that fails or is interrupted leaves a finished run as it was; one that succeeds replaces the whole
-    folder, so attack and metric results of the old model go with it.
+    folder, so attack and metric results of the old model go with it, unless the rerun reproduced the old model
+    exactly (``same_weights``): then its checkpoint file and the results computed on it stay.
     """
     entry, settings = resolve(args, subclass)
     ident = RunIdentity.of(args, settings)
@@ -183,7 +186,13 @@ def _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta,
         phases.append({"name": "unlearn", "seconds": seconds, "cpu_seconds": cpu, "metrics": final_metrics})
     rte = sum(p["seconds"] for p in phases)
     metrics = dict(phases[-1]["metrics"], RTE=rte)
-    save_checkpoint(stage.path("last.pt"), model, meta)
+    # a rerun that reproduced the finished run's model bit for bit (same seed, same settings) keeps its checkpoint
+    # file, so the attacks and metrics computed on it (rea/, pra/, distribution/, ...) still name this model and stay
+    reproduced = same_weights(stage.final("last.pt"), model)
+    if reproduced:
+        shutil.copy2(stage.final("last.pt"), stage.path("last.pt"))
+    else:
+        save_checkpoint(stage.path("last.pt"), model, meta)
     checkpoints["last"] = stage.final("last.pt")
     write_tsv(stage.path("log.tsv"),
               [{"d_t": metrics["d_t"], "d_f": metrics["UA"], "d_r": metrics["RA"], "mia": metrics["MIA_paper"],
@@ -192,8 +201,25 @@ def _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta,
     results.update(status="done", metrics=metrics, rte_cpu=sum(p["cpu_seconds"] for p in phases),
                    model_fingerprint=file_fingerprint(stage.path("last.pt")))
     write_json(stage.path("results.json"), results)
-    stage.commit()
+    stage.commit(keep_old_folders=reproduced)
+    if reproduced:
+        print(f"the rerun reproduced the finished model exactly: {stage.final('last.pt')} and the results computed "
+              f"on it are kept")
     return results
+
+
+def same_weights(path: str, model) -> bool:
+    """``path`` is a readable checkpoint whose state dict equals ``model``'s exactly (names, shapes, values)."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        state, _ = load_checkpoint(path)
+    except CheckpointError:
+        return False
+    now = model.state_dict()
+    return state.keys() == now.keys() and all(
+        state[k].shape == now[k].shape and state[k].dtype == now[k].dtype
+        and torch.equal(state[k], now[k].detach().cpu()) for k in now)
 
 
 def main(dataset: str, subclass: bool = False, argv=None, args=None) -> dict:
