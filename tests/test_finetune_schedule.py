@@ -4,7 +4,6 @@ import copy
 import dataclasses
 
 import pytest
-import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from unlearning.experiment import Experiment, load_model

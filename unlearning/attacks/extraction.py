@@ -272,7 +272,6 @@ def extract(victim: BlackBoxVictim, student: nn.Module, gen_model: nn.Module, cf
     cfg.validate()
     if victim.budget < cfg.query_budget:
         raise ValueError(f"the black box allows {victim.budget} queries, the extraction wants {cfg.query_budget}")
-    device = gen_model.fc.weight.device
     rng = generator(cfg.seed)
     kind = victim.output
     opt_s = torch.optim.SGD(student.parameters(), lr=cfg.lr_student, momentum=cfg.momentum,

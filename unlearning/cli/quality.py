@@ -21,10 +21,9 @@ import hashlib
 import math
 import os
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
-import torch
 
 import config
 from ..metrics import quality as Q
