@@ -51,3 +51,26 @@ def test_learnable_pixels_are_deterministic_class_patterns():
     means = class_patterns(5, 3072, 0) * 70 + 128
     nearest = ((x[:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
     assert np.array_equal(nearest, np.repeat(np.arange(5), 20))
+
+
+def test_a_seed_sweep_on_each_seeds_own_model_is_one_experiment_in_the_report(tmp_path):
+    """Runs whose folders carry no _src- tag ran on their own seed's pretrained model (the default source): the
+    report groups them as one experiment although the models' fingerprints differ; a _src- run stays apart."""
+    import os
+
+    from unlearning.files import write_json
+    from unlearning.report import IDENT, _identity, collect
+
+    base = tmp_path / "digits" / "resnet8" / "forget_3" / "finetune"
+    for folder, seed, src in (("p1-0.05_p2-5_mask-none_seed-0", 0, "aaaa1111"), ("p1-0.05_p2-5_mask-none_seed-1", 1,
+                              "bbbb2222"), ("p1-0.05_p2-5_mask-none_seed-1_src-cccc3333", 1, "cccc3333")):
+        write_json(os.path.join(base, folder, "results.json"), {
+            "stage": "unlearn", "status": "done", "method": "finetune", "settings": {"epochs": 5},
+            "source_fingerprint": src + "ffff", "metrics": {"TA": 0.9, "UA": 0.0},
+            "args": {"dataset": "digits", "net": "resnet8", "forget_class": 3, "para1": 0.05, "para2": 5, "seed": seed}})
+    rows = collect(str(tmp_path))["unlearn"]
+    idents = {tuple(r[k] for k in IDENT) for r in rows}
+    assert len(rows) == 3 and len(idents) == 2
+    own = [r for r in rows if "_src-" not in r["path"]]
+    assert own[0]["source"] == own[1]["source"] == "" and {r["seed"] for r in own} == {0, 1}
+    assert _identity({"args": {}, "source_fingerprint": "cccc3333ffff"}, None)["source"] == "cccc3333"

@@ -103,7 +103,16 @@ def _identity(res: dict, run_dir: Optional[str] = None) -> dict:
             "method": res.get("method", a.get("method")), "para1": a.get("para1"), "para2": a.get("para2"),
             "mask": _mask_of(a, run_dir), "l1": a.get("l1") or 0.0,
             "l2": a.get("l2") or 0.0, "variant": _folder_tags(run_dir), "cfg": settings_hash(res.get("settings")),
-            "source": str(res.get("source_fingerprint") or "")[:8], "seed": a.get("seed")}
+            "source": _source_of(res, run_dir), "seed": a.get("seed")}
+
+
+def _source_of(res: dict, run_dir: Optional[str]) -> str:
+    """The source model as an identity field: "" for the default one (the pretrained model of the run's own seed:
+    its folder has no ``_src-`` tag), so a seed sweep's runs, each on its own seed's model, are one experiment;
+    the fingerprint for any other (or where no run folder says)."""
+    if run_dir and "_src-" not in os.path.basename(os.path.normpath(run_dir)):
+        return ""
+    return str(res.get("source_fingerprint") or "")[:8]
 
 
 def _read_result(path: str, notes: List[str]) -> Optional[dict]:
