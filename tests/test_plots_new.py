@@ -223,3 +223,11 @@ def test_quality_plot_names_its_unit_and_ceiling(tmp_path):
         assert any("T+1 = 76" in t.get_text() for t in ax.texts)
         assert any(np.allclose(line.get_ydata(), 76) for line in ax.get_lines())
     plt.close(fig)
+
+
+def test_method_colours_are_distinct_up_to_twenty_methods():
+    from unlearning.plots import _method_colours
+
+    for n in (3, 12, 20):
+        c = _method_colours(["retrain"] + [f"m{i}" for i in range(n)])
+        assert c["retrain"] == "0.45" and len({v for k, v in c.items() if k != "retrain"}) == n

@@ -123,11 +123,12 @@ def _titled(fig, title: str, subtitle: str = "", width: int = 110) -> None:
 
 
 def _method_colours(names):
-    """Stable colours per method label, the reference grey."""
+    """Stable colours per method label, the reference grey; distinct for up to 20 methods."""
     plt = _pyplot()
-    cmap = plt.get_cmap("tab10")
     others = [n for n in names if n != REFERENCE]
-    colours = {n: cmap(i % 10) for i, n in enumerate(others)}
+    k = 10 if len(others) <= 10 else 20  # more than 10 methods: tab20, so no two share a colour up to 20
+    cmap = plt.get_cmap(f"tab{k}")
+    colours = {n: cmap(i % k) for i, n in enumerate(others)}
     colours[REFERENCE] = "0.45"
     return colours
 
