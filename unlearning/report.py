@@ -828,7 +828,7 @@ def _trained_classes(dataset: str, forget) -> Optional[int]:
 def known_answers(rows: Dict[str, List[dict]]) -> List[tuple]:
     """The answers a smoke run on learnable data must give, per group: (passed, line). The pretrained model
     beats chance clearly (baseline's TA ≥ 3× chance over the trained classes), baseline's white-box ReA AUC ≥ 0.9
-    at every lr where baseline knows the forget class (UA ≥ τ), retrain's UA is 0; the last two do not apply in
+    at every lr where baseline knows the forget class (UA ≥ 3× chance, as TA), retrain's UA is 0; the last two do not apply in
     the sub-class setting. A check whose runs are missing or that does not apply is reported as not run (None:
     neither pass nor fail)."""
     out = []
@@ -850,15 +850,15 @@ def known_answers(rows: Dict[str, List[dict]]) -> List[tuple]:
             continue
         rea = [r for r in rows.get("rea", []) if tuple(r.get(k) for k in GROUP) == group
                and r.get("method") == "baseline" and r.get("AUC") is not None]
-        tau = config.REA.get(group[0], {}).get("threshold", 0.9)
         ua = min((r["UA"] for r in base if r.get("UA") is not None), default=None)
-        if rea and ua is not None and ua < tau:  # ReA's answer is known only for a model that knows the class
-            out.append((None, f"{name}: baseline's ReA AUC: not run, baseline's UA {ua:.3f} < τ {tau:g} (the "
-                              f"pretrained model did not learn the forget class well enough)"))
+        knows = KNOWN_CHANCE_FACTOR / n if n else None  # the forget class is known: UA ≥ 3× chance, like TA
+        if rea and ua is not None and knows is not None and ua < knows:  # ReA's answer needs a known class
+            out.append((None, f"{name}: baseline's ReA AUC: not run, baseline's UA {ua:.3f} < {knows:.3f} "
+                              f"({KNOWN_CHANCE_FACTOR:g}× chance: the pretrained model did not learn the forget class)"))
         elif rea:
             auc = min(r["AUC"] for r in rea)
             out.append((auc >= KNOWN_REA_AUC, f"{name}: baseline's ReA AUC {auc:.3f} ≥ {KNOWN_REA_AUC:g} "
-                        f"(lowest of {len(rea)} attack(s); baseline's UA {ua:.3f} ≥ τ)"))
+                        f"(lowest of {len(rea)} attack(s); baseline's UA {ua if ua is not None else float('nan'):.3f})"))
         else:
             out.append((None, f"{name}: baseline's ReA AUC: no attack on baseline"))
         ret = [r for r in runs if r.get("method") == "retrain" and r.get("UA") is not None]
