@@ -29,10 +29,16 @@ sys.path.insert(0, ROOT)
 
 from datasets import ImageData, build_split  # noqa: E402
 from models import build_model  # noqa: E402
-from unlearning.runtime import resolve_device  # noqa: E402
+from unlearning.runtime import Speed, configure_speed, resolve_device  # noqa: E402
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
-from unlearning.training import Loader, configure_speed, random_crop_flip, to_speed_layout, train_supervised  # noqa: E402
+from unlearning.training import Loader, random_crop_flip, train_supervised  # noqa: E402
+
+SPEED = Speed()  # the process's speed settings, set by configure_speed in main (and in the Wfisher child)
+
+
+def to_speed_layout(model):
+    return SPEED.layout(model)
 
 MEAN, STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 
@@ -126,8 +132,9 @@ def wfisher_child(device_name, net, n):
     from unlearning.per_sample import num_trainable, per_sample_grads
     from unlearning.methods.classic import woodfisher_inverse_apply
 
+    global SPEED
     device = torch.device(device_name)
-    configure_speed(device)
+    SPEED = configure_speed(device)
     torch.manual_seed(0)
     model = to_speed_layout(build_model(net, 15, 3, 32).to(device))
     x = torch.randn(n, 3, 32, 32, device=device)
@@ -166,8 +173,9 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="smallest sizes (a check that it runs)")
     add_docs_flag(p, "docs/results/paper_preset.md")
     args = p.parse_args(argv)
+    global SPEED
     device = resolve_device(args.device)
-    speed = configure_speed(device)
+    speed = SPEED = configure_speed(device)
     cuda = device.type == "cuda"
     if cuda:
         n_train, epochs, repeats, steps, wf_net = 20_000, 2, 40, 10, "ResNet18"
@@ -188,7 +196,7 @@ def main(argv=None):
     proj, ref = bench_training(device, n_train, 64, epochs)
     section(f"(a) ResNet18 training, 32×32, batch 64, random crop + flip, {n_train} images, last of {epochs} epochs",
             markdown_table(["loop", "steps/s"], [
-                [f"project (train_supervised, {'bf16 + channels_last' if speed['amp'] else 'fp32'})", f"{proj:.2f}"],
+                [f"project (train_supervised, {'bf16 + channels_last' if speed.amp else 'fp32'})", f"{proj:.2f}"],
                 ["plain PyTorch reference (DataLoader, fp32)", f"{ref:.2f}"],
                 ["ratio project / reference", f"{proj / ref:.2f}"]]))
     rows, n_runs = bench_rea(device, repeats, steps)
