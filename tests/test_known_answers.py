@@ -75,3 +75,18 @@ def test_a_seed_sweep_on_each_seeds_own_model_is_one_experiment_in_the_report(tm
     own = [r for r in rows if "_src-" not in r["path"]]
     assert own[0]["source"] == own[1]["source"] == "" and {r["seed"] for r in own} == {0, 1}
     assert _identity({"args": {}, "source_fingerprint": "cccc3333ffff"}, None)["source"] == "cccc3333"
+
+
+def test_report_that_cannot_be_written_is_one_error_line(tmp_path):
+    """A report folder that cannot be made or written (here: under a regular file; also no permission, a full
+    disk) ends in one ``error:`` line naming the file, not a traceback."""
+    import pytest
+
+    from unlearning.report import main
+
+    (tmp_path / "logs").mkdir()
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit) as err:
+        main(["--log_root", str(tmp_path / "logs"), "--out_dir", str(blocker / "report"), "--quiet"])
+    assert str(err.value.code).startswith("error: ") and "file.txt" in str(err.value.code)

@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from .errors import OutputError
 from .files import atomic_write, atomic_write_text, file_fingerprint, read_json
 from .paths import ROOT
 import re
@@ -933,6 +934,8 @@ def main(argv=None):
         raise SystemExit(f"error: {args.log_root} does not exist: run python run.py first")
     try:
         rep = build_report(args.log_root, args.out_dir)
+    except OutputError as err:  # atomic_write's one line (no permission, full disk), naming the file
+        raise SystemExit(f"error: {err}")
     except OSError as err:
         raise SystemExit(f"error: cannot write the report to {args.out_dir or os.path.join(args.log_root, 'report')}: "
                          f"{err.strerror or err}")
