@@ -828,6 +828,65 @@ def c52(w):
     return ("fine" if ok else "silent-wrong"), f"{len(eff)} baseline row(s); malformed file named: {named}"
 
 
+@case(53, "a seed sweep on each seed's own pretrained model: one report row over both seeds")
+def c53(w):
+    log_root = w.path("c53")
+    for seed in (0, 1):
+        pre = os.path.join(log_root, "digits", "resnet8", "pretrain", f"seed-{seed}", "model.pt")
+        os.makedirs(os.path.dirname(pre), exist_ok=True)
+        shutil.copy(w.pretrained(seed), pre)
+        r = run(["python", F, "-method", "baseline", "-seed", str(seed), "--log_root", log_root, "--device", "cpu"])
+        if r.returncode != 0:
+            return refused(r) or "traceback", last_line(r)
+    src = [n for n in os.listdir(os.path.join(log_root, "digits", "resnet8", "forget_3", "baseline")) if "_src-" in n]
+    r = run(["python", "reproduce_tables.py", "--log_root", log_root, "--quiet"])
+    if r.returncode != 0:
+        return refused(r) or "traceback", last_line(r)
+    md = open(os.path.join(log_root, "report", "report.md")).read()
+    eff = [line for line in md.splitlines() if line.startswith("| digits") and "baseline" in line]
+    ok = not src and len(eff) == 1 and "| 2 |" in eff[0]
+    return ("fine" if ok else "silent-wrong"), f"{len(eff)} baseline row(s), _src- folders {src}"
+
+
+@case(54, "rerun of a finished F with the same seed and settings: its attack results survive")
+def c54(w):
+    log_root = w.path("c54")
+    run_dir = w.finished(log_root=log_root)
+    tag = os.path.join(run_dir, "rea", "tag")
+    os.makedirs(tag)
+    with open(os.path.join(tag, "results.json"), "w") as fh:
+        fh.write('{"stage": "rea", "status": "done"}')
+    from unlearning.files import file_fingerprint
+    kept_files = (os.path.join(run_dir, "last.pt"), os.path.join(tag, "results.json"))
+    before = [file_fingerprint(f) for f in kept_files]
+    w.finished(log_root=log_root)  # results.json and log.tsv are rewritten (new timings); the model and rea/ stay
+    after = [file_fingerprint(f) for f in kept_files]
+    kept = after == before and None not in after
+    return ("fine" if kept else "data-loss"), "last.pt and rea/ unchanged" if kept else f"{before} → {after}"
+
+
+@case(55, "the quality audit over a run made with an absolute -weight_path, audited with a relative log root")
+def c55(w):
+    from unlearning.cli.args import finish_args
+    from unlearning.cli.quality import ensure_unlearned, parser
+    log_root = w.path("c55")
+    pre = os.path.join(log_root, "digits", "resnet8", "pretrain", "seed-0", "model.pt")
+    os.makedirs(os.path.dirname(pre))
+    shutil.copy(w.pretrained(), pre)
+    r = run(["python", F, "-method", "baseline", "--log_root", log_root, "--device", "cpu", "-weight_path",
+             os.path.abspath(pre)])
+    if r.returncode != 0:
+        return refused(r) or "traceback", last_line(r)
+    here = os.getcwd()
+    os.chdir(w.tmp)
+    try:
+        args = finish_args(parser("digits").parse_args(["--log_root", "c55", "--device", "cpu", "--forget_class", "3"]))
+        got = ensure_unlearned(args, ["baseline", None, None], 0, os.path.relpath(pre, w.tmp))
+    finally:
+        os.chdir(here)
+    return ("fine" if got.get("reused") else "silent-wrong"), f"reused: {got.get('reused')}"
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
