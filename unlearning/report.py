@@ -111,7 +111,8 @@ def _source_of(res: dict, run_dir: Optional[str]) -> str:
     """The source model as an identity field: "" for the default one (the pretrained model of the run's own seed:
     its folder has no ``_src-`` tag), so a seed sweep's runs, each on its own seed's model, are one experiment;
     the fingerprint for any other (or where no run folder says)."""
-    if run_dir and "_src-" not in os.path.basename(os.path.normpath(run_dir)):
+    if run_dir and not any(tag.startswith("src-") for tag in FOLDER_TAGS.findall(os.path.basename(
+            os.path.normpath(run_dir)))):
         return ""
     return str(res.get("source_fingerprint") or "")[:8]
 
@@ -704,6 +705,8 @@ def figures_markdown(groups: Dict[tuple, dict], out_dir: str) -> List[str]:
 COST_ROWS = (("cost: test accuracy (TA)", "TA", "accuracy"),
              ("efficacy: forget-train accuracy (UA)", "UA", "accuracy"),
              ("cost: unlearning time (s)", "RTE", "seconds"))
+
+
 def _quality_result(path: str, res: dict, notes: List[str]) -> Optional[dict]:
     """A forgetting-quality results.json (…/forget_<c>/quality/<tag>/results.json) that is done, else None."""
     if os.path.basename(os.path.dirname(os.path.dirname(path))) != "quality":

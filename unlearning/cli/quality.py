@@ -160,9 +160,10 @@ def ensure_unlearned(args, entry, seed: int, weight_path: str) -> dict:
     res_path, ckpt = os.path.join(run_dir, "results.json"), os.path.join(run_dir, "last.pt")
     old = read_json_object(res_path) if not args.rerun and os.path.isfile(ckpt) else None
     if old is not None:
-        # the source model by content (a sweep may have spelled its path otherwise: relative, absolute)
+        # the source model by content (a sweep may have spelled its path otherwise: relative, absolute); resolve
+        # has fingerprinted it already
         same = (old.get("status") == "done" and old.get("source_fingerprint") is not None
-                and old.get("source_fingerprint") == file_fingerprint(weight_path)
+                and old.get("source_fingerprint") == uargs.source_fingerprint
                 and same_settings(old.get("settings"), settings) and isinstance(old.get("metrics", {}), dict))
         if same:
             return {"run_dir": run_dir, "checkpoint": ckpt, "metrics": old.get("metrics", {}), "reused": True}
