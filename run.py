@@ -16,7 +16,7 @@ import os
 import sys
 
 from config import DATA_ROOT, LOG_ROOT, REA, RUN_PRESETS
-from unlearning.cli.parsers import RawDescriptionHelpFormatter, add_speed_flags, launcher_stages
+from unlearning.cli.parsers import RawDescriptionHelpFormatter, add_speed_flags, launcher_constant, launcher_stages
 from unlearning.values import flag_type
 
 # ------------------------------------------------------------------ the digits sweep (edit here; flags override)
@@ -62,6 +62,10 @@ def parse_args(argv=None):
                    help="comma-separated GPU ids: one job per GPU, in parallel (default: none, CPU jobs)")
     p.add_argument("--jobs", type=flag_type("count", int), default=2, help="parallel CPU jobs (ignored with --devices)")
     p.add_argument("--device", default="auto", help="device flag passed to every step")
+    p.add_argument("--startup", choices=launcher_constant("STARTUP"), default="once",
+                   help="once: one server process imports torch and the package, every CPU step is a child forked "
+                        "from it (own process, own log, same argv; docs/launcher.md); per_step: every step starts a "
+                        "new interpreter (always so with --devices)")
     add_speed_flags(p.add_argument_group("speed, passed to every step (an explicit flag wins, also on the CPU)"))
     p.add_argument("--log_root", default=None, help=f"default: the project's {LOG_ROOT}/, wherever run.py starts")
     p.add_argument("--data_root", default=None, help=f"default: the project's {DATA_ROOT}/")
@@ -165,7 +169,8 @@ def main(argv=None):
                                  cpus_per_job=args.cpus_per_job, time_limit=args.time, folder=args.slurm_folder)
         launcher = Launcher(s["log_root"], jobs=args.max_parallel, dry_run=args.dry_run, executor=executor)
     else:
-        launcher = Launcher(s["log_root"], jobs=args.jobs, devices=devices, dry_run=args.dry_run)
+        launcher = Launcher(s["log_root"], jobs=args.jobs, devices=devices, dry_run=args.dry_run,
+                            startup=args.startup)
     launcher = plan_sweep(s, launcher)
     steps = launcher.run(s["stages"])
     return 1 if any(st.status in ("failed", "blocked") for st in steps) else 0

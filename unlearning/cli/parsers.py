@@ -32,15 +32,20 @@ QUALITY_REFERENCES = ("baseline", "retrain")                    # unlearning/cli
 _LAUNCHER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pipeline", "launcher.py")
 
 
-def launcher_stages(path: str = _LAUNCHER) -> List[str]:
-    """``STAGES`` of unlearning/pipeline/launcher.py, read from its source: the launcher imports torch, and its list
-    stays the one place the stages are named."""
+def launcher_constant(name: str, path: str = _LAUNCHER):
+    """A constant (``STAGES``, ``STARTUP``) of unlearning/pipeline/launcher.py, read from its source: the launcher
+    imports torch, and its definition stays the one place the value is written."""
     with open(path) as fh:
         tree = ast.parse(fh.read())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "STAGES" for t in node.targets):
-            return list(ast.literal_eval(node.value))
-    raise RuntimeError(f"no STAGES list in {path}")
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise RuntimeError(f"no {name} in {path}")
+
+
+def launcher_stages(path: str = _LAUNCHER) -> List[str]:
+    """``STAGES`` of the launcher (the stage names, in order)."""
+    return list(launcher_constant("STAGES", path))
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

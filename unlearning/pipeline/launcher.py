@@ -38,11 +38,13 @@ from ..methods import get_method
 from ..methods.schema import applicable
 from ..paths import ROOT, mask_dir, mask_filename, pretrained_path, seed_field
 from ..run_identity import run_dir_from_args
+from . import zygote
 
 STAGES = ["pretrain", "masks", "unlearn", "rea", "blackbox", "rival", "distribution", "quality", "report"]
 # flags whose value is a path: written relative to the log root / project root in a step's key
 PATH_FLAGS = {"--log_root", "--data_root", "-weight_path", "--weight_path", "--mask_path", "--model_path",
               "--out_dir", "--victim_path", "--recipe"}
+STARTUP = ("once", "per_step")  # once: steps forked from one server that imported torch (ForkExecutor)
 CONTENT_FLAGS = {"--recipe"}  # flags whose file's content (not only its path) names the step
 
 Paths = Union[Sequence[str], Callable[[], Sequence[str]]]
@@ -212,7 +214,7 @@ def _busy_message(log_root: str, holder: dict) -> str:
 
 class Launcher:
     def __init__(self, log_root: str, jobs: int = 1, devices: Optional[List[str]] = None, dry_run: bool = False,
-                 python: str = sys.executable, executor=None):
+                 python: str = sys.executable, executor=None, startup: str = "once"):
         self.log_root = os.path.realpath(log_root)
         self.ledger_dir = os.path.join(log_root, "launcher", "steps")
         self.logs_dir = os.path.join(log_root, "launcher", "logs")
@@ -223,7 +225,12 @@ class Launcher:
         self.steps: List[Step] = []
         self._free_devices = list(self.devices)
         self._lock = threading.Lock()
-        self.executor = executor or LocalExecutor()  # runs one step's command list (here or as a cluster job)
+        if startup not in STARTUP:
+            raise ValueError(f"startup is one of {', '.join(STARTUP)}, got {startup!r}")
+        if executor is None:  # GPU steps are long and own a device each: start-up once is for CPU sweeps
+            once = startup == "once" and not self.devices and hasattr(os, "fork")
+            executor = ForkExecutor() if once else LocalExecutor()
+        self.executor = executor  # runs one step's command list (here or as a cluster job)
         self._stopping = False
         self._folder_lock = FolderLock(os.path.join(self.log_root, "launcher", "lock"))
 
@@ -371,6 +378,9 @@ class Launcher:
         try:
             return self._run_stages(stages)
         finally:
+            close = getattr(self.executor, "close", None)
+            if close:
+                close()
             self._folder_lock.release()
 
     def _run_stages(self, stages: List[str]) -> List[Step]:
@@ -476,25 +486,157 @@ class LocalExecutor:
             for cmd in cmds:
                 log.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
                 log.flush()
-                proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        pass_fds=tuple(self.pass_fds))
-                with self._lock:
-                    self._children.add(proc)
-                    if self.on_child:
-                        self.on_child(proc.pid, True)
-                rc = proc.wait()
-                with self._lock:
-                    self._children.discard(proc)
-                    if self.on_child:
-                        self.on_child(proc.pid, False)
+                rc = self._run_command(cmd, env, log, log_path)
+                if isinstance(rc, str):
+                    return rc
                 if rc != 0:
                     return _failure(rc, log_path)
         return ""
+
+    def _notify(self, pid: int, started: bool) -> None:
+        if self.on_child:
+            self.on_child(pid, started)
+
+    def _run_command(self, cmd: List[str], env: dict, log, log_path: str) -> Union[int, str]:
+        """The command's exit status (negative: killed by that signal), or an error line."""
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                pass_fds=tuple(self.pass_fds))
+        with self._lock:
+            self._children.add(proc)
+            self._notify(proc.pid, True)
+        rc = proc.wait()
+        with self._lock:
+            self._children.discard(proc)
+            self._notify(proc.pid, False)
+        return rc
 
     def cancel(self) -> None:
         with self._lock:
             for proc in list(self._children):
                 proc.terminate()
+
+    def close(self) -> None:
+        """Nothing outlives a local executor's steps."""
+
+
+class _Forked:
+    """One command handed to the start-up server: its pid once started, its exit status once ended."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.pid: Optional[int] = None
+        self.rc: Union[int, str, None] = None
+
+
+class ForkExecutor(LocalExecutor):
+    """The local executor with start-up paid once: ``python <script>.py`` commands become children forked from
+    one server process that has imported torch and the package (unlearning/pipeline/zygote.py). Any other command,
+    a command for another interpreter or environment, or every command after the server failed, runs as a plain
+    subprocess, exactly as ``LocalExecutor`` runs it."""
+
+    def __init__(self):
+        super().__init__()
+        self._server: Optional[subprocess.Popen] = None
+        self._server_key = None  # (interpreter, environment without the per-step keys) the server was started with
+        self._broken = False
+        self._pending: Dict[int, _Forked] = {}
+        self._next_id = 0
+        self._send_lock = threading.Lock()
+
+    @staticmethod
+    def _env_key(env: dict):
+        return tuple(sorted((k, v) for k, v in env.items() if k not in zygote.PER_STEP_ENV))
+
+    def _ensure_server(self, python: str, env: dict) -> bool:
+        """Under self._lock: a live server for this interpreter and environment (started on first use)."""
+        key = (python, self._env_key(env))
+        if self._server is None and not self._broken:
+            self._server = subprocess.Popen([python, "-m", "unlearning.pipeline.zygote"], cwd=ROOT, env=env,
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            pass_fds=tuple(self.pass_fds))
+            self._server_key = key
+            self._notify(self._server.pid, True)
+            threading.Thread(target=self._read_server, args=(self._server,), daemon=True).start()
+        return self._server is not None and not self._broken and self._server_key == key
+
+    def _read_server(self, server: subprocess.Popen) -> None:
+        for raw in server.stdout:
+            try:
+                msg = json.loads(raw)
+                job = self._pending[msg["id"]]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if "pid" in msg:
+                job.pid = int(msg["pid"])
+                self._notify(job.pid, True)
+            elif "rc" in msg:
+                job.rc = int(msg["rc"])
+                job.done.set()
+            elif "refused" in msg:
+                job.rc = "refused"
+                job.done.set()
+        with self._lock:  # the server is gone: later commands run as plain subprocesses
+            if self._server is server:
+                self._broken = True
+            for job in self._pending.values():
+                if not job.done.is_set():
+                    job.rc = "error: the start-up server (unlearning/pipeline/zygote.py) ended during this step"
+                    job.done.set()
+        server.wait()
+        self._notify(server.pid, False)
+
+    def _run_command(self, cmd: List[str], env: dict, log, log_path: str) -> Union[int, str]:
+        if not zygote.forkable(cmd):
+            return super()._run_command(cmd, env, log, log_path)
+        with self._lock:
+            served = self._ensure_server(cmd[0], env)
+            if served:
+                self._next_id += 1
+                job_id, job = self._next_id, _Forked()
+                self._pending[job_id] = job
+        if not served:
+            return super()._run_command(cmd, env, log, log_path)
+        log.flush()
+        request = {"id": job_id, "argv": list(cmd), "cwd": ROOT, "env": dict(env), "log": log_path}
+        try:
+            with self._send_lock:
+                self._server.stdin.write((json.dumps(request) + "\n").encode())
+                self._server.stdin.flush()
+        except OSError:
+            with self._lock:
+                self._broken = True
+                self._pending.pop(job_id, None)
+            return super()._run_command(cmd, env, log, log_path)
+        job.done.wait()
+        with self._lock:
+            self._pending.pop(job_id, None)
+        if job.pid is not None:
+            self._notify(job.pid, False)
+        if job.rc == "refused":
+            return super()._run_command(cmd, env, log, log_path)
+        log.seek(0, os.SEEK_END)  # the child appended to the same file
+        return job.rc
+
+    def cancel(self) -> None:
+        super().cancel()
+        with self._lock:
+            pids = [job.pid for job in self._pending.values() if job.pid is not None and not job.done.is_set()]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def close(self) -> None:
+        """End the server (it terminates children still running when its input closes)."""
+        with self._lock:
+            server, self._server, self._broken = self._server, None, False
+        if server is not None:
+            try:
+                server.stdin.close()
+            except OSError:
+                pass
+            server.wait()
 
 
 def _last_error_line(log_path: str) -> str:
