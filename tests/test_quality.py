@@ -316,3 +316,15 @@ def test_a_finished_run_is_reused_whatever_the_spelling_of_its_source_path(tmp_p
     got = ensure_unlearned(args, ["negative_grad", None, None], 0, rel)
     assert got["reused"] and os.path.realpath(got["run_dir"]) == os.path.realpath(run_dir)
     assert os.path.isdir(os.path.join(run_dir, "rea", "tag"))
+
+
+def test_quality_table_shows_the_auc_interval_and_the_heldout_epsilon():
+    from unlearning.cli.quality import table_rows
+
+    num = {"statistics": {"forget_steps": Q.compare(list(range(10, 16)), list(range(1, 7)))},
+           "rea_balanced_accuracy": {"mean": 0.9, "sd": 0.1}}
+    row = table_rows({"methods": {"bt": {"numbers": num, "models": [0] * 6}}, "settings": {"max_fpr": 0.05}})[0]
+    assert row["U-LiRA AUC"] == "1.000" and row["U-LiRA AUC 95% CI"].endswith(", 1.00]")
+    assert row["U-LiRA AUC 95% CI"] != "[1.00, 1.00]"  # perfect separation of 6 + 6 models is not a point
+    # in-sample: all 6 + 6 models certify 0.16; held out: 3 + 3 certify nothing (resolution of 3 per side)
+    assert row["ε (δ=0) [CI]"] == "∞ [0.16, ∞]" and row["ε (δ=0), threshold held out [CI]"] == "∞ [0.00, ∞]"

@@ -87,3 +87,17 @@ def test_a_recipe_other_than_todays_default_is_named_in_its_row(tmp_path):
     # the attack matrix's column labels say it too
     matrix_head = next(line for line in rep["markdown"].splitlines() if line.startswith("| attack |"))
     assert matrix_head.count("negative_grad_our") == 2 and "not today's default" in matrix_head
+
+
+def test_population_audit_cell_shows_the_auc_interval(tmp_path):
+    root = str(tmp_path)
+    _run(root, "badteacher", 0)
+    q = os.path.join(root, "digits", "resnet8", "forget_3", "quality", "K3_tag", "results.json")
+    write_json(q, {"stage": "quality", "status": "done", "retrained": {},
+                   "settings": {"dataset": "digits", "net": "resnet8", "forget_class": 3, "K": 3,
+                                "headline_statistic": "forget_steps"},
+                   "methods": {"badteacher": {"numbers": {"statistics": {"forget_steps": {
+                       "ulira": {"auc": 1.0, "auc_ci": [0.501, 1.0]}}}}}}})
+    md = build_report(root)["markdown"]
+    line = next(row for row in md.splitlines() if row.startswith("| population audit"))
+    assert "1.000 (K=3, 95% CI 0.50–1.00)" in line
