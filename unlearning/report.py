@@ -126,6 +126,9 @@ def _outcome(res: dict) -> str:
     return NOT_FORGOTTEN if ua > NOT_FORGOTTEN_UA else ""
 
 
+NOT_RECIPE_KEYS = ("para1", "para2", "_log")  # settings keys left out of the recipe comparison (own columns, logs)
+
+
 def off_default(res: dict) -> str:
     """The settings keys in which a run's recorded settings differ from its method's registered defaults today
     (para1/para2 aside: they have their own columns), comma-separated; "" where none differ or it cannot tell (no
@@ -136,11 +139,8 @@ def off_default(res: dict) -> str:
     default = _default_settings(str(a.get("dataset")), str(res.get("method", a.get("method"))))
     if default is None:
         return ""
-    run = json.loads(json.dumps({k: v for k, v in settings.items() if k not in SHOWN_SETTINGS}, default=str))
+    run = json.loads(json.dumps({k: v for k, v in settings.items() if k not in NOT_RECIPE_KEYS}, default=str))
     return ", ".join(sorted(k for k in set(run) | set(default) if run.get(k) != default.get(k)))
-
-
-SHOWN_SETTINGS = ("para1", "para2", "_log")  # settings keys that are not part of the recipe comparison
 
 
 @functools.lru_cache(maxsize=None)
@@ -149,7 +149,7 @@ def _default_settings_json(dataset: str, method: str) -> Optional[str]:
         found = check_settings(method, method_settings(dataset, method))
     except (KeyError, ValueError, TypeError):
         return None
-    return json.dumps({k: v for k, v in found.items() if k not in SHOWN_SETTINGS}, default=str, sort_keys=True)
+    return json.dumps({k: v for k, v in found.items() if k not in NOT_RECIPE_KEYS}, default=str, sort_keys=True)
 
 
 def _default_settings(dataset: str, method: str) -> Optional[dict]:
@@ -258,8 +258,9 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
                 if recorded and current and recorded != current:
                     _skip(notes, path, f"stale: written for model {recorded}, but last.pt is now {current}")
                     continue
-                row = dict(_identity(res, os.path.dirname(path)), recipe=off_default(res), TA=m.get("TA"), UA=m.get("UA"), RA=m.get("RA"),
-                           MIA=m.get("MIA"), RTE=m.get("RTE"), forget_test=m.get("forget_test_acc"),
+                row = dict(_identity(res, os.path.dirname(path)), recipe=off_default(res), TA=m.get("TA"),
+                           UA=m.get("UA"), RA=m.get("RA"), MIA=m.get("MIA"), RTE=m.get("RTE"),
+                           forget_test=m.get("forget_test_acc"),
                            d_t=m.get("d_t"), MIA_paper=m.get("MIA_paper"), path=path)
                 if _keep(notes, path, row):
                     rows["unlearn"].append(row)
@@ -312,7 +313,7 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
     return rows
 
 
-# ----------------------------------------------------------------------------- ReA's figures beyond its own rows
+# ----------------------------------------------------------------------------- ReA's columns beyond its own rows
 def rea_extras(res: dict, row: dict) -> dict:
     """From one lr's stored steps-to-τ (a ReA results.json's per_lr block): the held-out balanced accuracy and the
     AUC's 95% interval (``scoring``), None where the steps are not stored."""

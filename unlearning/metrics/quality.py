@@ -126,7 +126,8 @@ def roc_summary(positive_scores: Sequence[float], negative_scores: Sequence[floa
     s = np.r_[p, n]
     fpr, tpr, _ = roc_curve(y, s, pos_label=1, drop_intermediate=False)
     ok = fpr <= max_fpr + 1e-12
-    return {"auc": float(roc_auc_score(y, s)), "auc_ci": list(roc_auc_ci(p, n)), "tpr_at_fpr": float(tpr[ok].max()) if ok.any() else 0.0,
+    return {"auc": float(roc_auc_score(y, s)), "auc_ci": list(roc_auc_ci(p, n)),
+            "tpr_at_fpr": float(tpr[ok].max()) if ok.any() else 0.0,
             "max_fpr": float(max_fpr), "fpr_resolution": 1.0 / n.size,
             "rule": "unlearned iff likelihood-ratio score >= threshold"}
 
@@ -289,7 +290,7 @@ def compare(retrained: Sequence[float], unlearned: Sequence[float], max_fpr: flo
 
 
 def fmt_epsilon(e: dict) -> str:
-    """'0.85 [0.00, 2.40]', '∞ [1.35, ∞]' (perfect separation), 'n/a [0.40, ∞]' (one rate 0 at a fixed threshold)."""
+    """'0.85 [0.00, 2.40]', '∞ [1.35, ∞]' (perfect separation), 'n/a [0.40, ∞]' (one rate 0, fixed threshold)."""
     def f(v):
         return "n/a" if isinstance(v, float) and math.isnan(v) else "∞" if v is None or math.isinf(v) else f"{v:.2f}"
     return f"{f(e['epsilon'])} [{f(e['ci'][0])}, {f(e['ci'][1])}]"
