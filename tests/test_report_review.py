@@ -65,6 +65,7 @@ def test_runs_that_did_not_forget_are_a_row_of_their_own(tmp_path):
     assert sorted(r["outcome"] for r in rep["tables"]["rea"]) == ["", "not forgotten"]
     md = rep["markdown"]
     assert "| ssd_tuning (not forgotten) |" in md and "| baseline (not forgotten)" not in md
+    assert 'Rows "(not forgotten)": runs whose forget-train accuracy UA stayed above 0.5' in md
 
 
 def test_a_recipe_other_than_todays_default_is_named_in_its_row(tmp_path):

@@ -546,13 +546,13 @@ def plot_rea(rows: List[dict], path: str, title: str) -> Optional[str]:
     import matplotlib.pyplot as plt
 
     lrs = sorted({r["lr"] for r in rows})
-    methods = sorted({r["method"] for r in rows}, key=_method_order)
+    methods = sorted({_method_label(r) for r in rows}, key=_method_order)  # runs that did not forget: a bar apart
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(methods) * len(lrs)), 4))
     width = 0.8 / len(lrs)
     for j, lr in enumerate(lrs):
         means, sds = [], []
         for m in methods:
-            v = [r["BA"] for r in rows if r["method"] == m and r["lr"] == lr and r["BA"] is not None]
+            v = [r["BA"] for r in rows if _method_label(r) == m and r["lr"] == lr and r["BA"] is not None]
             means.append(100 * np.mean(v) if v else np.nan)
             sds.append(100 * np.std(v) if len(v) > 1 else 0)
         bars = ax.bar(np.arange(len(methods)) + j * width, means, width, yerr=sds, label=f"lr {lr:g}")
@@ -1027,6 +1027,9 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
                   f"`python reproduce_tables.py --log_root {os.path.join(log_root, SMOKE_DIR)}`).\n")
     for name, (title, table) in tables.items():
         md += [f"## {title}\n", to_markdown(table)]
+        if any(row.get("outcome") == NOT_FORGOTTEN for row in table):
+            md.append(f"Rows \"({NOT_FORGOTTEN})\": runs whose forget-train accuracy UA stayed above "
+                      f"{NOT_FORGOTTEN_UA:g}, apart from the runs of the same method that forgot.\n")
         atomic_write_text(os.path.join(out_dir, f"{name}.csv"), to_csv(table))
     md += quality_sections(log_root)
     figures = sweep_figures(rows, log_root, out_dir)
