@@ -45,6 +45,35 @@ def test_epsilon_hand_computed():
     assert Q.epsilon(UNL, RET)["epsilon"] == pytest.approx(math.log(3))
 
 
+def test_epsilon_heldout_hand_computed():
+    # selection half (even positions): retrained 10, 12 vs unlearned 1, 3 -> retrained positive, the only
+    # threshold with a point estimate is 6.5 (perfect separation, ε = ∞). Evaluation half (odd positions):
+    # retrained 11, 13 vs unlearned 2, 11.5 at t = 6.5: FP = 1 (11.5) of 2, FN = 0 of 2 -> one rate 0: no point
+    # estimate; interval from the Clopper–Pearson bounds of 1/2 and 0/2: upper rate bounds √(1−α) and 1 − √α give
+    # a lower end 0, the lower bound 0 of FNR an upper end ∞. In-sample on all four the estimate was log 3.
+    e = Q.epsilon_heldout(RET, UNL, delta=0.0, confidence=0.95)
+    assert e["threshold"] == 6.5 and e["positive"] == "retrained"
+    assert e["fpr"] == 0.5 and e["fnr"] == 0.0 and math.isnan(e["epsilon"])
+    assert e["ci"][0] == 0.0 and math.isinf(e["ci"][1])
+    assert e["n_retrained"] == e["n_unlearned"] == 2
+    assert Q.fmt_epsilon(e) == "n/a [0.00, ∞]"
+    # well separated everywhere: the evaluation half is separated too (ε = ∞); its lower end is what 4 models
+    # per side certify (≤ resolution's bound for 4)
+    ret, unl = list(range(10, 18)), list(range(8))
+    h = Q.epsilon_heldout(ret, unl)
+    assert math.isinf(h["epsilon"]) and h["fpr"] == h["fnr"] == 0.0
+    assert h["ci"][0] == pytest.approx(Q.resolution(4, 4)["max_certifiable_epsilon"])
+    assert h["ci"][0] < Q.epsilon(ret, unl)["ci"][0]  # half the models certify less than all of them, in-sample
+    assert "heldout" in Q.compare(ret, unl)["epsilon"]["0"]
+    with pytest.raises(Q.QualityError, match="at least 2 models"):
+        Q.epsilon_heldout([1], [2, 3])
+
+
+def test_ulira_auc_has_an_interval():
+    s = Q.roc_summary([3, 4, 5], [0, 1, 2])
+    assert s["auc"] == 1.0 and s["auc_ci"][1] == 1.0 and 0.0 < s["auc_ci"][0] < 1.0
+
+
 def test_clopper_pearson_bounds_are_the_binomial_quantiles():
     lo, hi = Q.clopper_pearson(1, 4, ALPHA)
     assert stats.binom.cdf(1, 4, hi) == pytest.approx(ALPHA)  # P(X ≤ 1 | p = hi) = α
@@ -287,3 +316,15 @@ def test_a_finished_run_is_reused_whatever_the_spelling_of_its_source_path(tmp_p
     got = ensure_unlearned(args, ["negative_grad", None, None], 0, rel)
     assert got["reused"] and os.path.realpath(got["run_dir"]) == os.path.realpath(run_dir)
     assert os.path.isdir(os.path.join(run_dir, "rea", "tag"))
+
+
+def test_quality_table_shows_the_auc_interval_and_the_heldout_epsilon():
+    from unlearning.cli.quality import table_rows
+
+    num = {"statistics": {"forget_steps": Q.compare(list(range(10, 16)), list(range(1, 7)))},
+           "rea_balanced_accuracy": {"mean": 0.9, "sd": 0.1}}
+    row = table_rows({"methods": {"bt": {"numbers": num, "models": [0] * 6}}, "settings": {"max_fpr": 0.05}})[0]
+    assert row["U-LiRA AUC"] == "1.000" and row["U-LiRA AUC 95% CI"].endswith(", 1.00]")
+    assert row["U-LiRA AUC 95% CI"] != "[1.00, 1.00]"  # perfect separation of 6 + 6 models is not a point
+    # in-sample: all 6 + 6 models certify 0.16; held out: 3 + 3 certify nothing (resolution of 3 per side)
+    assert row["ε (δ=0) [CI]"] == "∞ [0.16, ∞]" and row["ε (δ=0), threshold held out [CI]"] == "∞ [0.00, ∞]"

@@ -6,6 +6,7 @@ white-box and black-box. Rows group runs that differ only in seed (mean ± sd ov
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -26,6 +27,9 @@ import config
 from datasets import get_dataset_info
 from . import matrix, plots
 from .attacks import ATTACKS, attack_of
+from .attacks.reminiscence import report_rows as rea_report_rows
+from .methods import check_settings, method_settings
+from .scoring import heldout_balanced_accuracy, roc_auc_ci
 from .tables import markdown_table
 from .measured_docs import script_command, write_measured
 from .cli.parsers import report_parser
@@ -104,7 +108,53 @@ def _identity(res: dict, run_dir: Optional[str] = None) -> dict:
             "method": res.get("method", a.get("method")), "para1": a.get("para1"), "para2": a.get("para2"),
             "mask": _mask_of(a, run_dir), "l1": a.get("l1") or 0.0,
             "l2": a.get("l2") or 0.0, "variant": _folder_tags(run_dir), "cfg": settings_hash(res.get("settings")),
-            "source": _source_of(res, run_dir), "seed": a.get("seed")}
+            "source": _source_of(res, run_dir), "outcome": _outcome(res), "seed": a.get("seed")}
+
+
+# a run (of any method but baseline, which unlearns nothing) whose forget-train accuracy UA stays above this did not
+# forget: its rows are reported apart ("(not forgotten)"), so a mean over seeds never mixes the two outcomes
+NOT_FORGOTTEN_UA = 0.5
+NOT_FORGOTTEN = "not forgotten"
+
+
+def _outcome(res: dict) -> str:
+    """NOT_FORGOTTEN for an unlearning run whose UA > NOT_FORGOTTEN_UA (baseline aside), else ""."""
+    m = res.get("metrics") if isinstance(res.get("metrics"), dict) else {}
+    ua = m.get("UA")
+    if res.get("method") == "baseline" or isinstance(ua, bool) or not isinstance(ua, (int, float)):
+        return ""
+    return NOT_FORGOTTEN if ua > NOT_FORGOTTEN_UA else ""
+
+
+NOT_RECIPE_KEYS = ("para1", "para2", "_log")  # settings keys left out of the recipe comparison (own columns, logs)
+
+
+def off_default(res: dict) -> str:
+    """The settings keys in which a run's recorded settings differ from its method's registered defaults today
+    (para1/para2 aside: they have their own columns), comma-separated; "" where none differ or it cannot tell (no
+    settings recorded, a method or dataset no longer registered)."""
+    settings, a = res.get("settings"), res.get("args")
+    if not isinstance(settings, dict) or not isinstance(a, dict):
+        return ""
+    default = _default_settings(str(a.get("dataset")), str(res.get("method", a.get("method"))))
+    if default is None:
+        return ""
+    run = json.loads(json.dumps({k: v for k, v in settings.items() if k not in NOT_RECIPE_KEYS}, default=str))
+    return ", ".join(sorted(k for k in set(run) | set(default) if run.get(k) != default.get(k)))
+
+
+@functools.lru_cache(maxsize=None)
+def _default_settings_json(dataset: str, method: str) -> Optional[str]:
+    try:
+        found = check_settings(method, method_settings(dataset, method))
+    except (KeyError, ValueError, TypeError):
+        return None
+    return json.dumps({k: v for k, v in found.items() if k not in NOT_RECIPE_KEYS}, default=str, sort_keys=True)
+
+
+def _default_settings(dataset: str, method: str) -> Optional[dict]:
+    found = _default_settings_json(dataset, method)
+    return None if found is None else json.loads(found)
 
 
 def _source_of(res: dict, run_dir: Optional[str]) -> str:
@@ -208,8 +258,9 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
                 if recorded and current and recorded != current:
                     _skip(notes, path, f"stale: written for model {recorded}, but last.pt is now {current}")
                     continue
-                row = dict(_identity(res, os.path.dirname(path)), TA=m.get("TA"), UA=m.get("UA"), RA=m.get("RA"),
-                           MIA=m.get("MIA"), RTE=m.get("RTE"), forget_test=m.get("forget_test_acc"),
+                row = dict(_identity(res, os.path.dirname(path)), recipe=off_default(res), TA=m.get("TA"),
+                           UA=m.get("UA"), RA=m.get("RA"), MIA=m.get("MIA"), RTE=m.get("RTE"),
+                           forget_test=m.get("forget_test_acc"),
                            d_t=m.get("d_t"), MIA_paper=m.get("MIA_paper"), path=path)
                 if _keep(notes, path, row):
                     rows["unlearn"].append(row)
@@ -233,10 +284,12 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
         if why:
             _skip(notes, path, "stale: " + why)
             continue
-        ident = _identity(owner, run_dir)
+        ident = dict(_identity(owner, run_dir), recipe=off_default(owner))
         if attack is not None:
             try:
                 found = attack.rows(res)
+                if attack.rows is rea_report_rows and isinstance(found, list):
+                    found = [dict(r, **rea_extras(res, r)) if isinstance(r, dict) else r for r in found]
             except (ValueError, TypeError, AttributeError) as err:
                 _skip(notes, path, str(err))
                 continue
@@ -253,11 +306,61 @@ def collect(log_root: str, notes: Optional[List[str]] = None) -> Dict[str, List[
                            silhouette_paper=m.get("silhouette_paper"), path=path)
                 if _keep(notes, path, row):
                     rows["distribution"].append(row)
+    for attack in ATTACKS.values():
+        if attack.rows is rea_report_rows:
+            control_prior(rows.get(attack.name, []))
     rows["unchecked"] = unchecked
     return rows
 
 
-TEXT_FIELDS = {"dataset", "net", "method", "mask", "variant", "cfg", "source", "path", "features", "lr_key", "forget"}
+# ----------------------------------------------------------------------------- ReA's columns beyond its own rows
+def rea_extras(res: dict, row: dict) -> dict:
+    """From one lr's stored steps-to-τ (a ReA results.json's per_lr block): the held-out balanced accuracy and the
+    AUC's 95% interval (``scoring``), None where the steps are not stored."""
+    block = (res.get("per_lr") or {}).get(row.get("lr_key"), {})
+    m, n = (block.get("member_steps"), block.get("non_member_steps")) if isinstance(block, dict) else (None, None)
+    if not (isinstance(m, list) and isinstance(n, list) and m and n):
+        return {"BA_heldout": None, "AUC_lo": None, "AUC_hi": None}
+    held = heldout_balanced_accuracy(m, n, higher_is_member=False)
+    lo, hi = roc_auc_ci(m, n, higher_is_member=False)
+    return {"BA_heldout": None if math.isnan(held) else held, "AUC_lo": lo, "AUC_hi": hi}
+
+
+def control_prior(rows: List[dict]) -> None:
+    """``prior_AUC_ctrl`` of every row: its prior-attack AUC minus retrain's on the same seed (same group, the mean
+    over retrain's rows of that seed; None where there is none). The entropy MIA's class-level decision separates
+    the forget class from OOD classes on retrain too (retrain never saw either): the difference is what the run
+    adds to that."""
+    ref = defaultdict(list)
+    for r in rows:
+        if r.get("method") == "retrain" and r.get("prior_AUC") is not None:
+            ref[(tuple(r.get(k) for k in GROUP), r.get("seed"))].append(r["prior_AUC"])
+    for r in rows:
+        base = ref.get((tuple(r.get(k) for k in GROUP), r.get("seed")))
+        r["prior_AUC_ctrl"] = None if not base or r.get("prior_AUC") is None else r["prior_AUC"] - float(np.mean(base))
+
+
+def table_fields(attack) -> Dict[str, tuple]:
+    """An attack's report columns: its registered ones; for ReA's tables also the held-out balanced accuracy, the
+    AUC's interval and the retrain-controlled prior AUC, and without the ReA / prior ratio (its prior is not
+    controlled for class identity)."""
+    fields = dict(attack.fields)
+    if attack.rows is not rea_report_rows:
+        return fields
+    extra = {"ReA AUC": {"AUC 95% CI low": ("AUC_lo", 1, 3), "AUC 95% CI high": ("AUC_hi", 1, 3)},
+             "ReA bal. acc %": {"ReA bal. acc % (held out)": ("BA_heldout", 100, 1)},
+             "prior AUC": {"prior AUC − retrain's (same seed)": ("prior_AUC_ctrl", 1, 3)}}
+    out = {}
+    for col, spec in fields.items():
+        if spec[0] == "ratio":
+            continue
+        out[col] = spec
+        out.update(extra.get(col, {}))
+    return out
+
+
+TEXT_FIELDS = {"dataset", "net", "method", "mask", "variant", "cfg", "source", "path", "features", "lr_key", "forget",
+               "outcome", "recipe"}
 IDENTITY_NUMBERS = {"para1", "para2", "l1", "l2"}  # numbers or null, possibly non-finite (an --l1 nan run)
 
 
@@ -326,6 +429,7 @@ def aggregate(rows: List[dict], keys: List[str], fields: Dict[str, tuple]) -> Li
         rs = groups[key]
         row = dict(zip(keys, key))
         row["seeds"] = len({r.get("seed") for r in rs})
+        row["recipe"] = next((r["recipe"] for r in rs if r.get("recipe")), "")
         for col, (field, scale, digits) in fields.items():
             row[col] = _fmt([r.get(field) for r in rs], scale, digits)
         out.append(row)
@@ -339,9 +443,16 @@ def _params(row) -> str:
     bits += [f"{key} {row[key]:g}" for key in ("l1", "l2") if row.get(key)]
     if row.get("variant"):
         bits.append(str(row["variant"]))
+    if row.get("recipe"):  # not the method's registered recipe of today: name it and what differs
+        bits.append(f"recipe {row.get('cfg') or '?'} (not today's default: {row['recipe']})")
     if row.get("show_cfg"):
         bits.append(f"settings {row['cfg']}, source {row['source']}")
     return ", ".join(bits) or MISSING
+
+
+def _method_label(row) -> str:
+    """The method as a report row names it: with "(not forgotten)" for a run that kept the forget class."""
+    return f"{row['method']} ({NOT_FORGOTTEN})" if row.get("outcome") == NOT_FORGOTTEN else str(row["method"])
 
 
 def _mark_ambiguous(table: List[dict]) -> List[dict]:
@@ -357,7 +468,7 @@ def _mark_ambiguous(table: List[dict]) -> List[dict]:
 
 # ----------------------------------------------------------------------------- tables
 GROUP = ["dataset", "net", "forget"]
-IDENT = GROUP + ["method", "para1", "para2", "mask", "l1", "l2", "variant", "cfg", "source"]
+IDENT = GROUP + ["method", "para1", "para2", "mask", "l1", "l2", "variant", "cfg", "source", "outcome"]
 
 
 def efficacy_table(rows):
@@ -383,7 +494,7 @@ def rea_table(rows):
 
 def attack_table(attack, rows):
     """An attack's report table: its registered columns, one row per identity (and per ``attack.keys``)."""
-    return aggregate(rows, IDENT + list(attack.keys), dict(attack.fields))
+    return aggregate(rows, IDENT + list(attack.keys), table_fields(attack))
 
 
 def table_name(attack) -> str:
@@ -401,7 +512,7 @@ def distribution_table(rows):
 
 
 def _columns(table):
-    drop = {"para1", "para2", "mask", "l1", "l2", "variant", "cfg", "source"}
+    drop = {"para1", "para2", "mask", "l1", "l2", "variant", "cfg", "source", "outcome", "recipe"}
     cols = [c for c in table[0] if c not in drop]
     return cols[: cols.index("method") + 1] + ["params"] + cols[cols.index("method") + 1:]
 
@@ -410,7 +521,7 @@ def to_markdown(table: List[dict]) -> str:
     if not table:
         return "_no results yet_\n"
     cols = _columns(table)
-    rows = [dict(row, params=_params(row)) for row in _mark_ambiguous(table)]
+    rows = [dict(row, params=_params(row), method=_method_label(row)) for row in _mark_ambiguous(table)]
     return markdown_table(cols, [[row.get(c, MISSING) for c in cols] for row in rows]) + "\n"
 
 
@@ -421,7 +532,7 @@ def to_csv(table: List[dict]) -> str:
         w = csv.writer(buf)
         w.writerow(cols)
         for row in _mark_ambiguous(table):
-            row = dict(row, params=_params(row))
+            row = dict(row, params=_params(row), method=_method_label(row))
             w.writerow([row.get(c, MISSING) for c in cols])
     return buf.getvalue()
 
@@ -435,13 +546,13 @@ def plot_rea(rows: List[dict], path: str, title: str) -> Optional[str]:
     import matplotlib.pyplot as plt
 
     lrs = sorted({r["lr"] for r in rows})
-    methods = sorted({r["method"] for r in rows}, key=_method_order)
+    methods = sorted({_method_label(r) for r in rows}, key=_method_order)  # runs that did not forget: a bar apart
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(methods) * len(lrs)), 4))
     width = 0.8 / len(lrs)
     for j, lr in enumerate(lrs):
         means, sds = [], []
         for m in methods:
-            v = [r["BA"] for r in rows if r["method"] == m and r["lr"] == lr and r["BA"] is not None]
+            v = [r["BA"] for r in rows if _method_label(r) == m and r["lr"] == lr and r["BA"] is not None]
             means.append(100 * np.mean(v) if v else np.nan)
             sds.append(100 * np.std(v) if len(v) > 1 else 0)
         bars = ax.bar(np.arange(len(methods)) + j * width, means, width, yerr=sds, label=f"lr {lr:g}")
@@ -489,13 +600,15 @@ def _labels(rows: List[dict]) -> Dict[tuple, str]:
     """A legend label per identity (IDENT): the method, with its parameters where a method appears more than once."""
     method = IDENT.index("method")
     idents = sorted({_ident(r) for r in rows}, key=lambda k: (_method_order(str(k[method])), str(k)))
+    recipes = {_ident(r): r["recipe"] for r in rows if r.get("recipe")}
     count = defaultdict(int)
     for k in idents:
-        count[k[method]] += 1
+        count[_method_label(dict(zip(IDENT, k)))] += 1
     out = {}
     for k in idents:
-        row = dict(zip(IDENT, k))
-        out[k] = str(row["method"]) if count[row["method"]] == 1 else f"{row['method']} ({_params(row)})"
+        row = dict(zip(IDENT, k), recipe=recipes.get(k, ""))
+        name = _method_label(row)
+        out[k] = name if count[name] == 1 else f"{name} ({_params(row)})"
     return out
 
 
@@ -743,9 +856,10 @@ def _quality_cells(res: dict, columns: Dict[tuple, Dict[str, tuple]]) -> List[ma
             label = f"{name} (quality defaults)"
         num = ((block.get("numbers") or {}).get("statistics") or {}).get(head) or {}
         n = "K/2 vs K/2" if block.get("halves") else f"K={k}"
-        auc = (num.get("ulira") or {}).get("auc")
+        auc, ci = (num.get("ulira") or {}).get("auc"), (num.get("ulira") or {}).get("auc_ci")
         if isinstance(auc, (int, float)):
-            cells.append(matrix.Cell(group, audit_row, "auc", column, label, float(auc), note=n))
+            shown = n + (f", 95% CI {ci[0]:.2f}–{ci[1]:.2f}" if isinstance(ci, list) and len(ci) == 2 else "")
+            cells.append(matrix.Cell(group, audit_row, "auc", column, label, float(auc), note=shown))
         cmia = block["cmia"].get("auc") if isinstance(block.get("cmia"), dict) else None
         if isinstance(cmia, (int, float)):
             cells.append(matrix.Cell(group, cmia_row, "auc", column, label, float(cmia), note=n))
@@ -913,6 +1027,9 @@ def build_report(log_root: str, out_dir: Optional[str] = None, warn=None) -> dic
                   f"`python reproduce_tables.py --log_root {os.path.join(log_root, SMOKE_DIR)}`).\n")
     for name, (title, table) in tables.items():
         md += [f"## {title}\n", to_markdown(table)]
+        if any(row.get("outcome") == NOT_FORGOTTEN for row in table):
+            md.append(f"Rows \"({NOT_FORGOTTEN})\": runs whose forget-train accuracy UA stayed above "
+                      f"{NOT_FORGOTTEN_UA:g}, apart from the runs of the same method that forgot.\n")
         atomic_write_text(os.path.join(out_dir, f"{name}.csv"), to_csv(table))
     md += quality_sections(log_root)
     figures = sweep_figures(rows, log_root, out_dir)

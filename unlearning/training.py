@@ -169,7 +169,8 @@ def warmup_multistep_lr(base_lr: float, epoch: int, step: int, steps_per_epoch: 
 def train_supervised(model: nn.Module, loader: Loader, recipe: dict, validate: Callable[[nn.Module], float],
                      l1: float = 0.0, log_path: Optional[str] = None, desc: str = "train",
                      progress: bool = True, compile: bool = False) -> dict:
-    """SGD + warm-up + multi-step decay; keeps the weights with the best validation accuracy.
+    """SGD + warm-up + multi-step decay; keeps the weights with the best validation accuracy, the latest of the
+    epochs that tie for it (a small validation split saturates early: the first tied epoch can be an early one).
 
     ``recipe``: epochs, lr, milestones, momentum, weight_decay, warmup_epochs. Returns a summary with the
     per-epoch history; ``model`` ends holding the best weights. ``compile``: torch.compile the training forward
@@ -207,7 +208,7 @@ def train_supervised(model: nn.Module, loader: Loader, recipe: dict, validate: C
         if not math.isfinite(val_acc):
             raise ValueError("validation accuracy is NaN: the validation split has no images (too few training images "
                              "per class for val_fraction); use more data or a larger val_fraction")
-        if val_acc > best_acc:
+        if val_acc >= best_acc:  # ties: the later epoch
             best_acc, best_epoch = val_acc, epoch
             best_state = copy.deepcopy(model.state_dict())
         history.append({"epoch": epoch + 1, "lr": lr, "train_loss": tot_loss / tot_n, "train_acc": tot_correct / tot_n,

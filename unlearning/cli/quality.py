@@ -259,6 +259,10 @@ def _fmt_pm(d):
     return f"{d['mean']:.3f} ± {d['sd']:.3f}"
 
 
+def _fmt_ci(ci) -> str:
+    return f"[{ci[0]:.2f}, {ci[1]:.2f}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else "—"
+
+
 def table_rows(results: dict) -> List[dict]:
     rows = []
     for name, block in results["methods"].items():
@@ -273,9 +277,11 @@ def table_rows(results: dict) -> List[dict]:
             "method": name, "models": len(block["models"]),
             "ReA bal. acc.": _fmt_pm(num["rea_balanced_accuracy"]),
             "U-LiRA AUC": f"{head['ulira']['auc']:.3f}" if "ulira" in head else "—",
+            "U-LiRA AUC 95% CI": _fmt_ci(head.get("ulira", {}).get("auc_ci")),
             f"TPR@{results['settings']['max_fpr']:g}FPR": f"{head['ulira']['tpr_at_fpr']:.3f}" if "ulira" in head else "—",
             "ε (δ=0) [CI]": Q.fmt_epsilon(e0) if e0 else "—",
             "ε lower bound": f"{e0['lower_bound']:.2f}" if e0 else "—",
+            "ε (δ=0), threshold held out [CI]": Q.fmt_epsilon(e0["heldout"]) if e0 and e0.get("heldout") else "—",
             "no-forget-data AUC": f"{nofd['ulira']['auc']:.3f}" if "ulira" in nofd else "—",
             "OOD-normalised AUC": f"{norm['ulira']['auc']:.3f}" if "ulira" in norm else "—",
             "CMIA AUC (held-out models)": f"{block['cmia']['auc']:.3f}" if block.get("cmia") else "—",
@@ -294,7 +300,8 @@ def to_markdown(rows: List[dict], results: dict) -> str:
     lines = [f"Forgetting quality, {s['dataset']} {s['net']} forget class {s['forget_class']}: K = {s['K']} "
              f"retrained vs K unlearned models per method (seeds {s['seeds'][0]}–{s['seeds'][-1]}), statistic "
              f"'{HEADLINE}' (mean ReA steps-to-τ of the forget samples); ε at δ = 0 with its "
-             f"{100 * s['confidence']:g}% Clopper–Pearson interval. With K = {s['K']}: the largest finite ε estimate "
+             f"{100 * s['confidence']:g}% Clopper–Pearson interval, at the in-sample best threshold and at a threshold "
+             f"chosen on the even-indexed models and measured on the odd-indexed ones (n/a: one rate 0 there). With K = {s['K']}: the largest finite ε estimate "
              f"is {res['max_finite_epsilon']:.2f}, the largest certifiable lower bound {res['max_certifiable_epsilon']:.2f} "
              f"(≥ {res['min_models_to_certify']} models per population are needed to certify any ε > 0); TPR at "
              f"{s['max_fpr']:g} FPR with {s['K']} retrained models means TPR at FPR "

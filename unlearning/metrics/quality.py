@@ -10,7 +10,8 @@ seed), can a per-model statistic tell the two populations apart? Three answers, 
 * Challenge-style (ε, δ): over single thresholds on the raw statistic, the false positive and false negative
   rates of deciding "unlearned" give ε(t) = max(log((1−δ−FPR)/FNR), log((1−δ−FNR)/FPR)); the estimate is the largest
   ε(t) over thresholds where both rates are non-zero. Clopper–Pearson bounds on the two rates turn that into a
-  confidence interval at the chosen threshold and a certified lower bound over all thresholds.
+  confidence interval at the chosen threshold and a certified lower bound over all thresholds; ``epsilon_heldout``
+  chooses the threshold on half of the models and measures ε and its interval on the other half.
 * ``resolution``: which ε values K models can resolve at all (the largest finite estimate, the largest lower
   bound that perfect separation could certify, the smallest K that can certify ε > 0).
 
@@ -23,6 +24,9 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 from scipy import stats
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from ..scoring import roc_auc_ci
 
 CHALLENGE_DELTA = 1e-5  # the δ of the NeurIPS 2023 unlearning challenge's metric
 DEFAULT_CONFIDENCE = 0.95
@@ -110,20 +114,20 @@ def ulira_scores(retrained: Sequence[float], unlearned: Sequence[float], min_std
 
 def roc_summary(positive_scores: Sequence[float], negative_scores: Sequence[float],
                 max_fpr: float = DEFAULT_MAX_FPR) -> dict:
-    """ROC AUC and TPR at FPR ≤ ``max_fpr`` of "positive iff score ≥ threshold" (higher = more positive).
+    """ROC AUC (with its 95% interval, ``scoring.roc_auc_ci``) and TPR at FPR ≤ ``max_fpr`` of "positive iff
+    score ≥ threshold" (higher = more positive).
 
     Positives are the unlearned models, negatives the retrained ones; the rates use every distinct threshold
     (sklearn's roc_curve), so with n negatives the FPR moves in steps of 1/n and ``max_fpr`` < 1/n means FPR = 0.
     """
-    from sklearn.metrics import roc_auc_score, roc_curve
-
     p = np.asarray(positive_scores, dtype=np.float64)
     n = np.asarray(negative_scores, dtype=np.float64)
     y = np.r_[np.ones(p.size), np.zeros(n.size)]
     s = np.r_[p, n]
     fpr, tpr, _ = roc_curve(y, s, pos_label=1, drop_intermediate=False)
     ok = fpr <= max_fpr + 1e-12
-    return {"auc": float(roc_auc_score(y, s)), "tpr_at_fpr": float(tpr[ok].max()) if ok.any() else 0.0,
+    return {"auc": float(roc_auc_score(y, s)), "auc_ci": list(roc_auc_ci(p, n)),
+            "tpr_at_fpr": float(tpr[ok].max()) if ok.any() else 0.0,
             "max_fpr": float(max_fpr), "fpr_resolution": 1.0 / n.size,
             "rule": "unlearned iff likelihood-ratio score >= threshold"}
 
@@ -153,6 +157,22 @@ def _eps(fpr: float, fnr: float, delta: float) -> float:
             return 0.0
         return math.inf if b <= 0 else math.log(num / b)
     return max(0.0, one(fpr, fnr), one(fnr, fpr))
+
+
+def _at_threshold(pos: np.ndarray, neg: np.ndarray, t: float, delta: float, alpha: float) -> dict:
+    """Rates, point ε and Clopper–Pearson ε interval of "positive iff x > t" (``epsilon``'s per-threshold row)."""
+    fp, fn = int((neg > t).sum()), int((pos <= t).sum())
+    fpr, fnr = fp / neg.size, fn / pos.size
+    fpr_lo, fpr_hi = clopper_pearson(fp, neg.size, alpha)
+    fnr_lo, fnr_hi = clopper_pearson(fn, pos.size, alpha)
+    if fp == 0 and fn == 0:
+        point = math.inf
+    elif fp == 0 or fn == 0:
+        point = math.nan
+    else:
+        point = _eps(fpr, fnr, delta)
+    return {"threshold": t, "fpr": fpr, "fnr": fnr, "epsilon": point,
+            "ci": [_eps(fpr_hi, fnr_hi, delta), _eps(fpr_lo, fnr_lo, delta)]}
 
 
 def epsilon(retrained: Sequence[float], unlearned: Sequence[float], delta: float = 0.0,
@@ -187,21 +207,12 @@ def epsilon(retrained: Sequence[float], unlearned: Sequence[float], delta: float
     rows = []
     lower_bound = 0.0
     for t in thresholds:
-        fp, fn = int((neg > t).sum()), int((pos <= t).sum())
-        fpr, fnr = fp / neg.size, fn / pos.size
-        fpr_lo, fpr_hi = clopper_pearson(fp, neg.size, alpha)
-        fnr_lo, fnr_hi = clopper_pearson(fn, pos.size, alpha)
-        lo, hi = _eps(fpr_hi, fnr_hi, delta), _eps(fpr_lo, fnr_lo, delta)
-        lower_bound = max(lower_bound, lo)
-        if fp == 0 and fn == 0:
-            point = math.inf
-        elif fp == 0 or fn == 0:
-            point = math.nan
-        else:
-            point = _eps(fpr, fnr, delta)
-        rows.append({"threshold": float(t), "fpr": fpr, "fnr": fnr, "epsilon": point, "ci": [lo, hi]})
+        row = _at_threshold(pos, neg, float(t), delta, alpha)
+        lower_bound = max(lower_bound, row["ci"][0])
+        rows.append(row)
+        point = row["epsilon"]
         if not math.isnan(point) and (best["threshold"] is None or point > best["epsilon"]):
-            best = {"epsilon": point, "threshold": float(t), "fpr": fpr, "fnr": fnr, "ci": [lo, hi]}
+            best = dict(row)
     if best["threshold"] is None:
         best["ci"] = [0.0, math.inf]
     return {"epsilon": best["epsilon"], "ci": best["ci"], "lower_bound": lower_bound, "threshold": best["threshold"],
@@ -210,6 +221,35 @@ def epsilon(retrained: Sequence[float], unlearned: Sequence[float], delta: float
             "rule": f"{'unlearned' if unl_positive else 'retrained'} iff statistic > threshold",
             "delta": float(delta), "confidence": float(confidence), "n_retrained": int(r.size),
             "n_unlearned": int(u.size), "thresholds": rows}
+
+
+def epsilon_heldout(retrained: Sequence[float], unlearned: Sequence[float], delta: float = 0.0,
+                    confidence: float = DEFAULT_CONFIDENCE) -> dict:
+    """ε with its threshold chosen on other models than the ones it is measured on.
+
+    The models of each population are split by position: the even-indexed ones (0, 2, …: the selection half)
+    choose the direction and the threshold exactly as ``epsilon`` does (the best point estimate; where no
+    threshold qualifies, the one with the largest lower end); the odd-indexed ones (the evaluation half) give
+    the rates, ε and the Clopper–Pearson interval at that fixed threshold. The interval is not raised by the
+    choice of the threshold, as ``epsilon``'s ``ci`` and ``lower_bound`` are, and is wider (half the models).
+    ``epsilon`` is NaN where exactly one evaluation rate is 0 (as in ``epsilon``); the interval is still defined.
+    """
+    r = np.asarray(retrained, dtype=np.float64).ravel()
+    u = np.asarray(unlearned, dtype=np.float64).ravel()
+    if r.size < 2 or u.size < 2:
+        raise QualityError(f"a held-out ε needs at least 2 models per population (got {r.size} retrained, "
+                           f"{u.size} unlearned)")
+    sel = epsilon(r[0::2], u[0::2], delta, confidence)
+    t = sel["threshold"]
+    if t is None:  # no threshold with both rates non-zero on the selection half: the best certified one
+        t = max(sel["thresholds"], key=lambda row: row["ci"][0])["threshold"]
+    unl_positive = sel["positive"] == "unlearned"
+    ev_r, ev_u = r[1::2], u[1::2]
+    pos, neg = (ev_u, ev_r) if unl_positive else (ev_r, ev_u)
+    row = _at_threshold(pos, neg, float(t), delta, (1.0 - confidence) / 2.0)
+    return dict(row, positive=sel["positive"], rule=sel["rule"], delta=float(delta), confidence=float(confidence),
+                selection="even-indexed models (0, 2, …)", evaluation="odd-indexed models (1, 3, …)",
+                n_retrained=int(ev_r.size), n_unlearned=int(ev_u.size))
 
 
 def resolution(n_retrained: int, n_unlearned: int, delta: float = 0.0, confidence: float = DEFAULT_CONFIDENCE) -> dict:
@@ -243,12 +283,14 @@ def compare(retrained: Sequence[float], unlearned: Sequence[float], max_fpr: flo
     for d in deltas:
         e = epsilon(retrained, unlearned, d, confidence)
         e["resolution"] = resolution(len(retrained), len(unlearned), d, confidence)
+        if len(retrained) >= 2 and len(unlearned) >= 2:
+            e["heldout"] = epsilon_heldout(retrained, unlearned, d, confidence)
         out["epsilon"][f"{d:g}"] = e
     return out
 
 
 def fmt_epsilon(e: dict) -> str:
-    """'0.85 [0.00, 2.40]', '∞ [1.35, ∞]' (perfect separation)."""
+    """'0.85 [0.00, 2.40]', '∞ [1.35, ∞]' (perfect separation), 'n/a [0.40, ∞]' (one rate 0, fixed threshold)."""
     def f(v):
-        return "∞" if v is None or math.isinf(v) else f"{v:.2f}"
+        return "n/a" if isinstance(v, float) and math.isnan(v) else "∞" if v is None or math.isinf(v) else f"{v:.2f}"
     return f"{f(e['epsilon'])} [{f(e['ci'][0])}, {f(e['ci'][1])}]"
