@@ -206,6 +206,10 @@ SMOKE = {
     "blackbox": {"query_budget": 512, "batch_size": 32, "eval_points": 2},
     "quality": {"K": 2, "repeats": 2, "steps": 3},
     "rival": {"relearn_steps": 3, "relearn_eval_every": 1},  # two models per population, a short attack (its models train at full length)
+    # the plan: every stage of run.py unless --stages names some; the black box on these methods; a SalUn-masked
+    # entry (made by the masks stage) added when the sweep has none
+    "blackbox_methods": ["baseline"],
+    "masked_entry": ["finetune", None, None, 0.5],
 }
 
 

@@ -100,19 +100,26 @@ def test_documented_rea_tag_is_the_tag_function():
 
 
 # ----------------------------------------------------------------------------- gpu.md's smoke run
-def test_smoke_run_has_dfme_only_when_asked_with_the_documented_budget(tmp_path):
-    text = doc("docs/gpu.md")
-    budget = int(re.search(r"extraction then runs with a (\d+)-query budget", text).group(1))
+def test_smoke_run_has_every_stage_and_dfme_with_the_documented_budget(tmp_path):
+    text = " ".join(doc("docs/gpu.md").split())
+    budget = int(re.search(r"the black box on baseline with a (\d+)-query budget", text).group(1))
     assert budget == config.SMOKE["blackbox"]["query_budget"]
-    assert "a smoke run extracts nothing" in " ".join(text.split())
-    stages, _ = planned_stages(["--preset", "cifar20", "--smoke"], tmp_path / "a")
-    assert "blackbox" not in stages
-    asked = re.search(r"name it to check DFME too \(`--stages ([a-z \n]+)`\)", text).group(1).split()
-    stages, launcher = planned_stages(["--preset", "cifar20", "--smoke", "--methods", "baseline", "--stages", *asked],
-                                      tmp_path / "b")
-    assert "blackbox" in stages
+    assert "`--smoke` runs every stage run.py has" in text
+    stages, launcher = planned_stages(["--preset", "cifar20", "--smoke", "--methods", "baseline", "retrain"],
+                                      tmp_path / "a")
+    assert set(stages) == set(STAGES)
     dfme = [c for st in launcher.steps if st.stage == "blackbox" for c in st.cmds if "dfme_attack.py" in c]
     assert dfme and all(c[c.index("--query_budget") + 1] == str(budget) for c in dfme)
+    assert {st.stage for st in launcher.steps} == set(STAGES)  # a step of every stage, masks included
+    ratio = re.search(r"a SalUn-masked finetune \(mask ratio ([0-9.]+)", text).group(1)
+    assert config.SMOKE["masked_entry"] == ["finetune", None, None, float(ratio)]
+    k = re.search(r"the population audit with K = (\d+)", text).group(1)
+    assert config.SMOKE["quality"]["K"] == int(k)
+    import run
+
+    narrowed = run.settings_from(run.parse_args(["--preset", "cifar20", "--smoke", "--stages", "pretrain", "unlearn",
+                                                 "report", "--log_root", str(tmp_path / "b")]))
+    assert narrowed["stages"] == ["pretrain", "unlearn", "report"]
 
 
 def test_gpu_check_tiny_as_documented():

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from conftest import ROOT, write_cifar100_fixture, write_imagenet64_fixture
+from unlearning.cli.parsers import launcher_stages
 
 
 def _run(args, timeout=1800):
@@ -25,6 +26,10 @@ def _imagenet_root(tmp_path_factory, layout):
     # all 10 train batches; 2 images per class per batch so the 5% validation split is not empty
     return write_imagenet64_fixture(str(tmp_path_factory.mktemp(f"imagenet_{layout}")), classes=range(100),
                                     per_class=2, batches=range(1, 11), layout=layout, learnable=True)
+
+
+# the other presets' smoke tests check their data path through the core stages; cifar20's runs every stage
+CORE = ("--stages", "pretrain", "unlearn", "rea", "distribution", "report")
 
 
 def _smoke(preset, data_root, log_root, extra=(), known="3 pass, 0 fail, 0 not run"):
@@ -47,6 +52,13 @@ def _smoke(preset, data_root, log_root, extra=(), known="3 pass, 0 fail, 0 not r
 def test_smoke_cifar20_every_stage_and_never_reused_as_real(cifar_smoke_root, tmp_path):
     log_root = str(tmp_path / "logs")
     summary, report = _smoke("cifar20", cifar_smoke_root, log_root)
+    # every stage run.py has: a SalUn mask for the masked entry the plan adds, the black box with its small budget,
+    # PRA and retain-only relearning, the population audit with K = 2
+    assert {s["stage"] for s in summary["steps"]} == set(launcher_stages())
+    masked = [s for s in summary["steps"] if s["stage"] == "unlearn" and "mask 0.5" in s["name"]]
+    assert masked and masked[0]["status"] == "done"
+    quality = [s for s in summary["steps"] if s["stage"] == "quality"]
+    assert len(quality) == 1 and "--K 2" in open(quality[0]["log"]).read()
     assert "| cifar20 | resnet8 | 4 | baseline |" in report
     pre = json.load(open(os.path.join(log_root, "smoke", "cifar20", "resnet8", "pretrain", "seed-0", "results.json")))
     assert pre["recipe"]["epochs"] == 3 and pre["recipe"]["batch_size"] == 16  # config.SMOKE's, not the preset's
@@ -62,7 +74,7 @@ def test_smoke_cifar20_every_stage_and_never_reused_as_real(cifar_smoke_root, tm
 def test_smoke_cifar20_subclass(cifar_smoke_root, tmp_path):
     log_root = str(tmp_path / "logs")
     # fixture fine 61 shares superclass 7 with the held-out fine class 81 (the preset's 69 does not, here)
-    _, report = _smoke("cifar20_subclass", cifar_smoke_root, log_root, ["--forget_classes", "61"],
+    _, report = _smoke("cifar20_subclass", cifar_smoke_root, log_root, ["--forget_classes", "61", *CORE],
                        known="1 pass, 0 fail, 1 not run")  # ReA's and retrain's answers: n/a in the sub-class setting
     pre = json.load(open(os.path.join(log_root, "smoke", "cifar20", "resnet8", "pretrain", "seed-0_subclass",
                                       "results.json")))
@@ -75,7 +87,7 @@ def test_smoke_cifar20_subclass(cifar_smoke_root, tmp_path):
 def test_smoke_cifar100(cifar_smoke_root, tmp_path):
     # 80 classes of 6 images: the short pretraining beats chance, but does not learn the forget class to τ, so
     # ReA's answer is not known there (reported as not run)
-    _, report = _smoke("cifar100", cifar_smoke_root, str(tmp_path / "logs"), known="2 pass, 0 fail, 1 not run")
+    _, report = _smoke("cifar100", cifar_smoke_root, str(tmp_path / "logs"), CORE, known="2 pass, 0 fail, 1 not run")
     assert "| cifar100 | resnet8 | 0 | baseline |" in report
 
 
@@ -83,7 +95,7 @@ def test_smoke_cifar100(cifar_smoke_root, tmp_path):
 @pytest.mark.parametrize("layout", ["official", "flat"])
 def test_smoke_imagenet64_both_layouts(tmp_path_factory, tmp_path, layout):
     root = _imagenet_root(tmp_path_factory, layout)
-    _, report = _smoke("imagenet64", root, str(tmp_path / "logs"))
+    _, report = _smoke("imagenet64", root, str(tmp_path / "logs"), CORE)
     assert "| imagenet64 | resnet8 | 0 | baseline |" in report
 
 
