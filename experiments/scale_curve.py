@@ -140,7 +140,7 @@ class CountingLauncher(Launcher):
         done = super()._done_before(step)
         if done and self.progress is not None:
             with self._count_lock:
-                self.progress.update(1, note=f"skipped {step.name}")
+                self.progress.n += 1  # counted, not printed: the next line (or the last) shows it
         return done
 
     def _run_step(self, step) -> None:
@@ -229,15 +229,22 @@ def figure(summary: list, methods, path: str) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, arm in zip(axes, ARMS):
-        for m in methods:
+        for i, m in enumerate(methods):
             pts = sorted((s["trained"], s["ba"][0], s["ba"][1], s["variant"]) for s in summary
                          if s["method"] == m and s["arm"] == arm and s["ba"])
-            if pts:
-                x, y, e, _ = zip(*pts)
-                ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=m, linestyle="--" if m.endswith("_our") else "-")
+            color = f"C{i % 10}"
+            line = [p for p in pts if p[3].startswith("digits")]  # one line through the digits sizes
+            if line:
+                x, y, e, _ = zip(*line)
+                ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=m, color=color,
+                            linestyle="--" if m.endswith("_our") else "-")
+            for x, y, e, v in (p for p in pts if not p[3].startswith("digits")):  # another dataset: its own marker
+                ax.errorbar([x], [y], yerr=[e], marker="*", markersize=10, capsize=3, color=color, linestyle="none",
+                            label=None if line else m)
+                ax.annotate(v, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=6)
         ax.axhline(0.5, color="grey", lw=0.8)
         ax.set_xscale("log")
-        ax.set_xlabel("trained images (log)")
+        ax.set_xlabel("trained images (log); lines: digits sizes, stars: another dataset")
         ax.set_title(f"ReA, {'cycled (preset)' if arm == 'cycled' else 'single-pass (n = T)'}")
     axes[0].set_ylabel("one-sided balanced accuracy (mean ± sd over seeds)")
     axes[1].legend(fontsize=7)
