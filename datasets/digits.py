@@ -37,6 +37,28 @@ def load_digits_data(data_root=None, download=False, test_fraction=DIGITS_TEST_F
     return make(idx_train), make(idx_test)
 
 
+DIGITS_FRACTIONS = (25, 50)  # percent of each training class kept by the registered digits_frac<p> datasets
+DIGITS_FRACTION_SEED = 0  # the subsample is part of the dataset: fixed, whatever the run's --seed
+
+
+def load_digits_fraction(data_root=None, download=False, fraction=0.5):
+    """Digits with ``fraction`` of each class's training images (seeded, without replacement; at least one per
+    class), the test split unchanged: the same class split at a smaller training-set size. A smaller fraction keeps
+    a subset of a larger one's images (one permutation per class, cut at the fraction)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"digits fraction must be in (0, 1], got {fraction}")
+    train, test = load_digits_data()
+    gen = torch.Generator().manual_seed(DIGITS_FRACTION_SEED)
+    keep = []
+    for c in range(10):
+        members = torch.nonzero(train.y == c).flatten()
+        order = members[torch.randperm(len(members), generator=gen)]
+        keep.append(order[:max(1, int(round(fraction * len(members))))])
+    idx = torch.sort(torch.cat(keep)).values
+    return (ImageData(x=train.x[idx], y=train.y[idx], scale=train.scale, mean=train.mean, std=train.std,
+                      class_names=train.class_names), test)
+
+
 DIGITS_X10_SEED = 0  # the augmentation is part of the dataset: fixed, whatever the run's --seed
 
 

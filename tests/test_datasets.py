@@ -99,5 +99,5 @@ def test_validation_split_is_seeded_stratified_and_disjoint():
 
 
 def test_unknown_dataset():
-    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
-        get_dataset_info("mnist")
+    with pytest.raises(ValueError, match="unknown dataset 'svhn'"):
+        get_dataset_info("svhn")
