@@ -1,4 +1,4 @@
-"""ReA engines: vmap_sum == vmap_grad == loop, early stop at τ (same steps-to-τ, curves cut at the stop), stacks stay
+"""ReA engines: vmap_grad == vmap_sum == loop on a tiny problem, early stop at τ (same steps-to-τ, curves cut at the stop), stacks stay
 contiguous through the steps and the compaction of stopped runs."""
 from __future__ import annotations
 
@@ -73,13 +73,14 @@ def test_threshold_count_is_the_statistics_comparison():
             assert R.steps_to_threshold(acc, tau).tolist() == ([1] if k > 0 else [0])
 
 
-@pytest.mark.parametrize("chunk", [0, 2, 6])  # the loop, chunks that straddle, one chunk
-def test_early_stop_keeps_steps_to_tau_and_cuts_the_curve(chunk):
+@pytest.mark.parametrize("chunk, engine", [(0, None), (2, "vmap_grad"), (6, "vmap_grad"), (2, "vmap_sum"),
+                                           (6, "vmap_sum")])  # the loop, chunks that straddle, one chunk
+def test_early_stop_keeps_steps_to_tau_and_cuts_the_curve(chunk, engine):
     model, rd, runs = tiny_problem()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     tau, stop = 0.75, R.threshold_count(0.75, N_ATTACK)
-    full = R.relearn(model, runs, rd, T, chunk)
-    cut = R.relearn(model, runs, rd, T, chunk, stop_count=stop)
+    full = R.relearn(model, runs, rd, T, chunk, engine=engine)
+    cut = R.relearn(model, runs, rd, T, chunk, stop_count=stop, engine=engine)
     assert (full >= 0).all() and full.shape == cut.shape == (6, T + 1)
     # hand-checkable ends: (3, 1) is right at step 0 and stops there; (−2, 1) at lr 0.02 never gets there in T steps
     assert full[0, 0] == full[3, 0] == N_ATTACK and full[2, 0] == full[5, 0] == 0
@@ -98,14 +99,15 @@ def test_early_stop_keeps_steps_to_tau_and_cuts_the_curve(chunk):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the target is untouched
 
 
-def test_stopped_run_keeps_the_weights_of_its_stop_step():
+@pytest.mark.parametrize("engine", R.ENGINES)
+def test_stopped_run_keeps_the_weights_of_its_stop_step(engine):
     model, rd, runs = tiny_problem()
     stop = R.threshold_count(0.75, N_ATTACK)
     states_cut, states_short = [], []
-    cut = R.relearn(model, runs, rd, T, 3, states=states_cut, stop_count=stop)
+    cut = R.relearn(model, runs, rd, T, 3, states=states_cut, stop_count=stop, engine=engine)
     s = int(R.steps_to_threshold(np.where(cut == R.STOPPED, -1, cut)[2:3] / N_ATTACK, 0.75)[0])
     assert 0 < s < T
-    R.relearn(model, runs[2:3], rd, s, 3, states=states_short)  # the same run trained for exactly s steps
+    R.relearn(model, runs[2:3], rd, s, 3, states=states_short, engine=engine)  # the same run, exactly s steps
     for k, v in states_short[0].items():
         assert torch.equal(states_cut[2][k], v), k
     assert states_cut[0]["0.num_batches_tracked"].item() == model.state_dict()["0.num_batches_tracked"].item()
@@ -122,14 +124,13 @@ def test_engine_choice_errors():
     model, rd, runs = tiny_problem()
     with pytest.raises(R.ReAError, match="unknown ReA engine 'fast'"):
         R.relearn(model, runs, rd, T, 2, engine="fast")
-    with pytest.raises(R.ReAError, match="early stop needs the vmap_sum engine"):
-        R.relearn(model, runs, rd, T, 2, engine="vmap_grad", stop_count=2)
     with pytest.raises(R.ReAError, match="early_stop is True or False"):
         R.ReAConfig(early_stop="yes").validate()
 
 
+@pytest.mark.parametrize("engine", R.ENGINES)
 @pytest.mark.parametrize("stop_count", [None, 3])
-def test_stacks_stay_contiguous_through_steps_and_compaction(monkeypatch, stop_count):
+def test_stacks_stay_contiguous_through_steps_and_compaction(monkeypatch, stop_count, engine):
     """Every stacked parameter, buffer and momentum tensor is contiguous after the steps (and after stopped runs
     were removed from the stacks), also from a target whose weights are not contiguous."""
     model, rd, runs = tiny_problem()
@@ -139,7 +140,7 @@ def test_stacks_stay_contiguous_through_steps_and_compaction(monkeypatch, stop_c
     made = []
     real = R.stack_targets
     monkeypatch.setattr(R, "stack_targets", lambda models, owners: made.append(real(models, owners)) or made[-1])
-    R.relearn(odd, runs, rd, T, 6, stop_count=stop_count)
+    R.relearn(odd, runs, rd, T, 6, stop_count=stop_count, engine=engine)
     assert made
     for st in made:
         for group in (st.params, st.buffers, st.momentum):

@@ -10,7 +10,9 @@ The entropy MIA, turned into the same class-level decision on the same samples, 
 
 The runs of one target are independent, so they are trained together: parameters, buffers and momenta of B
 copies are stacked and one ``torch.func.vmap`` over ``functional_call`` trains them all (BatchNorm running
-statistics are per-copy buffers updated in place inside vmap). ``relearn_loop`` is the plain reference.
+statistics are per-copy buffers updated in place inside vmap); ``ENGINES`` lists the ways the B gradients are
+taken. ``relearn_loop`` is the plain reference. Early stop (``ReAConfig.early_stop``): a run stops at its first
+step reaching τ, which keeps steps-to-τ and leaves the area statistic unmeasured.
 """
 from __future__ import annotations
 
@@ -373,18 +375,15 @@ def _relearn_many(models, runs_per_model, rd, steps, chunk, progress=None, state
         for model, runs in zip(models, runs_per_model):
             out.append(relearn_loop(model, runs, rd, steps, progress, states, stop_count))
         return out
-    if stop_count is not None and engine != "vmap_sum":
-        raise ReAError(f"early stop needs the vmap_sum engine (engine {engine!r} trains every run for T steps)")
     template = models[0]  # supplies the forward code; every tensor it uses comes from the stacks
     items = [(i, run) for i, runs in enumerate(runs_per_model) for run in runs]
     counts = np.zeros((len(items), steps + 1), dtype=np.int64)
-    train_chunk = _chunk_vmap_sum if engine == "vmap_sum" else _chunk_vmap_grad
     with eval_mode(template):  # the template switches between train and eval below; it gets its mode back
         for start in range(0, len(items), chunk):
             part = items[start:start + chunk]
             part_runs = [r for _, r in part]
             st = stack_targets(models, [i for i, _ in part])
-            c, final = train_chunk(template, st, part_runs, rd, steps, stop_count, states is not None)
+            c, final = _train_chunk(template, st, part_runs, rd, steps, stop_count, states is not None, engine)
             counts[start:start + len(part)] = c
             if states is not None:
                 states.extend(final)
@@ -413,52 +412,31 @@ def _sgd_step(params: list, bufs: list, grads, lr: torch.Tensor) -> None:
     torch._foreach_sub_(params, [b_ * lr.view(-1, *[1] * (b_.ndim - 1)) for b_ in bufs])
 
 
-def _chunk_vmap_grad(template, st, runs, rd, steps, stop_count, keep_states):
-    """One chunk, every copy's gradient by ``vmap(grad(loss))``; every run trains for all T steps."""
+def _train_chunk(template, st, runs, rd, steps, stop_count, keep_states, engine):
+    """One chunk of runs in the stacks ``st``; returns (correct counts B×(T+1), final states if ``keep_states``).
+
+    ``engine`` "vmap_grad": every copy's gradient by ``vmap(grad(loss))``. "vmap_sum": the copies' losses by one
+    vmapped forward, their gradients by one reverse pass of the losses' sum (copy i's loss depends on slot i alone,
+    so slot i of the sum's gradient is copy i's own gradient). With ``stop_count``: after every evaluation the runs
+    that reached it leave the stacks (their later counts stay ``STOPPED``) and the chunk ends when none is left;
+    without it, no host synchronisation until the chunk's end."""
     loss_fn, eval_fn = _functions(template)
-    grad_fn = vmap(grad(loss_fn), randomness="different")
-    target = rd.forget_index
-    lr = torch.tensor([r.lr for r in runs], dtype=torch.float32, device=rd.device)
-    idx = rd.train_indices(runs, steps)
-    x_eval = rd.eval_batch(runs)
-    template.eval()
-    with torch.no_grad():
-        c = [_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1)]
-    keys = list(st.params)
-    for t in range(steps):
-        x, y = rd.train_batch(idx[:, t])
-        template.train()
-        g = grad_fn(st.params, st.buffers, x, y)
-        with torch.no_grad():
-            _sgd_step([st.params[k] for k in keys], [st.momentum[k] for k in keys], [g[k] for k in keys], lr)
-            template.eval()
-            c.append(_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1))
-    final = [{k: v[i].clone() for k, v in {**st.params, **st.buffers}.items()} for i in range(st.b)] if keep_states else []
-    return torch.stack(c, 1).cpu().numpy(), final
-
-
-def _chunk_vmap_sum(template, st, runs, rd, steps, stop_count, keep_states):
-    """One chunk: the copies' losses by one vmapped forward, their gradients by one reverse pass of the losses' sum
-    (copy i's loss depends on slot i alone, so slot i of the sum's gradient is copy i's own gradient).
-
-    With ``stop_count``: after every evaluation the runs that reached it leave the stacks (their later counts stay
-    ``STOPPED``); the chunk ends when none is left. Without it, no host synchronisation until the chunk's end."""
-    loss_fn, eval_fn = _functions(template)
-    losses = vmap(loss_fn, randomness="different")
+    summed = engine == "vmap_sum"
+    grad_fn = vmap(loss_fn if summed else grad(loss_fn), randomness="different")
     target, dev = rd.forget_index, rd.device
-    b = st.b
     lr = torch.tensor([r.lr for r in runs], dtype=torch.float32, device=dev)
     idx = rd.train_indices(runs, steps)
     x_eval = rd.eval_batch(runs)
-    counts = torch.full((b, steps + 1), STOPPED, dtype=torch.int64, device=dev)
-    slots = torch.arange(b, device=dev)  # the chunk slot of each row still in the stacks
-    final = [None] * b
+    counts = torch.full((st.b, steps + 1), STOPPED, dtype=torch.int64, device=dev)
+    slots = torch.arange(st.b, device=dev)  # the chunk slot of each row still in the stacks
+    final = [None] * st.b
     keys = list(st.params)
-    for v in st.params.values():
-        v.requires_grad_(True)
+
+    def state(row):
+        return {k: v[row].detach().clone() for k, v in {**st.params, **st.buffers}.items()}
 
     def drop(c: torch.Tensor) -> bool:
-        """Remove the rows that reached ``stop_count``; True while any row is left."""
+        """Remove the rows that reached ``stop_count`` from every stack; True while any row is left."""
         nonlocal lr, idx, x_eval, slots
         done = c >= stop_count
         if not bool(done.any()):
@@ -466,26 +444,32 @@ def _chunk_vmap_sum(template, st, runs, rd, steps, stop_count, keep_states):
         keep = ~done
         if keep_states:
             for row in done.nonzero().flatten().tolist():
-                final[int(slots[row])] = {k: v[row].detach().clone() for k, v in {**st.params, **st.buffers}.items()}
-        st.params = {k: v.detach()[keep].requires_grad_(True) for k, v in st.params.items()}
+                final[int(slots[row])] = state(row)
+        st.params = {k: v.detach()[keep].requires_grad_(summed) for k, v in st.params.items()}
         st.buffers = {k: v[keep] for k, v in st.buffers.items()}
         st.momentum = {k: v[keep] for k, v in st.momentum.items()}
         lr, idx, x_eval, slots = lr[keep], idx[keep], x_eval[keep], slots[keep]
         st.b = int(keep.sum())
         return st.b > 0
 
+    for v in st.params.values():
+        v.requires_grad_(summed)
     template.eval()
     with torch.no_grad():
         c = _correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1)
         counts[:, 0] = c
-    alive = stop_count is None or drop(c)
+        alive = stop_count is None or drop(c)
     for t in range(steps):
         if not alive:
             break
         x, y = rd.train_batch(idx[:, t])
         template.train()
         plist = [st.params[k] for k in keys]
-        g = torch.autograd.grad(losses(st.params, st.buffers, x, y).sum(), plist)
+        if summed:
+            g = torch.autograd.grad(grad_fn(st.params, st.buffers, x, y).sum(), plist)
+        else:
+            g = grad_fn(st.params, st.buffers, x, y)
+            g = [g[k] for k in keys]
         with torch.no_grad():
             _sgd_step(plist, [st.momentum[k] for k in keys], g, lr)
             template.eval()
@@ -496,13 +480,15 @@ def _chunk_vmap_sum(template, st, runs, rd, steps, stop_count, keep_states):
         v.requires_grad_(False)
     if keep_states:
         for row, slot in enumerate(slots.tolist()):
-            final[slot] = {k: v[row].detach().clone() for k, v in {**st.params, **st.buffers}.items()}
+            final[slot] = state(row)
     return counts.cpu().numpy(), final
 
 
-# Batched engines (``relearn(..., engine=)``): equal correct counts, different cost (benchmarks/bench_rea_engine.py).
-ENGINES = ("vmap_sum", "vmap_grad")
-DEFAULT_ENGINE = "vmap_sum"
+# Batched engines (``relearn(..., engine=)``, see ``_train_chunk``). vmap_sum reorders float operations: on the
+# digits retrain target 2 of 80 curves differ from vmap_grad's in one late step (steps-to-τ equal), so it is not the
+# default (docs/attack.md, benchmarks/bench_rea_batched.py).
+ENGINES = ("vmap_grad", "vmap_sum")
+DEFAULT_ENGINE = "vmap_grad"
 
 
 # ----------------------------------------------------------------------------- statistics
