@@ -5,8 +5,8 @@
     python benchmarks/bench_rea_batched.py --docs docs/results/rea_batched.md
 
 Same runs (attacker samples, mixing batches, learning rates) for every engine, one process, ``--threads`` torch
-threads (1 by default). Rows: ``vmap_grad`` (every copy's gradient by vmap(grad(loss))), ``vmap_sum`` (one vmapped
-forward, one reverse pass of the summed losses; the default), ``vmap_sum`` with early stop at τ and, with
+threads (1 by default). Rows: ``vmap_grad`` (every copy's gradient by vmap(grad(loss)); the default), ``vmap_sum``
+(one vmapped forward, one reverse pass of the summed losses), the default engine with early stop at τ and, with
 ``--loop``, the one-at-a-time reference loop. A model-step is one relearning step of one run plus the accuracy
 evaluation after it; its FLOPs (convolutions and matrix products, counted by torch.utils.flop_counter on one
 copy: forward + backward of 1 + m images, forward of the attacker sample) done as 512×512 sgemms on the same
@@ -100,7 +100,7 @@ def main(argv=None):
     for engine in R.ENGINES:  # library warm-up outside the timings
         R.relearn(model, runs[:2], rd, 2, 2, engine=engine)
 
-    rows = [(e, dict(batch_models=args.chunk, engine=e)) for e in ("vmap_grad", R.DEFAULT_ENGINE)]  # the old first
+    rows = [(e, dict(batch_models=args.chunk, engine=e)) for e in R.ENGINES]  # the default (vmap_grad) first
     rows.append((f"{R.DEFAULT_ENGINE} + early stop at τ", dict(batch_models=args.chunk, engine=R.DEFAULT_ENGINE,
                                                                stop_count=stop)))
     if args.loop:
