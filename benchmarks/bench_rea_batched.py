@@ -126,15 +126,17 @@ def main(argv=None):
               f"{gflops:5.1f} GFLOP/s → reference {ref_ms:.2f} ms, ratio {ms / ref_ms:4.1f}× | {trained} model-steps "
               f"trained | counts equal: {equal}", flush=True)
         body.append([name, f"{cpu:.1f}", f"{sec:.1f}", f"{ms:.2f}", f"{gflops:.0f}", f"{ref_ms:.2f}",
-                     f"{ms / ref_ms:.1f}×", str(trained), equal])
+                     f"{ms / ref_ms:.1f}×", str(trained), f"{1000 * cpu / max(trained, 1):.2f}", equal])
     if args.docs:
         table = markdown_table(["engine", "CPU s per target", "wall s", "ms per model-step (CPU)",
                                 "sgemm GFLOP/s", "sgemm reference ms", "ratio to the reference",
-                                "model-steps trained", "counts equal to the first row's"], body)
+                                "model-steps trained", "ms per trained model-step (CPU)",
+                                "counts equal to the first row's"], body)
         write_measured(args.docs, "ReA relearning engines against a one-thread sgemm reference",
                        f"{setting}.\n\nA model-step is one relearning step of one run plus the accuracy evaluation "
                        "after it; ms per model-step = this process's CPU time of the whole target / "
-                       f"{n_steps} nominal model-steps (early stop trains fewer: column 'model-steps trained'). "
+                       f"{n_steps} nominal model-steps (early stop trains fewer: column 'model-steps trained'; the CPU time / "
+                       "those is the next column, higher where the last runs of a chunk train in narrow stacks). "
                        "The sgemm reference is the time 512×512 float32 matrix products take for the same FLOPs, "
                        "measured right before the row; ratio = the engine's time / the reference's. Counts equal = "
                        "the same correct counts at every measured step and the same steps-to-τ as the first "
