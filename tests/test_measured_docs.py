@@ -32,22 +32,24 @@ def test_benchmark_writes_the_table_it_prints(tmp_path, digits_pretrained, capsy
     page = tmp_path / "docs" / "results" / "rea_batched.md"
     threads = torch.get_num_threads()
     try:
-        bench.main(["--model_path", digits_pretrained, "--repeats", "1", "--steps", "2", "--chunks", "4",
+        bench.main(["--model_path", digits_pretrained, "--repeats", "1", "--steps", "2", "--chunk", "4", "--loop",
                     "--docs", str(page)])
     finally:
         torch.set_num_threads(threads)
     printed = capsys.readouterr().out
     text = page.read_text()
     lines = text.splitlines()
-    assert lines[0] == "# ReA relearning: vmapped batches vs the one-at-a-time loop"
+    assert lines[0] == "# ReA relearning engines against a one-thread sgemm reference"
     assert lines[2].startswith("Written by `python ") and "benchmarks/bench_rea_batched.py --model_path " in lines[2]
     assert f"--docs {page}` on " in lines[2]
     assert lines[2].endswith("Rerun the command to rewrite this page; do not edit it by hand.") and " UTC (" in lines[2]
     rows = [line for line in lines if line.startswith("| ")]
-    assert rows[0].startswith("| engine | wall s |") and len(rows) == 3  # header, loop, one vmap chunk
-    assert rows[1].startswith("| loop |") and rows[2].startswith("| vmap ×4 |")
-    assert rows[2].endswith("| True (0 of 4 runs differ) |")  # 1 repeat = 1 forget + 3 OOD runs
-    assert "curves equal the loop's: True (0 of 4 runs differ)" in printed
+    assert rows[0].startswith("| engine | CPU s per target |") and len(rows) == 5  # header, 2 engines, early stop, loop
+    assert [r.split(" | ")[0] for r in rows[1:]] == ["| vmap_grad", "| vmap_sum", "| vmap_grad + early stop at τ",
+                                                      "| loop"]
+    assert rows[1].endswith("| (reference) |")
+    assert all(r.endswith("| True (0 of 4 steps-to-τ differ) |") for r in rows[2:])  # 1 forget + 3 OOD runs
+    assert "counts equal: True (0 of 4 steps-to-τ differ)" in printed
 
 
 def test_script_command_of_a_call_from_python_names_its_arguments():

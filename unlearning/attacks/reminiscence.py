@@ -10,7 +10,9 @@ The entropy MIA, turned into the same class-level decision on the same samples, 
 
 The runs of one target are independent, so they are trained together: parameters, buffers and momenta of B
 copies are stacked and one ``torch.func.vmap`` over ``functional_call`` trains them all (BatchNorm running
-statistics are per-copy buffers updated in place inside vmap). ``relearn_loop`` is the plain reference.
+statistics are per-copy buffers updated in place inside vmap); ``ENGINES`` lists the ways the B gradients are
+taken. ``relearn_loop`` is the plain reference. Early stop (``ReAConfig.early_stop``): a run stops at its first
+step reaching τ, which keeps steps-to-τ and leaves the area statistic unmeasured.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.func import functional_call, grad, vmap
 
 import config
 from ..evaluation import EntropyMIA, eval_mode
@@ -54,6 +57,7 @@ class ReAConfig:
     seed: int = 0  # attack seed: attacker samples and mixing batches of every repetition
     batch_models: int = 80  # runs trained together in one vmapped network; 0 = one at a time
     max_fpr: float = 0.05
+    early_stop: bool = False  # a run stops once it reaches τ: steps-to-τ unchanged, the area not measured
 
     def __post_init__(self):
         self.relearning_lr = [float(lr) for lr in np.atleast_1d(self.relearning_lr)]
@@ -78,13 +82,16 @@ class ReAConfig:
             raise ReAError(f"--relearning_lr lists a learning rate twice: {self.relearning_lr}")
         if not 0.0 < self.threshold <= 1.0:
             raise ReAError(f"--threshold τ is an accuracy in (0, 1], got {self.threshold}")
+        if not isinstance(self.early_stop, bool):
+            raise ReAError(f"early_stop is True or False, got {self.early_stop!r}")
         return self
 
     def tag(self) -> str:
         """Folder name: every setting that changes the numbers (batching does not)."""
         lrs = "-".join(fmt_param(lr) for lr in self.relearning_lr)
         return (f"p{fmt_param(float(self.unlearn_data_percent))}_ood{self.num_ood_dataset}_m{self.mix_batch}"
-                f"_T{self.steps}_tau{fmt_param(float(self.threshold))}_r{self.repeats}_lr{lrs}_{seed_field(self.seed)}")
+                f"_T{self.steps}_tau{fmt_param(float(self.threshold))}_r{self.repeats}_lr{lrs}_{seed_field(self.seed)}"
+                + ("_stop" if self.early_stop else ""))
 
 
 def attacker_size(split, cfg: ReAConfig) -> int:
@@ -202,12 +209,21 @@ def _correct(logits: torch.Tensor, target: int) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- relearning engines
+STOPPED = -1  # the correct count of a step after its run stopped at τ (early stop): not measured
+
+
+def threshold_count(tau: float, n: int) -> int:
+    """The fewest correct images of n whose accuracy reaches τ, by the comparison ``steps_to_threshold`` makes."""
+    return next((k for k in range(n + 1) if k / float(n) >= tau - 1e-12), n + 1)
+
+
 def relearn_loop(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, progress=None,
-                 states: Optional[list] = None) -> np.ndarray:
+                 states: Optional[list] = None, stop_count: Optional[int] = None) -> np.ndarray:
     """Reference engine: one deep copy and one torch SGD per run. Returns correct counts, runs×(T+1).
 
-    ``states``: a list that receives each run's final parameters and buffers (for tests)."""
-    counts = np.zeros((len(runs), steps + 1), dtype=np.int64)
+    ``states``: a list that receives each run's final parameters and buffers (for tests). ``stop_count``: a run
+    stops after the first step (0 included) with at least that many correct; its later counts are ``STOPPED``."""
+    counts = np.full((len(runs), steps + 1), STOPPED, dtype=np.int64)
     for i, run in enumerate(runs):
         net = copy.deepcopy(model)
         for p in net.parameters():
@@ -219,6 +235,8 @@ def relearn_loop(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int,
         with torch.no_grad():
             counts[i, 0] = _correct(net(x_eval), rd.forget_index).sum().item()
         for t in range(steps):
+            if stop_count is not None and counts[i, t] >= stop_count:
+                break
             x, y = rd.train_batch(idx[t:t + 1])
             net.train()
             loss = F.cross_entropy(net(x[0]), y[0])
@@ -258,9 +276,10 @@ class StackedModels:
 
 
 def relearn_batched(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, chunk: int,
-                    progress=None, states: Optional[list] = None) -> np.ndarray:
+                    progress=None, states: Optional[list] = None, stop_count: Optional[int] = None,
+                    engine: str = None) -> np.ndarray:
     """All runs, ``chunk`` at a time, each chunk one vmapped network. Returns correct counts, runs×(T+1)."""
-    return _relearn_many([model], [runs], rd, steps, chunk, progress, states)[0]
+    return _relearn_many([model], [runs], rd, steps, chunk, progress, states, stop_count, engine)[0]
 
 
 # Beyond this many runs per chunk the GPU is saturated; the cap also leaves room for other jobs on the same GPU
@@ -294,15 +313,16 @@ def auto_batch_models(model: nn.Module, rd: RunData, n_runs: int, cfg: ReAConfig
 
 
 def relearn(model: nn.Module, runs: Sequence[Run], rd: RunData, steps: int, batch_models: int, progress=None,
-            states: Optional[list] = None) -> np.ndarray:
+            states: Optional[list] = None, stop_count: Optional[int] = None, engine: str = None) -> np.ndarray:
     """Correct counts on the attacker sample, runs×(T+1) (column 0: before any step); batched or loop.
+    ``stop_count``: early stop (see ``relearn_loop``); ``engine``: a batched engine of ``ENGINES``.
 
-    Relearning runs in float32 even where bf16 autocast is on for the process: torch.func's vmapped grad does
+    Relearning runs in float32 even where bf16 autocast is on for the process: torch.func's vmap does
     not support autocast, and the loop must compute what the batched engine computes."""
     with _float32(rd):
         if batch_models and batch_models > 0:
-            return relearn_batched(model, runs, rd, steps, batch_models, progress, states)
-        return relearn_loop(model, runs, rd, steps, progress, states)
+            return relearn_batched(model, runs, rd, steps, batch_models, progress, states, stop_count, engine)
+        return relearn_loop(model, runs, rd, steps, progress, states, stop_count)
 
 
 def _float32(rd: "RunData"):
@@ -330,19 +350,21 @@ def stack_targets(models: Sequence[nn.Module], owners: Sequence[int]) -> Stacked
 
 
 def relearn_many(models: Sequence[nn.Module], runs_per_model: Sequence[Sequence[Run]], rd: RunData, steps: int,
-                 chunk: int, progress=None, states: Optional[list] = None) -> List[np.ndarray]:
+                 chunk: int, progress=None, states: Optional[list] = None, stop_count: Optional[int] = None,
+                 engine: str = None) -> List[np.ndarray]:
     """The runs of several targets of one network, ``chunk`` runs at a time in one vmapped network whatever
     target they belong to; ``chunk`` 0 = the reference loop, one target after another.
 
     Returns one runs×(T+1) array of correct counts per target, equal to ``relearn`` on each target alone
     (a run's copy starts from its own target's weights, buffers and a zero momentum)."""
     with _float32(rd):
-        return _relearn_many(models, runs_per_model, rd, steps, chunk, progress, states)
+        return _relearn_many(models, runs_per_model, rd, steps, chunk, progress, states, stop_count, engine)
 
 
-def _relearn_many(models, runs_per_model, rd, steps, chunk, progress=None, states=None):
-    from torch.func import functional_call, grad, vmap
-
+def _relearn_many(models, runs_per_model, rd, steps, chunk, progress=None, states=None, stop_count=None, engine=None):
+    engine = DEFAULT_ENGINE if engine is None else engine
+    if engine not in ENGINES:
+        raise ReAError(f"unknown ReA engine {engine!r}: one of {', '.join(ENGINES)}")
     if len(models) != len(runs_per_model):
         raise ReAError(f"{len(models)} targets but {len(runs_per_model)} run lists")
     if not models:
@@ -351,20 +373,9 @@ def _relearn_many(models, runs_per_model, rd, steps, chunk, progress=None, state
     if not chunk or chunk <= 0:
         out = []
         for model, runs in zip(models, runs_per_model):
-            out.append(relearn_loop(model, runs, rd, steps, progress, states))
+            out.append(relearn_loop(model, runs, rd, steps, progress, states, stop_count))
         return out
     template = models[0]  # supplies the forward code; every tensor it uses comes from the stacks
-    target = rd.forget_index
-
-    def loss_fn(params, buffers, x, y):
-        return F.cross_entropy(functional_call(template, (params, buffers), (x,)), y)
-
-    def logits_fn(params, buffers, x):
-        return functional_call(template, (params, buffers), (x,))
-
-    # randomness="different": a model with dropout gets independent masks per copy instead of an error
-    grad_fn = vmap(grad(loss_fn), randomness="different")
-    eval_fn = vmap(logits_fn, randomness="different")
     items = [(i, run) for i, runs in enumerate(runs_per_model) for run in runs]
     counts = np.zeros((len(items), steps + 1), dtype=np.int64)
     with eval_mode(template):  # the template switches between train and eval below; it gets its mode back
@@ -372,34 +383,112 @@ def _relearn_many(models, runs_per_model, rd, steps, chunk, progress=None, state
             part = items[start:start + chunk]
             part_runs = [r for _, r in part]
             st = stack_targets(models, [i for i, _ in part])
-            lr = torch.tensor([r.lr for r in part_runs], dtype=torch.float32, device=rd.device)
-            idx = rd.train_indices(part_runs, steps)
-            x_eval = rd.eval_batch(part_runs)
-            template.eval()
-            with torch.no_grad():
-                c = [_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1)]
-            for t in range(steps):
-                x, y = rd.train_batch(idx[:, t])
-                template.train()
-                g = grad_fn(st.params, st.buffers, x, y)
-                with torch.no_grad():
-                    # torch.optim.SGD with momentum, no dampening/nesterov/decay: buf ← μ·buf + g; θ ← θ − lr·buf
-                    keys = list(st.params)
-                    bufs = [st.momentum[k] for k in keys]
-                    torch._foreach_mul_(bufs, MOMENTUM)
-                    torch._foreach_add_(bufs, [g[k] for k in keys])
-                    steps_ = [b_ * lr.view(-1, *[1] * (b_.ndim - 1)) for b_ in bufs]
-                    torch._foreach_sub_([st.params[k] for k in keys], steps_)
-                    template.eval()
-                    c.append(_correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1))
-            counts[start:start + len(part)] = torch.stack(c, 1).cpu().numpy()
+            c, final = _train_chunk(template, st, part_runs, rd, steps, stop_count, states is not None, engine)
+            counts[start:start + len(part)] = c
             if states is not None:
-                for i in range(len(part)):
-                    states.append({k: v[i].clone() for k, v in {**st.params, **st.buffers}.items()})
+                states.extend(final)
             if progress:
                 progress(len(part))
     bounds = np.cumsum([0] + [len(r) for r in runs_per_model])
     return [counts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _functions(template):
+    """The vmapped per-copy loss and logits of ``template``'s forward on stacked parameters and buffers."""
+    def loss_fn(params, buffers, x, y):
+        return F.cross_entropy(functional_call(template, (params, buffers), (x,)), y)
+
+    def logits_fn(params, buffers, x):
+        return functional_call(template, (params, buffers), (x,))
+
+    # randomness="different": a model with dropout gets independent masks per copy instead of an error
+    return loss_fn, vmap(logits_fn, randomness="different")
+
+
+def _sgd_step(params: list, bufs: list, grads, lr: torch.Tensor) -> None:
+    """torch.optim.SGD with momentum, no dampening/nesterov/decay: buf ← μ·buf + g; θ ← θ − lr·buf (lr per copy)."""
+    torch._foreach_mul_(bufs, MOMENTUM)
+    torch._foreach_add_(bufs, list(grads))
+    torch._foreach_sub_(params, [b_ * lr.view(-1, *[1] * (b_.ndim - 1)) for b_ in bufs])
+
+
+def _train_chunk(template, st, runs, rd, steps, stop_count, keep_states, engine):
+    """One chunk of runs in the stacks ``st``; returns (correct counts B×(T+1), final states if ``keep_states``).
+
+    ``engine`` "vmap_grad": every copy's gradient by ``vmap(grad(loss))``. "vmap_sum": the copies' losses by one
+    vmapped forward, their gradients by one reverse pass of the losses' sum (copy i's loss depends on slot i alone,
+    so slot i of the sum's gradient is copy i's own gradient). With ``stop_count``: after every evaluation the runs
+    that reached it leave the stacks (their later counts stay ``STOPPED``) and the chunk ends when none is left;
+    without it, no host synchronisation until the chunk's end."""
+    loss_fn, eval_fn = _functions(template)
+    summed = engine == "vmap_sum"
+    grad_fn = vmap(loss_fn if summed else grad(loss_fn), randomness="different")
+    target, dev = rd.forget_index, rd.device
+    lr = torch.tensor([r.lr for r in runs], dtype=torch.float32, device=dev)
+    idx = rd.train_indices(runs, steps)
+    x_eval = rd.eval_batch(runs)
+    counts = torch.full((st.b, steps + 1), STOPPED, dtype=torch.int64, device=dev)
+    slots = torch.arange(st.b, device=dev)  # the chunk slot of each row still in the stacks
+    final = [None] * st.b
+    keys = list(st.params)
+
+    def state(row):
+        return {k: v[row].detach().clone() for k, v in {**st.params, **st.buffers}.items()}
+
+    def drop(c: torch.Tensor) -> bool:
+        """Remove the rows that reached ``stop_count`` from every stack; True while any row is left."""
+        nonlocal lr, idx, x_eval, slots
+        done = c >= stop_count
+        if not bool(done.any()):
+            return True
+        keep = ~done
+        if keep_states:
+            for row in done.nonzero().flatten().tolist():
+                final[int(slots[row])] = state(row)
+        st.params = {k: v.detach()[keep].requires_grad_(summed) for k, v in st.params.items()}
+        st.buffers = {k: v[keep] for k, v in st.buffers.items()}
+        st.momentum = {k: v[keep] for k, v in st.momentum.items()}
+        lr, idx, x_eval, slots = lr[keep], idx[keep], x_eval[keep], slots[keep]
+        st.b = int(keep.sum())
+        return st.b > 0
+
+    for v in st.params.values():
+        v.requires_grad_(summed)
+    template.eval()
+    with torch.no_grad():
+        c = _correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1)
+        counts[:, 0] = c
+        alive = stop_count is None or drop(c)
+    for t in range(steps):
+        if not alive:
+            break
+        x, y = rd.train_batch(idx[:, t])
+        template.train()
+        plist = [st.params[k] for k in keys]
+        if summed:
+            g = torch.autograd.grad(grad_fn(st.params, st.buffers, x, y).sum(), plist)
+        else:
+            g = grad_fn(st.params, st.buffers, x, y)
+            g = [g[k] for k in keys]
+        with torch.no_grad():
+            _sgd_step(plist, [st.momentum[k] for k in keys], g, lr)
+            template.eval()
+            c = _correct(eval_fn(st.params, st.buffers, x_eval), target).sum(1)
+            counts[slots, t + 1] = c
+            alive = stop_count is None or drop(c)
+    for v in st.params.values():
+        v.requires_grad_(False)
+    if keep_states:
+        for row, slot in enumerate(slots.tolist()):
+            final[slot] = state(row)
+    return counts.cpu().numpy(), final
+
+
+# Batched engines (``relearn(..., engine=)``, see ``_train_chunk``). vmap_sum reorders float operations: on the
+# digits retrain target 2 of 80 curves differ from vmap_grad's in one late step (steps-to-τ equal), so it is not the
+# default (docs/attack.md, benchmarks/bench_rea_batched.py).
+ENGINES = ("vmap_grad", "vmap_sum")
+DEFAULT_ENGINE = "vmap_grad"
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -439,15 +528,21 @@ def prior_attack(model: nn.Module, exp, samples: Sequence[AttackerSamples], seed
 def score_lr(acc: np.ndarray, runs: Sequence[Run], cfg: ReAConfig) -> dict:
     """Member/non-member statistics and scores of the runs of one learning rate."""
     steps = steps_to_threshold(acc, cfg.threshold)
-    area = curve_area(acc)
     fm = np.array([r.side == "forget" for r in runs])
     ood_cls = np.array([r.ood_class for r in runs])
+    if cfg.early_stop:  # curves end at τ (NaN after it): the area over all T steps is not measured
+        area_fields = {"member_area": None, "non_member_area": None, "area_scores": None,
+                       "area_not_measured": "early_stop: each run stopped at its first step with accuracy ≥ τ"}
+    else:
+        area = curve_area(acc)
+        area_fields = {"member_area": area[fm].tolist(), "non_member_area": area[~fm].tolist(),
+                       "area_scores": membership_scores(area[fm], area[~fm], higher_is_member=True,
+                                                        max_fpr=cfg.max_fpr)}
     out = {
         "member_steps": steps[fm].tolist(), "non_member_steps": steps[~fm].tolist(),
-        "member_area": area[fm].tolist(), "non_member_area": area[~fm].tolist(),
         "non_member_ood_class": ood_cls[~fm].tolist(),
         "steps_scores": membership_scores(steps[fm], steps[~fm], higher_is_member=False, max_fpr=cfg.max_fpr),
-        "area_scores": membership_scores(area[fm], area[~fm], higher_is_member=True, max_fpr=cfg.max_fpr),
+        **area_fields,
         "mean_steps_forget": float(steps[fm].mean()), "mean_steps_ood": float(steps[~fm].mean()),
         "mean_steps_per_ood_class": {int(k): float(steps[ood_cls == k].mean()) for k in sorted(set(ood_cls[~fm]))},
         "forget_reached_tau": float((steps[fm] <= cfg.steps).mean()),
@@ -478,13 +573,15 @@ def run_rea(model: nn.Module, exp, cfg: ReAConfig, prior_model: Optional[nn.Modu
     if cfg.batch_models == "auto":
         cfg.batch_models = auto_batch_models(model, rd, len(runs), cfg) if rd.device.type == "cuda" else \
             int(rea_defaults(split.dataset).get("batch_models", 8))
+    stop = threshold_count(cfg.threshold, n) if cfg.early_stop else None
     with Timer() as tm:
-        counts = relearn(model, runs, rd, int(cfg.steps), int(cfg.batch_models), bar.update)
+        counts = relearn(model, runs, rd, int(cfg.steps), int(cfg.batch_models), bar.update, stop_count=stop)
         if rd.device.type == "cuda":
             torch.cuda.synchronize(rd.device)
     cpu = time.process_time() - cpu0
     bar.close()
-    acc = counts / float(n)
+    acc = np.where(counts == STOPPED, np.nan, counts / float(n))  # NaN: a step after the run stopped at τ
+    trained = int((counts[:, 1:] != STOPPED).sum())
     per_lr = {}
     for lr in cfg.relearning_lr:
         sel = [i for i, r in enumerate(runs) if r.lr == lr]
@@ -497,14 +594,15 @@ def run_rea(model: nn.Module, exp, cfg: ReAConfig, prior_model: Optional[nn.Modu
     return {
         "settings": dict(asdict(cfg), attacker_sample_size=n, ood_classes=ood_classes_used(split, cfg),
                          forget_train_size=len(split.forget_train), forget_index=split.forget_index,
-                         retain_pool_size=int(len(samples[0].pool)), engine="vmap" if cfg.batch_models else "loop",
-                         momentum=MOMENTUM),
+                         retain_pool_size=int(len(samples[0].pool)),
+                         engine=DEFAULT_ENGINE if cfg.batch_models else "loop", momentum=MOMENTUM),
         "per_lr": per_lr,
         "prior_attack": prior,
         "runs": runs,
         "acc": acc,
         "relearn_seconds": tm.seconds,
         "model_steps": len(runs) * int(cfg.steps),
+        "model_steps_trained": trained,  # fewer than model_steps where early_stop ended runs at τ
         "ms_per_model_step": 1000.0 * tm.seconds / (len(runs) * int(cfg.steps)),
         "relearn_cpu_seconds": cpu,
         "cpu_ms_per_model_step": 1000.0 * cpu / (len(runs) * int(cfg.steps)),

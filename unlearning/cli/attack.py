@@ -67,7 +67,7 @@ def config_from_args(args, dataset: str, subclass: bool = False) -> R.ReAConfig:
         values["batch_models"] = "auto"
     if args.no_batch:
         values["batch_models"] = 0
-    return R.ReAConfig(seed=args.attack_seed, **values).validate()
+    return R.ReAConfig(seed=args.attack_seed, early_stop=bool(getattr(args, "early_stop", False)), **values).validate()
 
 
 def resolve_target(args, subclass: bool, blackbox: bool) -> tuple:
@@ -120,7 +120,9 @@ def rea_from_args(args, subclass: bool = False, blackbox: bool = False, prior_mo
     title_details = (f"forget {forgotten}; target UA {ua:.2f}, TA {ta:.2f}; {cfg.repeats} repeats, T={cfg.steps}, "
                      f"τ={cfg.threshold:g} | {shown}")
     with StagedOutput(out_dir) as stage:  # a rerun replaces the old attack only once it has finished
-        write_outputs(stage.dir, result, extra, plot=not args.no_plot, title=title, subtitle=title_details)
+        # early stop: curves end at τ, so no mean-curve plot
+        write_outputs(stage.dir, result, extra, plot=not (args.no_plot or cfg.early_stop), title=title,
+                      subtitle=title_details)
         stage.commit()
     lines = [f"ReA on {path}: UA {ua:.3f} TA {ta:.3f} | attacker sample {result['settings']['attacker_sample_size']} "
              f"images, {cfg.repeats} repeats × (1 forget + {cfg.num_ood_dataset} OOD), T={cfg.steps}, m={cfg.mix_batch}"]

@@ -228,6 +228,9 @@ def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False) -> 
                         + (f", {cpu} on {dataset})" if cpu is not None else ")"))
     p.add_argument("--no-batch", "--no_batch", dest="no_batch", action="store_true",
                    help="one run at a time (the reference loop), same as --batch_models 0")
+    p.add_argument("--early_stop", action="store_true",
+                   help="stop each run at its first step reaching τ: the same steps-to-τ, no area statistic and no "
+                        "curve plot (curves are NaN after the stop); its own results folder (tag suffix _stop)")
     p.add_argument("--no_plot", action="store_true", help="skip the PNG")
     add_quiet_flag(p, "no progress bar")
     return p
