@@ -46,6 +46,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2-thread spin-waits make runs 1
 import numpy as np  # noqa: E402
 
 import config  # noqa: E402
+from unlearning.cli.parsers import HelpFormatter  # noqa: E402
 from unlearning.pipeline.launcher import Launcher, Step, unlearn_run_dir  # noqa: E402
 from unlearning.paths import seed_field  # noqa: E402
 from unlearning.run_identity import pretrained_path  # noqa: E402
@@ -480,7 +481,7 @@ def _write_tables(rows, units, out, lr, repeats):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--conditions", nargs="+", default=["C0_epochs"], choices=list(CONDITIONS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="target model seeds (pretrain = unlearn)")
     p.add_argument("--shadow_seeds", type=int, nargs="*", default=[100, 101, 102],

@@ -27,6 +27,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import defence_investigation as di  # noqa: E402
+from unlearning.cli.parsers import HelpFormatter  # noqa: E402
 from unlearning.pipeline.launcher import Launcher  # noqa: E402
 from unlearning.tables import markdown_table  # noqa: E402
 from unlearning.measured_docs import add_docs_flag, script_command, write_measured  # noqa: E402
@@ -66,7 +67,7 @@ def table(rows, seeds) -> str:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="target model seeds")
     p.add_argument("--shadow_seeds", type=int, nargs="+", default=[100, 101, 102], help="the attacker's shadow seeds")
     p.add_argument("--methods", nargs="+", default=RECENT, help="methods (each with its _our)")

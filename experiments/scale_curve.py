@@ -37,6 +37,7 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 
 import config  # noqa: E402
+from unlearning.cli.parsers import HelpFormatter  # noqa: E402
 from unlearning.attacks.reminiscence import ReAConfig, attacker_size  # noqa: E402
 from unlearning.experiment import Experiment  # noqa: E402
 from unlearning.measured_docs import add_docs_flag, write_measured  # noqa: E402
@@ -277,7 +278,7 @@ def write_outputs(summary, variants, methods, sizes, out: str, seeds) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS, help="dataset variants")
     p.add_argument("--methods", nargs="+", default=METHODS, help="unlearning methods (registry names)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
