@@ -58,6 +58,9 @@ def parse_args(argv=None):
     p.add_argument("--relearning_lr", type=flag_type("lr"), nargs="+", default=None,
                    help="ReA learning rate(s) (default: the preset's relearning_lrs, else config.REA's; on digits: "
                         f"{_words(digits['relearning_lrs'] or REA['digits']['relearning_lr'])})")
+    p.add_argument("--early_stop", action="store_true",
+                   help="ReA runs (white and black box) stop at their first step reaching τ: the same steps-to-τ and "
+                        "the same tables, no area statistic, no relearning-curve figures; their own folders (_stop)")
     p.add_argument("--devices", default=None,
                    help="comma-separated GPU ids: one job per GPU, in parallel (default: none, CPU jobs)")
     p.add_argument("--jobs", type=flag_type("count", int), default=2, help="parallel CPU jobs (ignored with --devices)")
@@ -113,7 +116,7 @@ def settings_from(args) -> dict:
     # absolute paths: the steps run in the project folder, the ledger keys name paths relative to the log root
     args.log_root, args.data_root = resolve_root(args.log_root, LOG_ROOT), resolve_root(args.data_root, DATA_ROOT)
     s.update(methods=methods, log_root=args.log_root, data_root=args.data_root, device=args.device,
-             stages=args.stages or s["stages"], download=args.download,
+             stages=args.stages or s["stages"], download=args.download, early_stop=args.early_stop,
              speed=[f"--{'' if on else 'no-'}{name}" for name in ("amp", "channels_last", "compile")
                     for on in [getattr(args, name)] if on is not None])
     if args.net:

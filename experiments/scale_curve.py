@@ -76,12 +76,12 @@ def variant_sizes(dataset: str) -> dict:
             "single_n": n, "single_p": p}
 
 
-def arm_flags(arm: str, sizes: dict, repeats) -> list:
+def arm_flags(arm: str, sizes: dict, repeats, early_stop: bool = False) -> list:
     """The ReA flags of an arm (beyond the run's identity): none for cycled (the dataset's preset), p and T = n for
-    single-pass; ``--repeats`` when given."""
+    single-pass; ``--repeats`` when given; ``--early_stop`` (runs stop at τ; steps-to-τ unchanged) when asked."""
     flags = [] if arm == "cycled" else ["--unlearn_data_percent", str(sizes["single_p"]),
                                         "--steps", str(sizes["single_n"])]
-    return flags + (["--repeats", str(repeats)] if repeats else [])
+    return flags + (["--repeats", str(repeats)] if repeats else []) + (["--early_stop"] if early_stop else [])
 
 
 def ident_argv(log_root: str, dataset: str, method: str, seed: int, pretrain_epochs=None) -> list:
@@ -94,7 +94,7 @@ def ident_argv(log_root: str, dataset: str, method: str, seed: int, pretrain_epo
 
 
 def plan(launcher: Launcher, log_root: str, variants, methods, seeds, sizes: dict, repeats=None,
-         pretrain_epochs=None) -> Launcher:
+         pretrain_epochs=None, early_stop: bool = False) -> Launcher:
     dev = ["--device", "cpu"]
     for ds in variants:
         for seed in seeds:
@@ -113,7 +113,7 @@ def plan(launcher: Launcher, log_root: str, variants, methods, seeds, sizes: dic
                                   deps=[pre], inputs=[weight], outputs=lambda run_dir=run_dir: [
                                       os.path.join(run_dir(), "results.json"), os.path.join(run_dir(), "last.pt")]))
                 for arm in ARMS:
-                    cmd = [*ident, *arm_flags(arm, sizes[ds], repeats), "--quiet", "--no_plot"]
+                    cmd = [*ident, *arm_flags(arm, sizes[ds], repeats, early_stop), "--quiet", "--no_plot"]
                     launcher.add(Step("rea", f"rea {arm} {tag}", [["python", _script(ds, "rea"), *cmd]],
                                       deps=[f"unlearn {tag}"],
                                       inputs=lambda run_dir=run_dir: [os.path.join(run_dir(), "last.pt")],
@@ -161,7 +161,8 @@ def _read(path):
         return None
 
 
-def gather(log_root: str, variants, methods, seeds, sizes: dict, repeats=None, pretrain_epochs=None) -> list:
+def gather(log_root: str, variants, methods, seeds, sizes: dict, repeats=None, pretrain_epochs=None,
+           early_stop: bool = False) -> list:
     """One row per (variant, method, seed, arm) that has results on disk."""
     rows = []
     for ds in variants:
@@ -176,7 +177,7 @@ def gather(log_root: str, variants, methods, seeds, sizes: dict, repeats=None, p
                 if not res or res.get("status") != "done":
                     continue
                 for arm in ARMS:
-                    rea = _read(rea_results_path(ds, ident + arm_flags(arm, sizes[ds], repeats)))
+                    rea = _read(rea_results_path(ds, ident + arm_flags(arm, sizes[ds], repeats, early_stop)))
                     row = {"variant": ds, "trained": sizes[ds]["trained"], "method": method, "seed": seed, "arm": arm,
                            "TA": res["metrics"]["TA"], "UA": res["metrics"]["UA"]}
                     if rea:
@@ -283,6 +284,9 @@ def parse_args(argv=None):
     p.add_argument("--methods", nargs="+", default=METHODS, help="unlearning methods (registry names)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="model seeds (pretraining seed = unlearning seed = ReA seed)")
+    p.add_argument("--early_stop", action=argparse.BooleanOptionalAction, default=True,
+                   help="ReA runs stop at their first step reaching τ: the table reads steps-to-τ only, which early "
+                        "stop leaves exact (--no-early_stop: full curves, the area statistic too) (default: on)")
     p.add_argument("--repeats", type=int, default=None,
                    help="ReA repetitions per side in both arms (default: the dataset's config.REA value)")
     p.add_argument("--pretrain_epochs", type=int, default=None,
@@ -322,11 +326,13 @@ def main(argv=None):
               f"n = T = {sizes[ds]['single_n']} (p {sizes[ds]['single_p']:g})", flush=True)
     if not args.aggregate_only:
         launcher = CountingLauncher(log_root, jobs=args.jobs, dry_run=args.dry_run)
-        plan(launcher, log_root, args.variants, args.methods, args.seeds, sizes, args.repeats, args.pretrain_epochs)
+        plan(launcher, log_root, args.variants, args.methods, args.seeds, sizes, args.repeats, args.pretrain_epochs,
+             args.early_stop)
         launcher.run(args.stages)
         if args.dry_run:
             return None
-    rows = gather(log_root, args.variants, args.methods, args.seeds, sizes, args.repeats, args.pretrain_epochs)
+    rows = gather(log_root, args.variants, args.methods, args.seeds, sizes, args.repeats, args.pretrain_epochs,
+                  args.early_stop)
     summary = summarise(rows)
     out = os.path.join(log_root, "summary")
     text = write_outputs(summary, args.variants, args.methods, sizes, out, args.seeds)

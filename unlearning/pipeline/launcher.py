@@ -772,6 +772,8 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                 attack = ["--relearning_lr", *[str(lr) for lr in s["relearning_lrs"]]] if s.get("relearning_lrs") else []
                 if s.get("repeats"):
                     attack += ["--repeats", str(s["repeats"])]
+                if s.get("early_stop"):
+                    attack += ["--early_stop"]
                 rea_smoke = dict(smoke.get("rea", {}))
                 if s.get("repeats"):
                     rea_smoke.pop("repeats", None)
