@@ -182,8 +182,14 @@ def gather(log_root: str, variants, methods, seeds, sizes: dict, repeats=None, p
                            "TA": res["metrics"]["TA"], "UA": res["metrics"]["UA"]}
                     if rea:
                         one = next(iter(rea["per_lr"].values()))  # one relearning lr per arm
+                        T = int(rea["settings"]["steps"])
+                        # censored: runs that never reached τ within T steps (steps-to-τ = T + 1)
+                        member = np.asarray(one.get("member_steps") or [], float)
+                        ood = np.asarray(one.get("non_member_steps") or [], float)
                         row.update(ba=one["balanced_accuracy"], auc=one["roc_auc"],
-                                   n=rea["settings"]["attacker_sample_size"], T=rea["settings"]["steps"])
+                                   n=rea["settings"]["attacker_sample_size"], T=T,
+                                   cens_f=float(np.mean(member > T)) if member.size else None,
+                                   cens_ood=float(np.mean(ood > T)) if ood.size else None)
                     rows.append(row)
     return rows
 
@@ -197,7 +203,7 @@ def summarise(rows: list) -> list:
     for (ds, method, arm), rs in groups.items():
         s = {"variant": ds, "method": method, "arm": arm, "trained": rs[0]["trained"],
              "n": rs[0].get("n"), "T": rs[0].get("T")}
-        for k in ("TA", "UA", "ba", "auc"):
+        for k in ("TA", "UA", "ba", "auc", "cens_f", "cens_ood"):
             vals = [r[k] for r in rs if r.get(k) is not None]
             s[k] = (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else None
         out.append(s)
@@ -208,19 +214,27 @@ def _pm(v, digits=2):
     return "—" if v is None else f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}"
 
 
+def _cens(s) -> str:
+    """Mean fraction of forget / OOD runs that never reached τ within T (censored at the cap)."""
+    if not s or not s.get("cens_f") or not s.get("cens_ood"):
+        return "—"
+    return f"{s['cens_f'][0]:.2f} / {s['cens_ood'][0]:.2f}"
+
+
 def table(summary: list, variants, methods) -> str:
     order = {(v, m): i for i, (v, m) in enumerate((v, m) for v in variants for m in methods)}
     by = {(s["variant"], s["method"], s["arm"]): s for s in summary}
     head = ["variant", "trained images", "method", "TA", "UA", "cycled: bal. acc", "cycled: AUC",
-            "single-pass: bal. acc", "single-pass: AUC", "single-pass n = T", "seeds"]
+            "cycled: censored forget / OOD", "single-pass: bal. acc", "single-pass: AUC",
+            "single-pass: censored forget / OOD", "single-pass n = T", "seeds"]
     body = []
     for v, m in sorted({(s["variant"], s["method"]) for s in summary}, key=lambda k: order.get(k, 1 << 30)):
         c, s1 = by.get((v, m, "cycled")), by.get((v, m, "single"))
         base = c or s1
         seeds = max((x["ba"][2] for x in (c, s1) if x and x["ba"]), default=0)
         body.append([v, base["trained"], m, _pm(base["TA"], 3), _pm(base["UA"], 3),
-                     _pm(c and c["ba"]), _pm(c and c["auc"]), _pm(s1 and s1["ba"]), _pm(s1 and s1["auc"]),
-                     (s1 or {}).get("n") or "—", seeds])
+                     _pm(c and c["ba"]), _pm(c and c["auc"]), _cens(c), _pm(s1 and s1["ba"]),
+                     _pm(s1 and s1["auc"]), _cens(s1), (s1 or {}).get("n") or "—", seeds])
     return markdown_table(head, body)
 
 
@@ -261,7 +275,9 @@ def write_outputs(summary, variants, methods, sizes, out: str, seeds) -> str:
     os.makedirs(out, exist_ok=True)
     lines = ["ReA at the dataset's relearning lr (config.REA), τ = 0.9, statistic steps-to-τ (fewer = member, "
              "one-sided); mean ± sd over model seeds " + " ".join(map(str, seeds)) + ". TA: test accuracy on the "
-             "retain classes; UA: accuracy on the forget class's test images.", "",
+             "retain classes; UA: accuracy on the forget class's test images. Censored: the mean fraction of "
+             "forget / OOD runs that never reached τ within T steps (their steps-to-τ is T + 1, tied at the cap): "
+             "where most OOD runs are censored the score reads how many forget runs got under the cap.", "",
              "| variant | trained images | D_f (forget-train) | cycled: n, T | single-pass: n = T |",
              "|---|---|---|---|---|"]
     for ds in variants:
