@@ -61,7 +61,7 @@ def test_smoke_cifar20_every_stage_and_never_reused_as_real(cifar_smoke_root, tm
     assert len(quality) == 1 and "--K 2" in open(quality[0]["log"]).read()
     assert "| cifar20 | resnet8 | 4 | baseline |" in report
     pre = json.load(open(os.path.join(log_root, "smoke", "cifar20", "resnet8", "pretrain", "seed-0", "results.json")))
-    assert pre["recipe"]["epochs"] == 3 and pre["recipe"]["batch_size"] == 16  # config.SMOKE's, not the preset's
+    assert pre["recipe"]["epochs"] == 5 and pre["recipe"]["batch_size"] == 16  # config.SMOKE's, not the preset's
     assert "| retrain |" in report and "- PASS cifar20 / resnet8, forget class 4: retrain's UA 0.000 = 0" in report
     # the same sweep without --smoke plans every step again: smoke results never count as done
     r = _run(["--preset", "cifar20", "--net", "resnet8", "--methods", "baseline", "--device", "cpu", "--dry_run",
