@@ -330,7 +330,8 @@ def main(argv=None):
     if args.quick:
         n_train, repeats, steps = min(n_train, 256), min(repeats, 3), min(steps, 2)
     name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    setting = f"device: {name} | torch {torch.__version__} | speed options {speed}"
+    load = f" | load average {os.getloadavg()[0]:.1f} at the start" if hasattr(os, "getloadavg") else ""
+    setting = f"device: {name} | torch {torch.__version__} | speed options {speed}{load}"
     print(setting)
     t0 = time.perf_counter()
     sections = []  # (heading, table): printed as they come, and the docs page
@@ -348,7 +349,8 @@ def main(argv=None):
     if args.docs:
         title = ("Dispatched ops per training step" if args.ops_only
                  else "Paper-preset building blocks: training loop, ReA batching, Wfisher memory, ops per step")
-        ops = (f"(d): one training step after two warm-up steps on a fixed batch (synthetic), counted by OpCounter "
+        ops = (f"(d): one training step after one warm-up step (two for a captured step) on a fixed batch "
+               f"(synthetic), counted by OpCounter "
                f"(a TorchDispatchMode: the aten ops reaching the dispatcher; compiled code runs eagerly under it) and "
                f"by the profiler (outermost aten calls, composite ops once); steps/s of that step, {OPS_STEPS_CPU} "
                f"steps on the CPU, {OPS_STEPS_CUDA} on CUDA. The captured rows are training.CapturedStep: "

@@ -11,6 +11,7 @@ from torch._dynamo.testing import CompileCounter
 
 from datasets import ImageData
 from unlearning import training
+from unlearning.cli.args import base_parser, speed_flags
 from unlearning.runtime import configure_speed
 from unlearning.training import Loader, Regulariser, sgd, static_batches, train_supervised
 
@@ -140,6 +141,10 @@ def test_the_captured_fit_keeps_the_partial_batch_count_out_of_its_sums(monkeypa
 
 
 def test_capture_is_a_speed_flag_off_by_default():
+    parser = base_parser("test")
+    assert speed_flags(parser.parse_args([])) == {}
+    assert speed_flags(parser.parse_args(["--capture"])) == {"capture": True}
+    assert speed_flags(parser.parse_args(["--no-capture"])) == {"capture": False}
     assert configure_speed(torch.device("cpu"), say=lambda s: None).capture is False
     said = []
     assert configure_speed(torch.device("cpu"), capture=True, say=said.append).capture is True
