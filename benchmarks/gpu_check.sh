@@ -6,7 +6,7 @@
 # 2. times `run.py --preset cifar20 --smoke` on them (every stage, tiny settings) and checks its known answers;
 # 3. runs benchmarks/bench_paper_preset.py (training loop vs plain PyTorch, ReA batching, Wfisher memory);
 # 4. times a CIFAR-20 ResNet18 pretraining: GPU_CHECK_EPOCHS epochs (default 3; 40 = the paper's recipe), the
-#    per-epoch time is in its train_log.tsv.
+#    per-epoch time is in its train_log.tsv; then (not in tiny mode) the same with --capture (CUDA graphs).
 # Logs go to $OUT/*.log, a summary to $OUT/summary.txt, the benchmark's tables to $OUT/paper_preset.md (a docs page
 # for docs/results/); each part has a time limit (GPU_CHECK_<PART>_S).
 # GPU_CHECK_TINY=1: tiny sizes (a CPU dry run of the script).
@@ -20,10 +20,10 @@ PY=${PYTHON:-python3}
 EPOCHS=${GPU_CHECK_EPOCHS:-3}
 if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
   TRAIN=6; TEST=1; EPOCHS=1; QUICK=--quick; NET=(--net resnet8); SMOKE_METHODS=(--methods baseline retrain badteacher_our)
-  BENCH_S=${GPU_CHECK_BENCH_S:-300}  # the CPU benchmark's --quick sizes take ~100 s on a quiet 2-core CPU
+  BENCH_S=${GPU_CHECK_BENCH_S:-420}  # the CPU benchmark's --quick sizes take ~100 s on a quiet 2-core CPU, (d) ~1 min more
 else
   TRAIN=500; TEST=100; QUICK=; NET=(); SMOKE_METHODS=()
-  BENCH_S=${GPU_CHECK_BENCH_S:-110}
+  BENCH_S=${GPU_CHECK_BENCH_S:-420}  # (a)–(c) ~100 s on an H200; (d) compiles two captured steps (not yet timed on a GPU)
 fi
 status=0
 summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
@@ -56,16 +56,23 @@ grep -E "^- (PASS|FAIL|NOT RUN) " "$OUT/smoke_report.md" 2>/dev/null | tee -a "$
 timed bench "$BENCH_S" $PY benchmarks/bench_paper_preset.py $QUICK --docs "$OUT/paper_preset.md"
 timed pretrain "${GPU_CHECK_PRETRAIN_S:-90}" $PY pretrain_model_cifar20.py ${NET[@]+"${NET[@]}"} --data_root "$WORK/data" --log_root "$WORK/pre" \
   --epochs "$EPOCHS" --quiet
-find "$WORK/pre" -name train_log.tsv -exec cp {} "$OUT/pretrain_train_log.tsv" \;
-if [ -f "$OUT/pretrain_train_log.tsv" ]; then
-  $PY - "$OUT/pretrain_train_log.tsv" <<'PYEOF' | tee -a "$OUT/summary.txt"
+epoch_times() {  # epoch_times NAME LOG_ROOT: copy the run's train_log.tsv to $OUT and summarise its epoch times
+  find "$2" -name train_log.tsv -exec cp {} "$OUT/$1_train_log.tsv" \;
+  [ -f "$OUT/$1_train_log.tsv" ] || return 0
+  $PY - "$1" "$OUT/$1_train_log.tsv" <<'PYEOF' | tee -a "$OUT/summary.txt"
 import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+rows = list(csv.DictReader(open(sys.argv[2]), delimiter="\t"))
 t = [float(r["seconds"]) for r in rows]
 per = [b - a for a, b in zip([0.0] + t[:-1], t)]
 steady = per[1:] or per
-print(f"pretrain: {len(rows)} epoch(s), first {per[0]:.1f} s, then {sum(steady) / len(steady):.1f} s/epoch "
+print(f"{sys.argv[1]}: {len(rows)} epoch(s), first {per[0]:.1f} s, then {sum(steady) / len(steady):.1f} s/epoch "
       f"(validation included) -> 40 epochs ~ {per[0] + 39 * sum(steady) / len(steady):.0f} s")
 PYEOF
+}
+epoch_times pretrain "$WORK/pre"
+if [ "${GPU_CHECK_TINY:-0}" != 1 ]; then  # the same pretraining with the captured step (CUDA graphs)
+  timed pretrain_capture "${GPU_CHECK_CAPTURE_S:-240}" $PY pretrain_model_cifar20.py --data_root "$WORK/data" \
+    --log_root "$WORK/pre_capture" --epochs "$EPOCHS" --quiet --capture
+  epoch_times pretrain_capture "$WORK/pre_capture"
 fi
 exit $status

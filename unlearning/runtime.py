@@ -1,5 +1,5 @@
 """Where a computation runs and how: the device, seeds, timers and the speed settings (bf16 autocast,
-channels_last, torch.compile).
+channels_last, torch.compile, the captured training step).
 
 The speed settings are a value (``Speed``) that the caller passes on (``Experiment.speed``); nothing here keeps
 them in a module global. On CUDA they are on unless a flag turns them off; on the CPU they are off unless a flag
@@ -137,16 +137,18 @@ class Speed:
     amp: bool = False  # bf16 autocast of every forward
     channels_last: bool = False  # channels_last memory format of conv models
     compile: bool = False  # torch.compile of the supervised training forward
+    capture: bool = False  # the whole supervised training step compiled (CUDA graphs on CUDA): training.CapturedStep
 
     def layout(self, model: nn.Module) -> nn.Module:
         """``model`` in the memory format these settings ask for."""
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
 
-def configure_speed(device: torch.device, amp=None, channels_last=None, compile=None, say=print) -> Speed:
-    """The speed settings for ``device`` from the --amp/--channels_last/--compile flags (None: the default).
+def configure_speed(device: torch.device, amp=None, channels_last=None, compile=None, capture=None,
+                    say=print) -> Speed:
+    """The speed settings for ``device`` from the --amp/--channels_last/--compile/--capture flags (None: the default).
 
-    CUDA: amp and channels_last on by default, compile off; cudnn.benchmark on. CPU (and MPS): all off by default;
+    CUDA: amp and channels_last on by default, compile and capture off; cudnn.benchmark on. CPU (and MPS): all off by default;
     a flag set explicitly wins, with one line saying so. Autocast is switched on for the device type for every
     forward of the process (losses and softmax run in float32 under autocast), without a cache of cast weights (a
     cached bf16 copy would outlive an optimiser step)."""
@@ -154,9 +156,10 @@ def configure_speed(device: torch.device, amp=None, channels_last=None, compile=
     cuda = kind == "cuda"
     speed = Speed(amp=bool(cuda if amp is None else amp),
                   channels_last=bool(cuda if channels_last is None else channels_last),
-                  compile=bool(False if compile is None else compile))
-    forced = [name for name, flag in (("--amp", amp), ("--channels_last", channels_last), ("--compile", compile))
-              if flag and not cuda]
+                  compile=bool(False if compile is None else compile),
+                  capture=bool(False if capture is None else capture))
+    forced = [name for name, flag in (("--amp", amp), ("--channels_last", channels_last), ("--compile", compile),
+                                      ("--capture", capture)) if flag and not cuda]
     if forced:
         say(f"speed: {' '.join(forced)} on the {kind.upper()} as asked (results differ from the default "
             f"float32 {kind.upper()} numbers)")

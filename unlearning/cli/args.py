@@ -29,6 +29,6 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def speed_flags(args) -> dict:
-    """The --amp/--channels_last/--compile flags of ``args`` as ``Experiment(speed=...)`` takes them."""
-    return {k: getattr(args, k) for k in ("amp", "channels_last", "compile") if getattr(args, k, None) is not None}
+    """The --amp/--channels_last/--compile/--capture flags of ``args`` as ``Experiment(speed=...)`` takes them."""
+    return {k: getattr(args, k) for k in ("amp", "channels_last", "compile", "capture") if getattr(args, k, None) is not None}
 

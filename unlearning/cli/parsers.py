@@ -113,7 +113,7 @@ def base_parser(description: str, dataset: Optional[str] = None) -> argparse.Arg
 
 
 def add_speed_flags(group) -> None:
-    """--amp / --channels_last / --compile, each one default line (argparse's BooleanOptionalAction adds none for
+    """--amp / --channels_last / --compile / --capture, each one default line (argparse's BooleanOptionalAction adds none for
     a None default)."""
     group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                        help="bf16 autocast (default: on on CUDA, off on the CPU)")
@@ -121,6 +121,9 @@ def add_speed_flags(group) -> None:
                        help="channels_last memory format (default: on on CUDA, off on the CPU)")
     group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                        help="torch.compile the supervised training forward (default: off)")
+    group.add_argument("--capture", action=argparse.BooleanOptionalAction, default=None,
+                       help="the whole supervised training step compiled, CUDA graphs on CUDA; drops the last "
+                            "partial batch (default: off)")
 
 
 def add_run_identity_args(p: argparse.ArgumentParser, subclass: bool = False) -> argparse.ArgumentParser:

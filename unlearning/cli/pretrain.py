@@ -58,7 +58,8 @@ def _pretrain_into(stage, args, exp, recipe, model, loader) -> dict:
     ckpt = args.out or stage.final("model.pt")
     summary = train_supervised(model, loader, recipe, lambda m: split_accuracy(m, exp, "val_idx"), l1=args.l1,
                                log_path=stage.path("train_log.tsv"), desc=f"pretrain {args.dataset}",
-                               progress=not args.quiet, compile=exp.speed.compile)
+                               progress=not args.quiet, compile=exp.speed.compile,
+                               capture=exp.speed.capture)
     test_idx = torch.sort(torch.cat([split.retain_test, split.forget_test]))[0]  # every trained (fine) class
     test_acc = accuracy(model, exp.test, test_idx, split.targets(exp.test.y[test_idx.to(exp.test.y.device)]))
     sparsity = weight_sparsity(model)

@@ -98,7 +98,7 @@ def retrain(ctx, para1=None, para2=None):
     val = retain_val_idx(exp)
     val_targets = ctx.targets(val)
     train_supervised(model, loader, recipe, lambda m: accuracy(m, exp.train, val, val_targets), progress=False,
-                     compile=exp.speed.compile)
+                     compile=exp.speed.compile, capture=exp.speed.capture)
     return model
 
 
