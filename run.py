@@ -132,11 +132,11 @@ def settings_from(args) -> dict:
 
         from config import SMOKE
         s.update(smoke=copy.deepcopy(SMOKE), log_root=os.path.join(args.log_root, "smoke"))
-        if not args.stages:  # a smoke sweep checks every stage run.py has
+        if not args.stages:  # a smoke sweep checks every stage run.py has, the black box on a few methods
             s["stages"] = launcher_stages()
-        s["blackbox_methods"] = s.get("blackbox_methods") or list(SMOKE["blackbox_methods"])
-        if not any(len(m) > 3 and m[3] is not None for m in methods):
-            s["methods"] = methods + [list(SMOKE["masked_entry"])]
+            s["blackbox_methods"] = s.get("blackbox_methods") or list(SMOKE["blackbox_methods"])
+        if "masks" in s["stages"] and not any(len(m) > 3 and m[3] is not None for m in methods):
+            s["methods"] = methods + [list(SMOKE["masked_entry"])]  # the masks stage has a mask to make
         if not args.relearning_lr and not s.get("relearning_lrs"):
             from unlearning.attacks.reminiscence import rea_defaults
             s["relearning_lrs"] = rea_defaults(s["dataset"], bool(s.get("subclass")))["relearning_lr"][:1]

@@ -3,6 +3,8 @@ project's SGD give the per-parameter numbers bit for bit on the CPU; a compiled 
 multiple of the batch compiles once (the last partial batch is dropped); the captured step trains like the eager one."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 import torch.nn as nn
@@ -153,6 +155,8 @@ def test_capture_is_a_speed_flag_off_by_default():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")),
+                    reason="inductor on the CPU needs a C++ compiler")
 def test_the_captured_step_trains_like_the_eager_one_with_inductor():
     """torch.compile with inductor (C++ code on the CPU): the same accuracy within tolerance as the eager fit of the
     same batches (static batches in both, λ₁ on)."""
