@@ -162,19 +162,23 @@ def _read(path):
 
 
 def gather(log_root: str, variants, methods, seeds, sizes: dict, repeats=None, pretrain_epochs=None,
-           early_stop: bool = False) -> list:
-    """One row per (variant, method, seed, arm) that has results on disk."""
+           early_stop: bool = False, extra_roots=None) -> list:
+    """One row per (variant, method, seed, arm) that has results on disk (in log_root, else in extra_roots)."""
     rows = []
+    roots = [log_root, *(extra_roots or [])]
     for ds in variants:
         for method in methods:
             for seed in seeds:
-                ident = ident_argv(log_root, ds, method, seed, pretrain_epochs)
-                try:
-                    run_dir = unlearn_run_dir(ds, ident)
-                except (ValueError, SystemExit):  # no pretrained model yet: nothing was run
-                    continue
-                res = _read(os.path.join(run_dir, "results.json"))
-                if not res or res.get("status") != "done":
+                for root in roots:  # the first log folder that holds this run
+                    ident = ident_argv(root, ds, method, seed, pretrain_epochs)
+                    try:
+                        run_dir = unlearn_run_dir(ds, ident)
+                    except (ValueError, SystemExit):  # no pretrained model yet: nothing was run
+                        continue
+                    res = _read(os.path.join(run_dir, "results.json"))
+                    if res and res.get("status") == "done":
+                        break
+                else:
                     continue
                 for arm in ARMS:
                     rea = _read(rea_results_path(ds, ident + arm_flags(arm, sizes[ds], repeats, early_stop)))
@@ -311,6 +315,9 @@ def parse_args(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="parallel steps")
     p.add_argument("--stages", nargs="+", default=["pretrain", "unlearn", "rea"], choices=["pretrain", "unlearn", "rea"])
     p.add_argument("--log_root", default=LOG, help="where the runs, the ledger and the summary are written")
+    p.add_argument("--runs_from", nargs="+", default=[], metavar="ROOT",
+                   help="further log folders whose finished runs the table reads (a variant swept in parallel "
+                        "into a folder of its own: one sweep per log folder)")
     p.add_argument("--dry_run", action="store_true", help="print the plan (commands of steps not yet done), run nothing")
     p.add_argument("--aggregate_only", action="store_true", help="run nothing: the table from what is on disk")
     add_docs_flag(p, "docs/results/scale_curve.md")
@@ -348,7 +355,7 @@ def main(argv=None):
         if args.dry_run:
             return None
     rows = gather(log_root, args.variants, args.methods, args.seeds, sizes, args.repeats, args.pretrain_epochs,
-                  args.early_stop)
+                  args.early_stop, [os.path.realpath(r) for r in args.runs_from])
     summary = summarise(rows)
     out = os.path.join(log_root, "summary")
     text = write_outputs(summary, args.variants, args.methods, sizes, out, args.seeds)

@@ -49,6 +49,12 @@ def test_documented_mask_folder_is_mask_dir():
 
 
 # ----------------------------------------------------------------------------- run.py's default plans
+def run_settings(argv, tmp_path) -> dict:
+    import run
+
+    return run.settings_from(run.parse_args([*argv, "--log_root", str(tmp_path), "--data_root", str(tmp_path)]))
+
+
 def planned_stages(argv, tmp_path) -> list:
     import run
 
@@ -104,9 +110,11 @@ def test_smoke_run_has_every_stage_and_dfme_with_the_documented_budget(tmp_path)
     text = " ".join(doc("docs/gpu.md").split())
     budget = int(re.search(r"the black box on baseline with a (\d+)-query budget", text).group(1))
     assert budget == config.SMOKE["blackbox"]["query_budget"]
-    assert "`--smoke` runs every stage run.py has" in text
-    stages, launcher = planned_stages(["--preset", "cifar20", "--smoke", "--methods", "baseline", "retrain"],
-                                      tmp_path / "a")
+    assert "`--smoke` runs every stage run.py has but the population audit" in text
+    s = run_settings(["--preset", "cifar20", "--smoke", "--methods", "baseline", "retrain"], tmp_path / "a")
+    assert s["stages"] == [st for st in STAGES if st != "quality"] and config.SMOKE["stages_left_out"] == ["quality"]
+    stages, launcher = planned_stages(["--preset", "cifar20", "--smoke", "--methods", "baseline", "retrain",
+                                       "--stages", *STAGES], tmp_path / "a")
     assert set(stages) == set(STAGES)
     dfme = [c for st in launcher.steps if st.stage == "blackbox" for c in st.cmds if "dfme_attack.py" in c]
     assert dfme and all(c[c.index("--query_budget") + 1] == str(budget) for c in dfme)
@@ -115,10 +123,8 @@ def test_smoke_run_has_every_stage_and_dfme_with_the_documented_budget(tmp_path)
     assert config.SMOKE["masked_entry"] == ["finetune", None, None, float(ratio)]
     k = re.search(r"the population audit with K = (\d+)", text).group(1)
     assert config.SMOKE["quality"]["K"] == int(k)
-    import run
-
-    narrowed = run.settings_from(run.parse_args(["--preset", "cifar20", "--smoke", "--stages", "pretrain", "unlearn",
-                                                 "report", "--log_root", str(tmp_path / "b")]))
+    narrowed = run_settings(["--preset", "cifar20", "--smoke", "--stages", "pretrain", "unlearn", "report"],
+                            tmp_path / "b")
     assert narrowed["stages"] == ["pretrain", "unlearn", "report"]
 
 
