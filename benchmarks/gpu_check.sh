@@ -21,9 +21,11 @@ EPOCHS=${GPU_CHECK_EPOCHS:-3}
 if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
   TRAIN=6; TEST=1; EPOCHS=1; QUICK=--quick; NET=(--net resnet8); SMOKE_METHODS=(--methods baseline retrain badteacher_our)
   BENCH_S=${GPU_CHECK_BENCH_S:-420}  # the CPU benchmark's --quick sizes take ~100 s on a quiet 2-core CPU, (d) ~1 min more
+  SMOKE_S=${GPU_CHECK_SMOKE_S:-600}  # every stage but the audit, 3 methods + the masked entry, on a loaded CPU
 else
   TRAIN=500; TEST=100; QUICK=; NET=(); SMOKE_METHODS=()
   BENCH_S=${GPU_CHECK_BENCH_S:-420}  # (a)–(c) ~100 s on an H200; (d) compiles two captured steps (not yet timed on a GPU)
+  SMOKE_S=${GPU_CHECK_SMOKE_S:-240}
 fi
 status=0
 summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
@@ -40,7 +42,7 @@ timed() {  # timed NAME LIMIT_S CMD...: run, tee its log, record wall time and e
 { nvidia-smi || true; $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } \
   2>&1 | tee "$OUT/device.log"
 timed write_data "${GPU_CHECK_WRITE_S:-60}" $PY benchmarks/write_fixture_data.py cifar100 "$WORK/data" --per_class_train $TRAIN --per_class_test $TEST
-timed smoke "${GPU_CHECK_SMOKE_S:-240}" $PY run.py --preset cifar20 --smoke ${NET[@]+"${NET[@]}"} ${SMOKE_METHODS[@]+"${SMOKE_METHODS[@]}"} --jobs 4 \
+timed smoke "$SMOKE_S" $PY run.py --preset cifar20 --smoke ${NET[@]+"${NET[@]}"} ${SMOKE_METHODS[@]+"${SMOKE_METHODS[@]}"} --jobs 4 \
   --data_root "$WORK/data" --log_root "$WORK/logs"
 cp "$WORK/logs/smoke/launcher/last_summary.json" "$OUT/smoke_summary.json" 2>/dev/null || true
 cp "$WORK/logs/smoke/report/report.md" "$OUT/smoke_report.md" 2>/dev/null || true
