@@ -247,7 +247,7 @@ def figure(summary: list, methods, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4), sharey=True)
     for ax, arm in zip(axes, ARMS):
         for i, m in enumerate(methods):
             pts = sorted((s["trained"], s["ba"][0], s["ba"][1], s["variant"]) for s in summary
@@ -265,9 +265,10 @@ def figure(summary: list, methods, path: str) -> None:
         ax.axhline(0.5, color="grey", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlabel("trained images (log); lines: digits sizes, stars: another dataset")
-        ax.set_title(f"ReA, {'cycled (preset)' if arm == 'cycled' else 'single-pass (n = T)'}")
+        ax.set_title(f"ReA vs training-set size, ResNet-8: {'cycled (preset)' if arm == 'cycled' else 'single-pass (n = T)'}",
+                     fontsize=10)
     axes[0].set_ylabel("one-sided balanced accuracy (mean ± sd over seeds)")
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
