@@ -95,7 +95,9 @@ def test_smoke_cifar100(cifar_smoke_root, tmp_path):
 @pytest.mark.parametrize("layout", ["official", "flat"])
 def test_smoke_imagenet64_both_layouts(tmp_path_factory, tmp_path, layout):
     root = _imagenet_root(tmp_path_factory, layout)
-    _, report = _smoke("imagenet64", root, str(tmp_path / "logs"), CORE)
+    # 5 smoke pretraining epochs on the tests' 94-class ImageNet64 fixture leave class 0 unlearned (UA 0): the
+    # baseline ReA check is NOT RUN, as on the CIFAR-100 fixture (the two other checks pass)
+    _, report = _smoke("imagenet64", root, str(tmp_path / "logs"), CORE, known="2 pass, 0 fail, 1 not run")
     assert "| imagenet64 | resnet8 | 0 | baseline |" in report
 
 
