@@ -542,6 +542,7 @@ class ForkExecutor(LocalExecutor):
         self._pending: Dict[int, _Forked] = {}
         self._next_id = 0
         self._send_lock = threading.Lock()
+        self._reader: Optional[threading.Thread] = None  # reads the server's messages; records its end last
 
     @staticmethod
     def _env_key(env: dict):
@@ -556,7 +557,8 @@ class ForkExecutor(LocalExecutor):
                                             pass_fds=tuple(self.pass_fds))
             self._server_key = key
             self._notify(self._server.pid, True)
-            threading.Thread(target=self._read_server, args=(self._server,), daemon=True).start()
+            self._reader = threading.Thread(target=self._read_server, args=(self._server,), daemon=True)
+            self._reader.start()
         return self._server is not None and not self._broken and self._server_key == key
 
     def _read_server(self, server: subprocess.Popen) -> None:
@@ -631,12 +633,15 @@ class ForkExecutor(LocalExecutor):
         """End the server (it terminates children still running when its input closes)."""
         with self._lock:
             server, self._server, self._broken = self._server, None, False
+            reader, self._reader = self._reader, None
         if server is not None:
             try:
                 server.stdin.close()
             except OSError:
                 pass
             server.wait()
+        if reader is not None:  # its last act records the server's end (in the folder lock): wait for it
+            reader.join()
 
 
 def _last_error_line(log_path: str) -> str:
