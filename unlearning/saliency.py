@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .evaluation import eval_mode
-from .files import StagedOutput, atomic_write, torch_save_stable, write_json
+from .files import StagedOutput, atomic_write, file_fingerprint, torch_save_stable, write_json
 from .paths import mask_filename
 
 DEFAULT_RATIOS = tuple(round(0.1 * i, 1) for i in range(1, 11))
@@ -109,7 +109,8 @@ def save_masks(masks: Dict[float, Dict[str, torch.Tensor]], out_dir: str, meta: 
             state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in mask.items()}
             atomic_write(stage.path(name), lambda tmp, s=state: torch_save_stable(s, tmp))
             total = sum(v.numel() for v in state.values())
-            summary[name] = {"ratio": r, "kept": int(sum(v.sum().item() for v in state.values())), "total": total}
+            summary[name] = {"ratio": r, "kept": int(sum(v.sum().item() for v in state.values())), "total": total,
+                             "fingerprint": file_fingerprint(stage.path(name))}
             paths.append(stage.final(name))
         write_json(stage.path("masks.json"), dict(meta or {}, files=summary))
         stage.commit()

@@ -7,7 +7,8 @@ the run folder ``run_dir_from_args(args)``:
     log.tsv        d_t d_f d_r mia time  (the paper's columns with the paper's definitions: d_t = accuracy on the
                    full test set incl. the forget class, mia = MIA_paper; d_f = UA, d_r = RA, time = RTE)
     results.json   status, metrics, phases with their timings and metrics, checkpoints, all arguments
-                   source_fingerprint (the -weight_path model) and model_fingerprint (last.pt)
+                   source_fingerprint (the -weight_path model), mask_fingerprint (the --mask_path file) and
+                   model_fingerprint (last.pt)
 RTE is the wall time of the unlearning itself (both phases for ``_our``), evaluation and file writing excluded;
 ``rte_cpu`` (and each phase's ``cpu_seconds``) is the process CPU time of the same span.
 """
@@ -135,6 +136,7 @@ def _unlearn_into(stage, args, entry, settings, exp, model, teacher, mask, meta,
     results = {"status": "running", "error": None, "stage": "unlearn", "method": args.method, "args": vars(args),
                "settings": settings, "metrics": None, "phases": phases, "checkpoints": checkpoints,
                "pretrained": args.weight_path, "source_fingerprint": ident.source_fingerprint,
+               "mask_fingerprint": ident.mask_fingerprint,
                "model_fingerprint": None, "device": str(exp.device), "split": exp.split.summary()}
 
     # CPU seconds of the process next to the wall seconds: on a shared machine wall time swings with other jobs'

@@ -66,6 +66,7 @@ class Step:
     log: str = ""
     seconds: float = 0.0
     redo_reason: str = ""
+    adopted: bool = False  # recorded as done from outputs already there (Launcher._adopt)
 
     @property
     def key(self) -> str:
@@ -272,7 +273,9 @@ class Launcher:
         if rec is None and self.key(step) != step.key:  # a ledger written before keys were canonical
             legacy = self._record(os.path.join(self.ledger_dir, step.key + ".json"))
         rec = rec or legacy
-        if rec is None or rec.get("status") != "done":
+        if rec is None:
+            return self._adopt(step)
+        if rec.get("status") != "done":
             return False
         outputs, inputs = self._paths(step.outputs), self._paths(step.inputs)
         if outputs is None or inputs is None:
@@ -295,6 +298,29 @@ class Launcher:
             legacy = legacy or rec
         if legacy is not None:
             write_json(self._ledger(step), rec)
+        return True
+
+    def _adopt(self, step) -> bool:
+        """A step this ledger has no record of whose outputs are already there for the same run identity (made by
+        hand with the same command, or by a sweep whose ledger is gone) is recorded as done, not run again; see
+        ``adoption_problem`` for what must hold. Outputs that are there but fail a check are named in
+        ``step.redo_reason`` and the step runs."""
+        outputs, inputs = self._paths(step.outputs), self._paths(step.inputs)
+        if not outputs or inputs is None:
+            return False
+        full = [os.path.join(ROOT, p) for p in outputs]
+        if any(_output_problem(p) for p in full):
+            return False  # not (all) made yet: the common case, nothing to say
+        problem = adoption_problem(step.cmds, full, [os.path.join(ROOT, p) for p in inputs])
+        if problem:
+            step.redo_reason = f"outputs are there but not adopted: {problem}"
+            return False
+        if not self.dry_run:
+            write_json(self._ledger(step), {"status": "done", "stage": step.stage, "name": step.name, "cmds": step.cmds,
+                                            "inputs": self._fingerprints(inputs),
+                                            "outputs": self._fingerprints(outputs), "adopted": True,
+                                            "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+        step.adopted = True
         return True
 
     # ------------------------------------------------------------------ execution
@@ -398,6 +424,9 @@ class Launcher:
                         step.status, step.error = "blocked", f"needs {failed[0]}, which did not finish"
                     elif self._done_before(step):
                         step.status = "skipped"
+                        if step.adopted:
+                            print(f"  adopted {step.name}: its outputs were already there, made with the same "
+                                  f"command and inputs (recorded in the ledger; not run again)", flush=True)
                     elif self.dry_run:
                         step.status = "planned"
                         if step.redo_reason:
@@ -452,6 +481,120 @@ def _failure(rc: int, log_path: str) -> str:
         hint = " (out of memory?)" if name == "SIGKILL" else ""
         return f"killed by signal {name}{hint}"
     return _last_error_line(log_path) or f"exit code {rc}"
+
+
+def _recorded_fingerprints(data, depth: int = 0) -> set:
+    """Every file fingerprint a results file records (the values of keys ending in "fingerprint", at any depth)."""
+    found = set()
+    if isinstance(data, dict) and depth < 4:
+        for key, value in data.items():
+            if str(key).endswith("fingerprint") and isinstance(value, str) and value:
+                found.add(value)
+            else:
+                found |= _recorded_fingerprints(value, depth + 1)
+    elif isinstance(data, list) and depth < 4:
+        for value in data:
+            found |= _recorded_fingerprints(value, depth + 1)
+    return found
+
+
+ADOPT_IGNORED = {"--quiet", "--device", "--download", "--log_root", "--data_root"}  # not part of what is computed
+
+
+def _is_flag(tok: str) -> bool:
+    if not tok.startswith("-") or tok == "-":
+        return False
+    try:
+        float(tok)
+        return False  # a negative number is a value
+    except ValueError:
+        return True
+
+
+def _command_values(cmd: List[str]) -> Dict[str, List[str]]:
+    """{dest: values} of the flags a command line gives (``-weight_path x`` → ``{"weight_path": ["x"]}``)."""
+    values: Dict[str, List[str]] = {}
+    flag = None
+    for tok in cmd[2:]:  # past "python <script>"
+        if _is_flag(tok):
+            flag = None if tok in ADOPT_IGNORED else tok
+            if flag is not None:
+                values[flag.lstrip("-").replace("-", "_")] = []
+        elif flag is not None:
+            values[flag.lstrip("-").replace("-", "_")].append(tok)
+    return values
+
+
+def _same_value(given: List[str], recorded) -> bool:
+    """Whether a command's flag values are the value a stage recorded in its ``args`` (numbers as numbers, paths
+    by their real location, JSON by its content, a flag with no value as True)."""
+    if not given:
+        return recorded is True
+    items = recorded if isinstance(recorded, (list, tuple)) else [recorded]
+    if len(items) != len(given):
+        if len(given) == 1 and isinstance(recorded, dict):
+            items = [recorded]
+        else:
+            return False
+    for text, value in zip(given, items):
+        if isinstance(value, dict):
+            try:
+                if json.loads(text) != value:
+                    return False
+            except ValueError:
+                return False
+        elif isinstance(value, bool) or value is None:
+            if text.lower() not in (str(value).lower(), "1" if value else "0"):
+                return False
+        elif isinstance(value, (int, float)):
+            try:
+                if float(text) != float(value):
+                    return False
+            except ValueError:
+                return False
+        elif str(value) != text:
+            real = lambda p: os.path.realpath(os.path.join(ROOT, os.path.expanduser(p)))
+            if not (os.sep in text or os.sep in str(value)) or real(text) != real(str(value)):
+                return False
+    return True
+
+
+def adoption_problem(cmds: List[List[str]], outputs: List[str], inputs: List[str]) -> str:
+    """'' when finished ``outputs`` (absolute paths) may stand for a step with command lines ``cmds`` and
+    ``inputs`` it never recorded running, else what fails:
+      every checkpoint (.pt) is the file a results file of the step, or one in its folder, records by
+      fingerprint (a checkpoint replaced by hand is not taken for the one its results describe);
+      every input is a file one of the outputs records having consumed, by fingerprint (a pretrained model
+      retrained since, a mask remade, is another input: the step runs again);
+      every flag the commands give is the value the outputs' recorded ``args`` hold, where they record it."""
+    records = {}
+    for path in outputs + [os.path.join(os.path.dirname(p), "results.json") for p in outputs if p.endswith(".pt")]:
+        if path.endswith(".json") and path not in records:
+            try:
+                records[path] = read_json(path)
+            except (OSError, ValueError):
+                records[path] = None
+    records = {p: r for p, r in records.items() if isinstance(r, dict)}
+    known = set().union(*(_recorded_fingerprints(r) for r in records.values())) if records else set()
+    for path in outputs:
+        if path.endswith(".pt") and file_fingerprint(path) not in known:
+            return f"{os.path.relpath(path, ROOT)} is not the file its results record"
+    for path in inputs:
+        fp = file_fingerprint(path)
+        if fp is None:
+            return f"input {os.path.relpath(path, ROOT)} is missing"
+        if fp not in known:
+            return f"input {os.path.relpath(path, ROOT)} is not the one the outputs were made from"
+    for path in outputs:
+        args = (records.get(path) or {}).get("args")
+        if not isinstance(args, dict):
+            continue
+        for cmd in cmds:
+            for dest, given in _command_values(cmd).items():
+                if dest in args and not _same_value(given, args[dest]):
+                    return (f"{os.path.relpath(path, ROOT)} records {dest} = {args[dest]!r}, the command gives "
+                            f"{' '.join(given) or 'the flag'}")
+    return ""
 
 
 def _output_problem(path: str) -> str:
