@@ -11,25 +11,21 @@ import os
 LOG_ROOT = os.environ.get("UNLEARNING_LOG_ROOT") or "log_files"
 DATA_ROOT = "data"
 
+# Embedded CPU default: sklearn's 8×8 digits; ResNet-8 trained on 0–6, OOD 7–9 (our choice, docs/datasets.md).
+_DIGITS = {
+    "net": "resnet8",
+    "ood_classes": [7, 8, 9],
+    "forget_class": 3,
+    "val_fraction": 0.1,
+    "pretrain": {"epochs": 30, "lr": 0.05, "milestones": [15, 24, 28], "batch_size": 32, "warmup_epochs": 1,
+                 "momentum": 0.9, "weight_decay": 5e-4, "augment": False},
+}
 PRESETS = {
-    # Embedded CPU default: sklearn's 8×8 digits; ResNet-8 trained on 0–6, OOD 7–9 (our choice, docs/datasets.md).
-    "digits": {
-        "net": "resnet8",
-        "ood_classes": [7, 8, 9],
-        "forget_class": 3,
-        "val_fraction": 0.1,
-        "pretrain": {"epochs": 30, "lr": 0.05, "milestones": [15, 24, 28], "batch_size": 32, "warmup_epochs": 1,
-                     "momentum": 0.9, "weight_decay": 5e-4, "augment": False},
-    },
-    # Scale test of the CPU preset: digits ×10 with seeded augmentation, 16×16 (same classes as digits).
-    "digits_x10": {
-        "net": "resnet8",
-        "ood_classes": [7, 8, 9],
-        "forget_class": 3,
-        "val_fraction": 0.1,
-        "pretrain": {"epochs": 15, "lr": 0.05, "milestones": [8, 12, 14], "batch_size": 64, "warmup_epochs": 1,
-                     "momentum": 0.9, "weight_decay": 5e-4, "augment": False},
-    },
+    "digits": _DIGITS,
+    # Scale test of the CPU preset: digits ×10 with seeded augmentation, 16×16 (same classes as digits); only the
+    # pretraining length and batch differ
+    "digits_x10": dict(copy.deepcopy(_DIGITS), pretrain=dict(_DIGITS["pretrain"], epochs=15, milestones=[8, 12, 14],
+                                                             batch_size=64)),
     # (paper) CIFAR-20: 5 of 20 superclasses held out → 15 outputs. Which five is our choice.
     "cifar20": {
         "net": "ResNet18",
