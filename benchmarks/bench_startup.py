@@ -6,7 +6,7 @@ per-stage process seconds and whether the sweeps wrote the same tables.
 
 Each round runs every arm (``python run.py --startup per_step``, ``--startup once``, ``--startup once
 --early_stop``) once, in an order that rotates between rounds so a drift of the machine's load favours none, into
-fresh log folders, with the same other flags (``--extra``). Per stage: the sum of the steps' seconds from the launcher's ledger (a step's seconds run
+fresh log folders, with the same other flags (``--extra``). Per stage: the sum of the seconds of the steps run, from the sweep's summary (``launcher/last_summary.json``; a step's seconds run
 from its first command's start to its outputs checked, so they include the interpreter's start-up when there is
 one). The sweeps' tables are compared: the report's CSV files, byte for byte after the timing columns are dropped.
 """
@@ -34,13 +34,13 @@ STAGES = launcher_constant("STAGES")
 TIMING_COLUMNS = ("s", "seconds", "time", "RTE")  # report columns that measure time, not results
 
 
-def stage_seconds(log_root: str) -> dict:
-    """Stage → (steps, summed seconds) from the ledger records of a finished sweep."""
+def stage_seconds(summary: dict) -> dict:
+    """Stage → (steps, summed seconds) of the steps a sweep ran, from its summary (launcher/last_summary.json)."""
     out = {}
-    for path in glob.glob(os.path.join(log_root, "launcher", "steps", "*.json")):
-        rec = json.load(open(path))
-        n, s = out.get(rec["stage"], (0, 0.0))
-        out[rec["stage"]] = (n + 1, s + float(rec.get("seconds") or 0.0))
+    for step in summary.get("steps", []):
+        if step.get("status") == "done":
+            n, s = out.get(step["stage"], (0, 0.0))
+            out[step["stage"]] = (n + 1, s + float(step.get("seconds") or 0.0))
     return out
 
 
@@ -74,7 +74,7 @@ def run_sweep(arm: str, log_root: str, extra) -> dict:
     if r.returncode != 0:
         raise SystemExit(f"error: {' '.join(cmd)} exited {r.returncode}: {(r.stderr or r.stdout)[-800:]}")
     summary = json.load(open(os.path.join(log_root, "launcher", "last_summary.json")))
-    return {"wall": wall, "stages": stage_seconds(log_root), "tables": tables(log_root),
+    return {"wall": wall, "stages": stage_seconds(summary), "tables": tables(log_root),
             "steps": sum(summary["counts"].values()), "done": summary["counts"].get("done", 0)}
 
 
@@ -126,7 +126,7 @@ def main(argv=None):
                 + ("identical to " if same[a] else "**not identical** to ") + f"{ref}'s in every round"
                 for a in arms[1:]]
     body = (f"{table}\n\nMedians over {args.rounds} round(s). Per stage: the steps' summed seconds from the "
-            f"launcher's ledger (a step's seconds include an interpreter's start-up when it has one; parallel steps "
+            f"sweep's summary (a step's seconds include an interpreter's start-up when it has one; parallel steps "
             f"overlap, so stages add up to more than the wall time). {'; '.join(verdicts)}.\n")
     print("\n" + body)
     if args.docs:
