@@ -159,6 +159,38 @@ def test_run_py_plans_a_rival_step_per_full_class_run(tmp_path):
     steps = [st for st in plan_sweep(s, Launcher(str(tmp_path), dry_run=True)).steps if st.stage == "rival"]
     assert len(steps) == 2 and all(st.cmds[0][1] == "rival_attack_main_digits.py" for st in steps)
     assert all("--relearn_steps" in st.cmds[0] for st in steps)  # the smoke settings reach the stage
-    sub = dict(s, subclass=True, dataset="cifar20", forget_classes=[1])
-    assert not [st for st in plan_sweep(sub, Launcher(str(tmp_path), dry_run=True)).steps if st.stage == "rival"]
-    assert np.isfinite(len(steps))
+    sub = dict(s, subclass=True, dataset="cifar20", forget_classes=[69])
+    sub_steps = [st for st in plan_sweep(sub, Launcher(str(tmp_path), dry_run=True)).steps if st.stage == "rival"]
+    assert len(sub_steps) == 2 and all(st.cmds[0][1] == "rival_attack_main_cifar20_subclass.py" for st in sub_steps)
+    assert all(st.cmds[0][st.cmds[0].index("--forget_fine") + 1] == "69" for st in sub_steps)
+
+
+def test_retain_only_relearning_in_the_subclass_setting(tmp_path, cifar_root):
+    """Sub-class setting on the CIFAR fixture (fine 61 and 81 share superclass 7): the relearning trains on D_r,
+    which holds 61's retained siblings and neither 61 nor the held-out 81, and reads 61's accuracy as superclass 7;
+    PRA, which needs a forget-only classifier row, is refused in one line."""
+    import torch
+
+    from unlearning.cli.rival import rival_main
+    from unlearning.evaluation import split_accuracy
+    from unlearning.experiment import Experiment, load_model, save_checkpoint
+
+    exp = Experiment("cifar20", data_root=cifar_root, device="cpu", subclass=True, forget_fine=61)
+    split = exp.split
+    retained_fine = set(exp.train.fine[split.retain_train].tolist())
+    siblings = set(exp.train.fine[exp.train.y == 7].tolist()) - {61, 81}
+    assert siblings and siblings <= retained_fine and not {61, 81} & retained_fine
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(str(tmp_path / "m.pt"), exp.new_model("resnet8"), exp.model_meta("resnet8"))
+    argv = ["--model_path", ckpt, "--data_root", cifar_root, "--forget_fine", "61", "--relearn_steps", "3",
+            "--relearn_eval_every", "1", "--relearn_batch_size", "16", "--quiet", "--no_plot", "--device", "cpu"]
+    (res,) = rival_main("cifar20", argv=argv, subclass=True).values()
+    curve = res["retain_relearn"]["curve"]
+    assert curve["step"] == [0, 1, 2, 3] and res["stage"] == "retain_relearn"
+    assert os.path.isfile(os.path.join(res["out_dir"], "results.json"))
+    untouched = load_model(ckpt, exp)[0]
+    assert curve["forget_train"][0] == pytest.approx(split_accuracy(untouched, exp, "forget_train"))
+    assert split.forget_class == 7 and set(split.targets(exp.train.y[split.forget_train]).tolist()) == \
+        {split.forget_index}
+    with pytest.raises(SystemExit):
+        rival_main("cifar20", argv=argv + ["-attack", "pra"], subclass=True)

@@ -257,13 +257,24 @@ RIVAL_FLAGS = {
 }
 
 
-def rival_parser(dataset: str) -> argparse.ArgumentParser:
-    p = base_parser(f"Rival attacks on an unlearned {dataset} model: the Prototypical Relearning Attack (pra) and "
-                    "retain-only relearning (retain_relearn). Each writes <run folder>/<attack>/<tag>/results.json.",
-                    dataset)
-    add_run_identity_args(p)
-    p.add_argument("-attack", "--attack", nargs="+", choices=RIVAL_ATTACKS, default=list(RIVAL_ATTACKS),
-                   help="attacks to run (default: both)")
+SUBCLASS_RIVAL_ATTACKS = ("retain_relearn",)  # PRA writes a prototype into the forget class's row: in the sub-class
+# setting that row is the superclass the retained siblings share, so there is no forget-only row to write
+
+
+def rival_parser(dataset: str, subclass: bool = False) -> argparse.ArgumentParser:
+    if subclass:
+        p = base_parser(f"Retain-only relearning on an unlearned {dataset} sub-class model (one fine class forgotten, "
+                        "its siblings retained under the same superclass): fine-tune on the retain data only and "
+                        "watch the forgotten fine class come back. Writes <run folder>/retain_relearn/<tag>/"
+                        "results.json.", dataset)
+    else:
+        p = base_parser(f"Rival attacks on an unlearned {dataset} model: the Prototypical Relearning Attack (pra) "
+                        "and retain-only relearning (retain_relearn). Each writes <run folder>/<attack>/<tag>/"
+                        "results.json.", dataset)
+    add_run_identity_args(p, subclass)
+    attacks = SUBCLASS_RIVAL_ATTACKS if subclass else RIVAL_ATTACKS
+    p.add_argument("-attack", "--attack", nargs="+", choices=attacks, default=list(attacks),
+                   help="attacks to run (default: " + ("both" if len(attacks) > 1 else attacks[0]) + ")")
     p.add_argument("--model_path", default=None,
                    help="checkpoint to attack instead of <run folder>/last.pt (then --out_dir or its folder holds "
                         "<attack>/<tag>/)")

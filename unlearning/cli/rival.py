@@ -22,7 +22,7 @@ from ..plots import plot_retain_relearning
 from ..runtime import Timer
 from ..run_identity import fill_forget_default, identity, preflight
 from .args import finish_args, speed_flags
-from .parsers import RIVAL_FLAGS, rival_parser
+from .parsers import RIVAL_FLAGS, SUBCLASS_RIVAL_ATTACKS, rival_parser
 
 
 class RivalError(ValueError):
@@ -46,12 +46,12 @@ def tag(attack: str, s: dict, seed: int) -> str:
             f"_e{s['eval_every']}_bn-{s['bn']}_seed-{seed}")
 
 
-def target_of(args) -> tuple:
+def target_of(args, subclass: bool = False) -> tuple:
     """(checkpoint, output root): --model_path, or the run named by the identity flags."""
-    fill_forget_default(args, False)
+    fill_forget_default(args, subclass)
     if args.model_path:
         return args.model_path, args.out_dir or os.path.dirname(os.path.abspath(args.model_path))
-    ident = identity(args, False)
+    ident = identity(args, subclass)
     path = ident.checkpoint("last.pt")
     if not os.path.isfile(path):
         raise RivalError(f"{path} does not exist: run the unlearning script with the same arguments first "
@@ -59,9 +59,9 @@ def target_of(args) -> tuple:
     return path, args.out_dir or ident.run_dir
 
 
-def results_paths(args) -> List[str]:
+def results_paths(args, subclass: bool = False) -> List[str]:
     """results.json of every attack ``args`` asks for (what the launcher checks)."""
-    _, root = target_of(args)
+    _, root = target_of(args, subclass)
     values = settings_from_args(args)
     return [os.path.join(root, a, tag(a, values[a], args.attack_seed), "results.json") for a in args.attack]
 
@@ -75,14 +75,21 @@ def _run_one(attack: str, s: dict, model, exp, seed: int):
                                train_mode=s["bn"] == "train")
 
 
-def rival_from_args(args) -> Dict[str, dict]:
-    path, root = target_of(args)
+def rival_from_args(args, subclass: bool = False) -> Dict[str, dict]:
+    """Every attack of ``args.attack`` on the target model; in the sub-class setting (one fine class forgotten,
+    its siblings retained under the shared superclass) retain-only relearning only."""
+    if subclass and set(args.attack) - set(SUBCLASS_RIVAL_ATTACKS):
+        raise RivalError(f"the sub-class setting has only {', '.join(SUBCLASS_RIVAL_ATTACKS)}: PRA writes a "
+                         f"prototype into the forget class's row, which is the superclass the retained siblings share")
+    path, root = target_of(args, subclass)
     values = settings_from_args(args)
     out_dirs = {a: os.path.join(root, a, tag(a, values[a], args.attack_seed)) for a in args.attack}
     for a, d in out_dirs.items():
         preflight(args.device, d, stage=a)
-    exp = Experiment(args.dataset, args.data_root, args.download, args.device, forget_class=args.forget_class,
-                     speed=speed_flags(args))
+    exp = Experiment(args.dataset, args.data_root, args.download, args.device,
+                     forget_class=None if subclass else args.forget_class, subclass=subclass,
+                     forget_fine=args.forget_fine if subclass else None, speed=speed_flags(args))
+    forgotten = f"fine class {args.forget_fine}" if subclass else f"forget class {args.forget_class}"
     model_fp = file_fingerprint(path)  # of the bytes loaded
     model, meta = load_model(path, exp)
     method = meta.get("method") or args.method
@@ -103,7 +110,7 @@ def rival_from_args(args) -> Dict[str, dict]:
             if a == "retain_relearn" and not args.no_plot:
                 plot_retain_relearning(os.path.join(stage.dir, "curve.png"), result, args.dataset, args.net,
                                        f"{method}, retain-only relearning",
-                                       f"forget class {args.forget_class}; {values[a]['optimizer']} lr "
+                                       f"{forgotten}; {values[a]['optimizer']} lr "
                                        f"{values[a]['lr']:g}, batch {values[a]['batch_size']}, seed {args.seed}")
                 payload["files"]["plot"] = "curve.png"
             write_json(os.path.join(stage.dir, "results.json"), payload)
@@ -123,8 +130,9 @@ def rival_from_args(args) -> Dict[str, dict]:
     return out
 
 
-def rival_main(dataset: str, argv=None, args=None) -> Dict[str, dict]:
-    """Entry point of rival_attack_main_<dataset>.py: ``args`` already parsed, else parsed from ``argv``."""
-    args = finish_args(args if args is not None else rival_parser(dataset).parse_args(argv))
+def rival_main(dataset: str, argv=None, args=None, subclass: bool = False) -> Dict[str, dict]:
+    """Entry point of rival_attack_main_<dataset>[_subclass].py: ``args`` already parsed, else parsed from
+    ``argv``."""
+    args = finish_args(args if args is not None else rival_parser(dataset, subclass).parse_args(argv))
     with exit_on_error("the rival attack results"):
-        return rival_from_args(args)
+        return rival_from_args(args, subclass)

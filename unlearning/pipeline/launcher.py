@@ -816,9 +816,9 @@ def rea_results_path(dataset: str, argv: List[str], subclass: bool = False) -> s
                         config_from_args(args, args.dataset, subclass).tag(), "results.json")
 
 
-def rival_results_paths(dataset: str, argv: List[str]) -> List[str]:
+def rival_results_paths(dataset: str, argv: List[str], subclass: bool = False) -> List[str]:
     """results.json of every rival attack run with ``argv``."""
-    return rival.results_paths(finish_args(rival_parser(dataset).parse_known_args(argv)[0]))
+    return rival.results_paths(finish_args(rival_parser(dataset, subclass).parse_known_args(argv)[0]), subclass)
 
 
 def distribution_results_path(argv: List[str]) -> str:
@@ -938,11 +938,12 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                         ["python", "dfme_attack.py", *ident, *dfme_flags],
                         ["python", f"mia_on_mu_main_{ds}_fullclass_blackbox.py", *bb_cmd]], deps=[unl],
                         inputs=model, outputs=lambda bb_cmd=bb_cmd: [blackbox_results_path(ds, bb_cmd)]))
-                if "rival" in s["stages"] and not sub:  # PRA and retain-only relearning (full-class runs; asked for)
+                if "rival" in s["stages"]:  # PRA and retain-only relearning (sub-class runs: the latter); asked for
                     riv = [*ident, *_flags(smoke.get("rival", {}))]
-                    launcher.add(Step("rival", f"rival {tag}", [["python", f"rival_attack_main_{ds}.py", *riv]],
+                    riv_script = f"rival_attack_main_{ds}{'_subclass' if sub else ''}.py"
+                    launcher.add(Step("rival", f"rival {tag}", [["python", riv_script, *riv]],
                                       deps=[unl], inputs=model,
-                                      outputs=lambda riv=riv: rival_results_paths(ds, riv)))
+                                      outputs=lambda riv=riv: rival_results_paths(ds, riv, sub)))
                 dist = ["python", "distribution_metric.py", *ident, *_flags(smoke.get("distribution", {}))]
                 dist += ["--subclass"] if sub else []
                 launcher.add(Step("distribution", f"distribution {tag}", [dist], deps=[unl], inputs=model,
