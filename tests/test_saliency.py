@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from unlearning import saliency as sal
 from unlearning.cli import masks
+from unlearning.files import file_fingerprint
 
 
 def tiny_net():
@@ -102,7 +103,9 @@ def test_save_and_load_round_trip_and_errors(tmp_path):
     assert all(torch.equal(loaded[k], raw[k]) for k in raw)
     info = json.load(open(os.path.join(tmp_path, "masks.json")))
     P = sum(p.numel() for p in net.parameters())
-    assert info["net"] == "tiny" and info["files"]["mask_0.5.pt"] == {"ratio": 0.5, "kept": int(0.5 * P + 0.5), "total": P}
+    assert info["net"] == "tiny" and info["files"]["mask_0.5.pt"] == {
+        "ratio": 0.5, "kept": int(0.5 * P + 0.5), "total": P,
+        "fingerprint": file_fingerprint(os.path.join(tmp_path, "mask_0.5.pt"))}  # the file as moved into place
 
     other = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 9))
     with pytest.raises(sal.MaskError, match="made for another network: 3.weight has shape"):
