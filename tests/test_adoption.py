@@ -123,3 +123,43 @@ def test_run_py_adopts_the_steps_a_user_ran_by_hand_and_reruns_one_whose_input_c
     status = {s.stage: s.status for s in steps}
     assert status == {"pretrain": "skipped", "unlearn": "done", "rea": "done"}, status
     assert "not adopted: " in capsys.readouterr().out
+
+
+def test_a_value_no_folder_name_carries_must_be_recorded_as_the_command_resolves_it(made):
+    src, last, results, cmd = made
+    assert "records its recipe" in adoption_problem([cmd], [results, last], [src], {"recipe": {"epochs": 30}})
+    res = json.load(open(results))
+    _write(results, json.dumps(dict(res, recipe={"epochs": 3, "milestones": [1, 2]})))
+    assert "record another recipe" in adoption_problem([cmd], [results, last], [src],
+                                                       {"recipe": {"epochs": 30, "milestones": [1, 2]}})
+    assert adoption_problem([cmd], [results, last], [src], {"recipe": {"milestones": (1, 2), "epochs": 3}}) == ""
+
+
+def test_a_pretraining_made_by_hand_with_another_recipe_is_not_adopted(tmp_path, capsys):
+    """pretrain/seed-0 is named by dataset, net, seed and l1 only: a hand run with --epochs 1 lands where the
+    sweep's 30-epoch pretraining would, and its recorded recipe is what tells them apart."""
+    from unlearning.cli.pretrain import main as pretrain_main
+
+    log_root = str(tmp_path / "logs")
+    pretrain_main("digits", ["--epochs", "1", "--milestones", "--log_root", log_root, "--quiet", "--device", "cpu"])
+    args = run.parse_args(["--stages", "pretrain", "--log_root", log_root, "--device", "cpu"])
+    s = run.settings_from(args)
+    launcher = plan_sweep(s, Launcher(s["log_root"], dry_run=True))
+    (step,) = launcher.run(["pretrain"])
+    assert step.status == "planned" and not step.adopted
+    assert "not adopted: the outputs record another recipe" in capsys.readouterr().out
+
+
+def test_the_audit_refuses_a_pretrained_model_of_another_recipe(tmp_path):
+    from types import SimpleNamespace
+
+    from unlearning.cli.quality import StageError, ensure_pretrained
+    from unlearning.paths import pretrained_path
+
+    ckpt = pretrained_path(str(tmp_path), "digits", "resnet8", 0)
+    _write(ckpt, b"weights")
+    _write(os.path.join(os.path.dirname(ckpt), "results.json"),
+           json.dumps({"status": "done", "recipe": {"epochs": 1}}))
+    args = SimpleNamespace(dataset="digits", net="resnet8", device="cpu", log_root=str(tmp_path), data_root="data")
+    with pytest.raises(StageError, match="another recipe"):
+        ensure_pretrained(args, 0)

@@ -30,6 +30,25 @@ def parser(dataset: str):
     return pretrain_parser(dataset)
 
 
+RECIPE_FLAGS = ("epochs", "lr", "batch_size", "milestones", "augment")
+
+
+def resolved_recipe(args) -> dict:
+    """The pretraining recipe a command runs: the preset's, each given flag (``RECIPE_FLAGS``) replacing its value.
+    results.json records it, so finished pretraining can be told apart from one with another recipe in the same
+    folder (the folder is named by dataset, net, seed, l1 and setting only)."""
+    recipe = dict(config.preset(args.dataset)["pretrain"])
+    for key in RECIPE_FLAGS:
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
+    return recipe
+
+
+def recipe_of_argv(dataset: str, argv) -> dict:
+    """``resolved_recipe`` of a pretraining command line (its arguments after the script name)."""
+    return resolved_recipe(finish_args(parser(dataset).parse_known_args(argv)[0]))
+
+
 def pretrain(args) -> dict:
     """Train, then swap the new model into place (StagedOutput): a diverged or interrupted rerun keeps the old one.
     The default folder is replaced whole (results computed on the old model under it go with it); with --out only
@@ -40,10 +59,7 @@ def pretrain(args) -> dict:
     seed_everything(args.seed)
     exp = Experiment(args.dataset, args.data_root, args.download, args.device, subclass=args.subclass,
                      speed=speed_flags(args))
-    recipe = dict(config.preset(args.dataset)["pretrain"])
-    for key in ("epochs", "lr", "batch_size", "milestones", "augment"):
-        if getattr(args, key) is not None:
-            recipe[key] = getattr(args, key)
+    recipe = resolved_recipe(args)
     split = exp.split
     print(split.summary())
     model = exp.new_model(args.net)

@@ -129,10 +129,15 @@ def ensure_pretrained(args, seed: int) -> str:
     """The pretrained checkpoint of ``seed``, pretraining it with the pretraining entry's function if missing."""
 
     ckpt = pretrained_path(args.log_root, args.dataset, args.net, seed)
-    res = os.path.join(os.path.dirname(ckpt), "results.json")
-    if os.path.isfile(ckpt) and (read_json_object(res) or {}).get("status") == "done":
+    res = read_json_object(os.path.join(os.path.dirname(ckpt), "results.json")) or {}
+    argv = _common(args) + ["-seed", str(seed), "--quiet"]
+    if os.path.isfile(ckpt) and res.get("status") == "done":
+        wanted = pretraining.recipe_of_argv(args.dataset, argv)
+        if json.dumps(res.get("recipe"), sort_keys=True) != json.dumps(wanted, sort_keys=True):
+            raise StageError(f"{ckpt} was pretrained with another recipe ({res.get('recipe')}) than the preset's "
+                               f"({wanted}), which the audit's K models share: move it, or use another --log_root")
         return ckpt
-    pretraining.main(args.dataset, _common(args) + ["-seed", str(seed), "--quiet"])
+    pretraining.main(args.dataset, argv)
     return ckpt
 
 

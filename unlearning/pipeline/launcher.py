@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from ..cli import distribution, unlearn
+from ..cli import pretrain as pretraining
 from ..cli.extraction import blackbox_results_path
 from ..cli.quality import results_path as quality_results_path
 from ..cli import rival
@@ -67,6 +68,9 @@ class Step:
     seconds: float = 0.0
     redo_reason: str = ""
     adopted: bool = False  # recorded as done from outputs already there (Launcher._adopt)
+    # values the step's results must record to stand for it, where its folder name does not carry them (the
+    # pretraining recipe): asked when outputs made outside the ledger are considered for adoption
+    expects: Optional[Callable[[], dict]] = None
 
     @property
     def key(self) -> str:
@@ -311,7 +315,11 @@ class Launcher:
         full = [os.path.join(ROOT, p) for p in outputs]
         if any(_output_problem(p) for p in full):
             return False  # not (all) made yet: the common case, nothing to say
-        problem = adoption_problem(step.cmds, full, [os.path.join(ROOT, p) for p in inputs])
+        try:
+            expects = step.expects() if step.expects is not None else {}
+        except (Exception, SystemExit):
+            return False
+        problem = adoption_problem(step.cmds, full, [os.path.join(ROOT, p) for p in inputs], expects)
         if problem:
             step.redo_reason = f"outputs are there but not adopted: {problem}"
             return False
@@ -559,14 +567,21 @@ def _same_value(given: List[str], recorded) -> bool:
     return True
 
 
-def adoption_problem(cmds: List[List[str]], outputs: List[str], inputs: List[str]) -> str:
+def _canonical_json(value) -> str:
+    return json.dumps(json.loads(json.dumps(value)), sort_keys=True)
+
+
+def adoption_problem(cmds: List[List[str]], outputs: List[str], inputs: List[str],
+                     expects: Optional[dict] = None) -> str:
     """'' when finished ``outputs`` (absolute paths) may stand for a step with command lines ``cmds`` and
     ``inputs`` it never recorded running, else what fails:
       every checkpoint (.pt) is the file a results file of the step, or one in its folder, records by
       fingerprint (a checkpoint replaced by hand is not taken for the one its results describe);
       every input is a file one of the outputs records having consumed, by fingerprint (a pretrained model
       retrained since, a mask remade, is another input: the step runs again);
-      every flag the commands give is the value the outputs' recorded ``args`` hold, where they record it."""
+      every flag the commands give is the value the outputs' recorded ``args`` hold, where they record it;
+      every ``expects`` key (a value the command resolves to that no folder name carries, the pretraining recipe)
+      is recorded by an output with that value."""
     records = {}
     for path in outputs + [os.path.join(os.path.dirname(p), "results.json") for p in outputs if p.endswith(".pt")]:
         if path.endswith(".json") and path not in records:
@@ -585,6 +600,12 @@ def adoption_problem(cmds: List[List[str]], outputs: List[str], inputs: List[str
             return f"input {os.path.relpath(path, ROOT)} is missing"
         if fp not in known:
             return f"input {os.path.relpath(path, ROOT)} is not the one the outputs were made from"
+    for key, value in (expects or {}).items():
+        found = [r[key] for r in records.values() if key in r]
+        if not found:
+            return f"no results file of the step records its {key}"
+        if any(_canonical_json(v) != _canonical_json(value) for v in found):
+            return f"the outputs record another {key} ({found[0]!r}) than the command runs ({value!r})"
     for path in outputs:
         args = (records.get(path) or {}).get("args")
         if not isinstance(args, dict):
@@ -876,14 +897,16 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
         sparse_weight = pretrained_path(log_root, ds, net, seed, s.get("sparse_l1") or 0.0, subclass=sub)
         pre = f"pretrain {seed_field(seed)}"
         if not s.get("pretrain_path"):
-            launcher.add(Step("pretrain", pre, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed),
-                                                 "--quiet", *pre_flags]], outputs=[pre_weight]))
+            pre_argv = [*common, "-seed", str(seed), "--quiet", *pre_flags]
+            launcher.add(Step("pretrain", pre, [["python", f"pretrain_model_{ds}.py", *pre_argv]], outputs=[pre_weight],
+                              expects=lambda a=pre_argv: {"recipe": pretraining.recipe_of_argv(ds, a)}))
         sparse = None
         if s.get("sparse_l1") and any(str(m[0]).startswith("Wfisher") for m in s["methods"]):
             sparse = f"pretrain sparse {seed_field(seed)}"
-            launcher.add(Step("pretrain", sparse, [["python", f"pretrain_model_{ds}.py", *common, "-seed", str(seed),
-                                                    "--l1", str(s["sparse_l1"]), "--quiet", *pre_flags]],
-                              outputs=[sparse_weight]))
+            sparse_argv = [*common, "-seed", str(seed), "--l1", str(s["sparse_l1"]), "--quiet", *pre_flags]
+            launcher.add(Step("pretrain", sparse, [["python", f"pretrain_model_{ds}.py", *sparse_argv]],
+                              outputs=[sparse_weight],
+                              expects=lambda a=sparse_argv: {"recipe": pretraining.recipe_of_argv(ds, a)}))
         for fc in s["forget_classes"]:
             ident_base = [*common, "-seed", str(seed), forget_flag, str(fc)]
             mask_step = None
