@@ -86,7 +86,7 @@ def _sweep(log_root, stages):
 @pytest.mark.slow
 def test_run_py_adopts_the_steps_a_user_ran_by_hand_and_reruns_one_whose_input_changed(tmp_path, capsys):
     log_root = str(tmp_path / "logs")
-    stages = ["pretrain", "unlearn", "rea"]
+    stages = ["pretrain", "unlearn", "rea", "distribution"]
     planned, _ = _sweep(log_root, stages)
     by_stage = {st: [s for s in planned.steps if s.stage == st] for st in stages}
     for stage in stages:  # the commands run by hand, as the user would type them
@@ -121,7 +121,7 @@ def test_run_py_adopts_the_steps_a_user_ran_by_hand_and_reruns_one_whose_input_c
         fh.write(b"\0")
     steps = _sweep(log_root, stages)[0].run(stages)
     status = {s.stage: s.status for s in steps}
-    assert status == {"pretrain": "skipped", "unlearn": "done", "rea": "done"}, status
+    assert status == {"pretrain": "skipped", "unlearn": "done", "rea": "done", "distribution": "done"}, status
     assert "not adopted: " in capsys.readouterr().out
 
 
@@ -163,3 +163,19 @@ def test_the_audit_refuses_a_pretrained_model_of_another_recipe(tmp_path):
     args = SimpleNamespace(dataset="digits", net="resnet8", device="cpu", log_root=str(tmp_path), data_root="data")
     with pytest.raises(StageError, match="another recipe"):
         ensure_pretrained(args, 0)
+
+
+def test_a_nested_expected_value_such_as_the_t_sne_settings(made):
+    src, last, results, cmd = made
+    res = json.load(open(results))
+    _write(results, json.dumps(dict(res, args=dict(res["args"], max_points=120))))
+    assert "record another args.max_points (120)" in adoption_problem([cmd], [results, last], [src],
+                                                                      {"args.max_points": 2000})
+    assert adoption_problem([cmd], [results, last], [src], {"args.max_points": 120}) == ""
+
+
+def test_the_distribution_step_expects_its_parser_defaults():
+    from unlearning.cli.distribution import computed_settings
+
+    got = computed_settings(["-method", "ft", "--max_points", "500"])
+    assert got["args.max_points"] == 500 and got["args.perplexity"] == 30.0 and got["args.features"] == "penultimate"

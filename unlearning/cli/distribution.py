@@ -18,6 +18,17 @@ def parser():
     return distribution_parser()
 
 
+# the settings that change the numbers but not the folder name (the folder is per checkpoint and feature kind)
+COMPUTE_KEYS = ("features", "max_points", "perplexity", "grid_size", "tsne_threads", "paper")
+
+
+def computed_settings(argv) -> dict:
+    """``{"args.<key>": value}`` of ``COMPUTE_KEYS`` for a command line (defaults filled): what results.json's
+    ``args`` must hold for a result to stand for that command (the launcher's adoption check)."""
+    args = parser().parse_known_args(argv)[0]
+    return {f"args.{k}": getattr(args, k) for k in COMPUTE_KEYS}
+
+
 def resolve_paths(args):
     """(checkpoint, out_dir) from the arguments."""
     # one folder per (checkpoint, feature kind), so mid.pt or logits never overwrite the default results

@@ -567,6 +567,9 @@ def _same_value(given: List[str], recorded) -> bool:
     return True
 
 
+_MISSING = object()
+
+
 def _canonical_json(value) -> str:
     return json.dumps(json.loads(json.dumps(value)), sort_keys=True)
 
@@ -580,8 +583,9 @@ def adoption_problem(cmds: List[List[str]], outputs: List[str], inputs: List[str
       every input is a file one of the outputs records having consumed, by fingerprint (a pretrained model
       retrained since, a mask remade, is another input: the step runs again);
       every flag the commands give is the value the outputs' recorded ``args`` hold, where they record it;
-      every ``expects`` key (a value the command resolves to that no folder name carries, the pretraining recipe)
-      is recorded by an output with that value."""
+      every ``expects`` key (a value the command resolves to that no folder name carries: the pretraining recipe,
+      the distribution metrics' t-SNE settings; ``a.b`` names a nested key) is recorded by an output with that
+      value."""
     records = {}
     for path in outputs + [os.path.join(os.path.dirname(p), "results.json") for p in outputs if p.endswith(".pt")]:
         if path.endswith(".json") and path not in records:
@@ -600,8 +604,15 @@ def adoption_problem(cmds: List[List[str]], outputs: List[str], inputs: List[str
             return f"input {os.path.relpath(path, ROOT)} is missing"
         if fp not in known:
             return f"input {os.path.relpath(path, ROOT)} is not the one the outputs were made from"
+    def lookup(record, dotted):  # "args.max_points" → record["args"]["max_points"]
+        for part in dotted.split("."):
+            if not isinstance(record, dict) or part not in record:
+                return _MISSING
+            record = record[part]
+        return record
+
     for key, value in (expects or {}).items():
-        found = [r[key] for r in records.values() if key in r]
+        found = [v for v in (lookup(r, key) for r in records.values()) if v is not _MISSING]
         if not found:
             return f"no results file of the step records its {key}"
         if any(_canonical_json(v) != _canonical_json(value) for v in found):
@@ -970,7 +981,8 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
                 dist = ["python", "distribution_metric.py", *ident, *_flags(smoke.get("distribution", {}))]
                 dist += ["--subclass"] if sub else []
                 launcher.add(Step("distribution", f"distribution {tag}", [dist], deps=[unl], inputs=model,
-                                  outputs=lambda d=dist: [distribution_results_path(d[2:])]))
+                                  outputs=lambda d=dist: [distribution_results_path(d[2:])],
+                                  expects=lambda d=dist: distribution.computed_settings(d[2:])))
     audited = [m[0] for m in s["methods"] if m[0] not in ("baseline", "retrain")]
     quality_attack = (["--relearning_lr", str(s["relearning_lrs"][0])] if s.get("relearning_lrs") else []) + \
         (["--repeats", str(s["repeats"])] if s.get("repeats") else [])  # the stage attacks at one lr
