@@ -402,6 +402,17 @@ def resolve_scope(args) -> tuple:
     return entries, cfg, out_dir_for(args, cfg, entries)
 
 
+# the arguments that change the stage's numbers but not its folder name (K, seeds, ReA settings and methods name it)
+COMPUTE_KEYS = ("confidence", "max_fpr", "recipe")
+
+
+def computed_settings(dataset: str, argv) -> dict:
+    """``{"args.<key>": value}`` of ``COMPUTE_KEYS`` for a command line (defaults filled): what results.json's
+    ``args`` must hold for a result to stand for that command (the launcher's adoption check)."""
+    args = parser(dataset).parse_known_args(argv)[0]
+    return {f"args.{k}": getattr(args, k) for k in COMPUTE_KEYS}
+
+
 def results_path(dataset: str, argv) -> str:
     """The results.json the stage writes for the command-line arguments ``argv`` (the launcher's declared output)."""
     return os.path.join(resolve_scope(finish_args(parser(dataset).parse_known_args(argv)[0]))[2], "results.json")

@@ -29,6 +29,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 from ..cli import distribution, unlearn
 from ..cli import pretrain as pretraining
 from ..cli.extraction import blackbox_results_path
+from ..cli.quality import computed_settings as quality_settings
 from ..cli.quality import results_path as quality_results_path
 from ..cli import rival
 from ..cli.parsers import rival_parser
@@ -991,7 +992,8 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
         q_cmd = [*common, "--forget_class", str(fc), "--methods", *audited, *quality_attack,
                  *_flags(smoke.get("quality", {})), *(["--recipe", s["recipe"]] if s.get("recipe") else [])]
         launcher.add(Step("quality", f"quality forget{fc}", [["python", f"forget_quality_main_{ds}.py", *q_cmd]],
-                          outputs=lambda q_cmd=q_cmd: [quality_results_path(ds, q_cmd)]))
+                          outputs=lambda q_cmd=q_cmd: [quality_results_path(ds, q_cmd)],
+                          expects=lambda q_cmd=q_cmd: quality_settings(ds, q_cmd)))
     launcher.add(Step("report", "report", [["python", "reproduce_tables.py", "--log_root", log_root]],
                       outputs=[os.path.join(log_root, "report", "report.md")], cached=False))
     return launcher
