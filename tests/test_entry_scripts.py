@@ -106,6 +106,7 @@ def _options(p: argparse.ArgumentParser):
     return sorted(s for a in p._actions for s in a.option_strings)
 
 
+@pytest.mark.slow
 def test_script_parsers_take_the_flags_their_stages_take():
     """Where a stage module keeps its own parser (quality, report), the torch-free one has the same flags."""
     from unlearning.cli import quality

@@ -254,6 +254,7 @@ def exp():
     return Experiment("digits", device="cpu", forget_class=3)
 
 
+@pytest.mark.slow
 def test_short_extraction_beats_chance_on_digits(digits_pretrained, exp):
     victim, _ = load_model(digits_pretrained, exp)
     idx = exp.split.retain_test
@@ -275,6 +276,7 @@ def test_short_extraction_beats_chance_on_digits(digits_pretrained, exp):
     assert hist[-1]["fidelity"] > hist[0]["fidelity"] + 0.2
 
 
+@pytest.mark.slow
 def test_entry_point_saves_copy_per_target_and_seed(digits_pretrained, exp, tmp_path):
     common = ["--model_path", digits_pretrained, "--out_dir", str(tmp_path), "--query_budget", "1500",
               "--batch_size", "32", "--eval_points", "2", "--quiet", "--device", "cpu"]

@@ -1,6 +1,8 @@
 """A measured table in docs/ names the command, date and machine that produced it."""
 import datetime as dt
 
+import pytest
+
 from unlearning.measured_docs import this_command, write_measured
 
 
@@ -18,6 +20,7 @@ def test_this_command_quotes_arguments():
     assert this_command(["experiments/x.py", "--a", "two words"]) == "python experiments/x.py --a 'two words'"
 
 
+@pytest.mark.slow
 def test_benchmark_writes_the_table_it_prints(tmp_path, digits_pretrained, capsys):
     import importlib.util
     import os

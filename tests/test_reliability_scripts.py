@@ -300,6 +300,7 @@ def _unprivileged(cmd):
     ("forget_full_class_main_digits.py", ["-method", "baseline"]),
     ("pretrain_model_digits.py", ["--epochs", "1", "--quiet"]),
 ])
+@pytest.mark.slow
 def test_unwritable_log_root_is_one_line_before_computing(tmp_path, digits_pretrained, script, extra):
     root = tmp_path / "readonly"
     root.mkdir()

@@ -111,6 +111,7 @@ def test_bad_rival_settings_are_one_line(rival_run, capsys):
     assert str(err.value.code).startswith("error: ") and "last.pt does not exist" in str(err.value.code)
 
 
+@pytest.mark.slow
 def test_the_report_puts_every_attack_in_one_matrix(rival_run, tmp_path):
     from unlearning.cli.attack import rea_main
     from unlearning.report import build_report

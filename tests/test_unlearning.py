@@ -258,6 +258,7 @@ def test_bad_input_is_one_clear_line(tmp_path, digits_pretrained, argv, message)
         main("digits", argv=argv + ["--log_root", str(tmp_path), "-weight_path", digits_pretrained])
 
 
+@pytest.mark.slow
 def test_entry_point_lists_the_registry_on_an_unknown_method():
     proc = subprocess.run([sys.executable, "forget_full_class_main_digits.py", "-method", "nope"], cwd=ROOT,
                           capture_output=True, text=True)

@@ -11,6 +11,9 @@ import pytest
 from unlearning.pipeline import zygote
 from unlearning.pipeline.launcher import ForkExecutor, Launcher, LocalExecutor, Step
 
+# every test here starts interpreters (a server that imports torch, forked steps): end to end, out of the fast tier
+pytestmark = pytest.mark.slow
+
 SCRIPT = textwrap.dedent("""
     import os, sys
     import torch
