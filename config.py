@@ -216,9 +216,9 @@ SMOKE = {
                 "fisher_samples": 16, "replay": {"epochs": 1, "steps": 4}, "orth": {"steps": 2}},
     "methods": {"finetune": {"para2": 1}, "amnesiac": {"para2": 1}, "Wfisher": {"para2": 8},
                 "SCRUB": {"para2": 1}},
-    # a fifth of the forget-train images per attacker sample (the presets' 3% is ONE image on the tests' cifar20
-    # fixture: its accuracy is 0 or 1, so whether an OOD sample starts at τ was a coin flip, and baseline's known
-    # answer, ReA AUC ≥ 0.9, read 0.85 on one CPU and ≥ 0.9 on another)
+    # a fifth of the forget-train images per attacker sample: the presets' 3% is ONE image on the tests' cifar20
+    # fixture, whose accuracy is 0 or 1, so whether an OOD sample starts at τ — and baseline's known answer,
+    # ReA AUC ≥ 0.9 — would turn on one image's rounding
     "rea": {"repeats": 2, "steps": 3, "unlearn_data_percent": 0.2},
     "distribution": {"max_points": 1000, "perplexity": 5, "grid_size": 16},
     "blackbox": {"query_budget": 512, "batch_size": 32, "eval_points": 2},

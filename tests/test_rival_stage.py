@@ -194,3 +194,9 @@ def test_retain_only_relearning_in_the_subclass_setting(tmp_path, cifar_root):
         {split.forget_index}
     with pytest.raises(SystemExit):
         rival_main("cifar20", argv=argv + ["-attack", "pra"], subclass=True)
+    from unlearning.cli.parsers import rival_parser
+
+    asked = rival_parser("cifar20", subclass=True).parse_args(argv)
+    asked.attack = ["pra"]  # past the parser, as a caller building the arguments would
+    with pytest.raises(SystemExit, match="error: .*the sub-class setting has only retain_relearn: PRA writes"):
+        rival_main("cifar20", args=asked, subclass=True)

@@ -68,6 +68,11 @@ def jsonable(obj):
     return str(obj)
 
 
+def same_json(a, b) -> bool:
+    """Whether two values are the same JSON document (tuples as lists, keys in any order)."""
+    return json.dumps(jsonable(a), sort_keys=True) == json.dumps(jsonable(b), sort_keys=True)
+
+
 def write_json(path: str, data: dict) -> str:
     return atomic_write_text(path, json.dumps(jsonable(data), indent=2) + "\n")
 

@@ -12,7 +12,7 @@ from models import canonical_name
 
 from .parsers import add_run_identity_args, base_parser, json_object
 
-__all__ = ["add_run_identity_args", "base_parser", "finish_args", "json_object", "speed_flags"]
+__all__ = ["add_run_identity_args", "base_parser", "expected_args", "finish_args", "json_object", "speed_flags"]
 
 
 def finish_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -26,6 +26,13 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
     except ValueError as err:
         sys.exit(f"error: {err}")
     return args
+
+
+def expected_args(p: argparse.ArgumentParser, argv, keys) -> dict:
+    """``{"args.<key>": value}`` of ``keys`` for the command line ``argv`` parsed by ``p`` (defaults filled): what a
+    stage's results.json must record in its ``args`` to stand for that command (the launcher's adoption check)."""
+    args = p.parse_known_args(argv)[0]
+    return {f"args.{k}": getattr(args, k) for k in keys}
 
 
 def speed_flags(args) -> dict:

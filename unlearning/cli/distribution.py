@@ -10,7 +10,7 @@ from ..metrics.representation import distribution_metrics
 from ..paths import forget_name
 from ..run_identity import fill_forget_default, identity, preflight
 from ..runtime import seed_everything
-from .args import finish_args, speed_flags
+from .args import expected_args, finish_args, speed_flags
 from .parsers import distribution_parser
 
 
@@ -23,10 +23,8 @@ COMPUTE_KEYS = ("features", "max_points", "perplexity", "grid_size", "tsne_threa
 
 
 def computed_settings(argv) -> dict:
-    """``{"args.<key>": value}`` of ``COMPUTE_KEYS`` for a command line (defaults filled): what results.json's
-    ``args`` must hold for a result to stand for that command (the launcher's adoption check)."""
-    args = parser().parse_known_args(argv)[0]
-    return {f"args.{k}": getattr(args, k) for k in COMPUTE_KEYS}
+    """``expected_args`` of ``COMPUTE_KEYS`` for a distribution command line."""
+    return expected_args(parser(), argv, COMPUTE_KEYS)
 
 
 def resolve_paths(args):

@@ -31,7 +31,7 @@ from ..measured_docs import add_docs_flag, script_command, write_measured
 from ..attacks import reminiscence as R
 from ..attacks import rival as RV
 from ..errors import exit_on_error
-from .args import base_parser, finish_args, speed_flags
+from .args import base_parser, expected_args, finish_args, speed_flags
 from ..experiment import Experiment, load_model
 from ..files import read_json_object, write_json
 from ..paths import forget_dir, seed_field, settings_tag
@@ -46,6 +46,7 @@ from . import unlearn as U
 from ..files import atomic_write
 from ..files import atomic_write_text
 from ..files import jsonable as _jsonable
+from ..files import same_json
 from ..methods import get_method
 import json
 
@@ -133,7 +134,7 @@ def ensure_pretrained(args, seed: int) -> str:
     argv = _common(args) + ["-seed", str(seed), "--quiet"]
     if os.path.isfile(ckpt) and res.get("status") == "done":
         wanted = pretraining.recipe_of_argv(args.dataset, argv)
-        if json.dumps(res.get("recipe"), sort_keys=True) != json.dumps(wanted, sort_keys=True):
+        if not same_json(res.get("recipe"), wanted):
             raise StageError(f"{ckpt} was pretrained with another recipe ({res.get('recipe')}) than the preset's "
                                f"({wanted}), which the audit's K models share: move it, or use another --log_root")
         return ckpt
@@ -407,10 +408,8 @@ COMPUTE_KEYS = ("confidence", "max_fpr", "recipe")
 
 
 def computed_settings(dataset: str, argv) -> dict:
-    """``{"args.<key>": value}`` of ``COMPUTE_KEYS`` for a command line (defaults filled): what results.json's
-    ``args`` must hold for a result to stand for that command (the launcher's adoption check)."""
-    args = parser(dataset).parse_known_args(argv)[0]
-    return {f"args.{k}": getattr(args, k) for k in COMPUTE_KEYS}
+    """``expected_args`` of ``COMPUTE_KEYS`` for a quality command line."""
+    return expected_args(parser(dataset), argv, COMPUTE_KEYS)
 
 
 def results_path(dataset: str, argv) -> str:

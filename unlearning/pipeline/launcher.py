@@ -35,7 +35,7 @@ from ..cli import rival
 from ..cli.parsers import rival_parser
 from ..cli.args import finish_args
 from ..cli.attack import config_from_args, rea_parser
-from ..files import file_fingerprint, read_json, write_json
+from ..files import file_fingerprint, read_json, same_json, write_json
 from ..methods import get_method
 from ..methods.schema import applicable
 from ..paths import ROOT, mask_dir, mask_filename, pretrained_path, seed_field
@@ -305,6 +305,12 @@ class Launcher:
             write_json(self._ledger(step), rec)
         return True
 
+    def _record_done(self, step, inputs: Dict[str, Optional[str]], outputs: List[str], **extra) -> None:
+        """The step's ledger record: done, with the inputs' fingerprints as consumed and the outputs' as written."""
+        write_json(self._ledger(step), {"status": "done", "stage": step.stage, "name": step.name, "cmds": step.cmds,
+                                        "inputs": inputs, "outputs": self._fingerprints(outputs), **extra,
+                                        "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+
     def _adopt(self, step) -> bool:
         """A step this ledger has no record of whose outputs are already there for the same run identity (made by
         hand with the same command, or by a sweep whose ledger is gone) is recorded as done, not run again; see
@@ -325,10 +331,7 @@ class Launcher:
             step.redo_reason = f"outputs are there but not adopted: {problem}"
             return False
         if not self.dry_run:
-            write_json(self._ledger(step), {"status": "done", "stage": step.stage, "name": step.name, "cmds": step.cmds,
-                                            "inputs": self._fingerprints(inputs),
-                                            "outputs": self._fingerprints(outputs), "adopted": True,
-                                            "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+            self._record_done(step, self._fingerprints(inputs), outputs, adopted=True)
         step.adopted = True
         return True
 
@@ -377,11 +380,7 @@ class Launcher:
                 return
             step.status = "done"
             step.seconds = time.perf_counter() - start
-            write_json(self._ledger(step), {"status": "done", "stage": step.stage, "name": step.name,
-                                            "cmds": step.cmds, "inputs": consumed,
-                                            "outputs": self._fingerprints(outputs),
-                                            "seconds": step.seconds, "log": step.log,
-                                            "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+            self._record_done(step, consumed, outputs, seconds=step.seconds, log=step.log)
         finally:
             step.seconds = time.perf_counter() - start
             self._release(dev)
@@ -571,8 +570,13 @@ def _same_value(given: List[str], recorded) -> bool:
 _MISSING = object()
 
 
-def _canonical_json(value) -> str:
-    return json.dumps(json.loads(json.dumps(value)), sort_keys=True)
+def _lookup(record, dotted: str):
+    """``record["args"]["max_points"]`` for ``"args.max_points"``; _MISSING where a part is absent."""
+    for part in dotted.split("."):
+        if not isinstance(record, dict) or part not in record:
+            return _MISSING
+        record = record[part]
+    return record
 
 
 def adoption_problem(cmds: List[List[str]], outputs: List[str], inputs: List[str],
@@ -605,18 +609,11 @@ def adoption_problem(cmds: List[List[str]], outputs: List[str], inputs: List[str
             return f"input {os.path.relpath(path, ROOT)} is missing"
         if fp not in known:
             return f"input {os.path.relpath(path, ROOT)} is not the one the outputs were made from"
-    def lookup(record, dotted):  # "args.max_points" → record["args"]["max_points"]
-        for part in dotted.split("."):
-            if not isinstance(record, dict) or part not in record:
-                return _MISSING
-            record = record[part]
-        return record
-
     for key, value in (expects or {}).items():
-        found = [v for v in (lookup(r, key) for r in records.values()) if v is not _MISSING]
+        found = [v for v in (_lookup(r, key) for r in records.values()) if v is not _MISSING]
         if not found:
             return f"no results file of the step records its {key}"
-        if any(_canonical_json(v) != _canonical_json(value) for v in found):
+        if not all(same_json(v, value) for v in found):
             return f"the outputs record another {key} ({found[0]!r}) than the command runs ({value!r})"
     for path in outputs:
         args = (records.get(path) or {}).get("args")
