@@ -222,13 +222,10 @@ SMOKE = {
     "rea": {"repeats": 2, "steps": 3, "unlearn_data_percent": 0.2},
     "distribution": {"max_points": 1000, "perplexity": 5, "grid_size": 16},
     "blackbox": {"query_budget": 512, "batch_size": 32, "eval_points": 2},
-    "quality": {"K": 2, "repeats": 2, "steps": 3},
+    "quality": {"K": 2, "repeats": 2, "steps": 3, "unlearn_data_percent": 0.2},  # its models: the recipes above
     "rival": {"relearn_steps": 3, "relearn_eval_every": 1},  # two models per population, a short attack (its models train at full length)
-    # the plan: every stage of run.py but these unless --stages names some (the population audit trains its K
-    # pretrained and K retrained models at the preset's full length: 330 s for K = 2 on the tests' fixture, loaded
-    # 2-core CPU; name it in --stages to check it); the black box on these methods; a SalUn-masked entry (made by
-    # the masks stage) added when the sweep has none
-    "stages_left_out": ["quality"],
+    # the plan: every stage of run.py unless --stages names some; the black box on these methods; a SalUn-masked
+    # entry (made by the masks stage) added when the sweep has none
     "blackbox_methods": ["baseline"],
     "masked_entry": ["finetune", None, None, 0.5],
 }

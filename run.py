@@ -132,8 +132,8 @@ def settings_from(args) -> dict:
 
         from config import SMOKE
         s.update(smoke=copy.deepcopy(SMOKE), log_root=os.path.join(args.log_root, "smoke"))
-        if not args.stages:  # every stage run.py has but the population audit, the black box on a few methods
-            s["stages"] = [st for st in launcher_stages() if st not in SMOKE["stages_left_out"]]
+        if not args.stages:  # every stage run.py has, the black box on a few methods
+            s["stages"] = list(launcher_stages())
             s["blackbox_methods"] = s.get("blackbox_methods") or list(SMOKE["blackbox_methods"])
         if "masks" in s["stages"] and not any(len(m) > 3 and m[3] is not None for m in methods):
             s["methods"] = methods + [list(SMOKE["masked_entry"])]  # the masks stage has a mask to make

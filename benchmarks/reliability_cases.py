@@ -375,8 +375,18 @@ def _ledger_case(w, content: bytes):
     if "Traceback" in r.stdout + r.stderr:
         return "traceback", last_line(r)
     steps = summary_of(log_root)
-    ok = r.returncode == 0 and all(s["status"] == "done" for n, s in steps.items() if n.startswith("unlearn"))
-    return ("fine" if ok else "silent-wrong"), last_line(r)
+
+    def redone_or_adopted(path):  # run again, or its outputs checked and adopted (docs/launcher.md)
+        try:
+            return json.load(open(path)).get("status") == "done"
+        except (OSError, ValueError):
+            return False
+    named = all(f"warning: skipped {p}" in r.stderr for p in ledgers)  # each malformed file, by name
+    ok = (r.returncode == 0 and named and all(redone_or_adopted(p) for p in ledgers)
+          and all(s["status"] in ("done", "skipped") for n, s in steps.items() if n.startswith("unlearn")))
+    adopted = sum("adopted" in json.load(open(p)) for p in ledgers if redone_or_adopted(p))
+    return ("fine" if ok else "silent-wrong"), f"{len(ledgers)} ledger file(s) named in a warning: {named}; " \
+        f"{adopted} step(s) adopted, the rest run again"
 
 
 @case(18, "ledger file empty or binary garbage")
@@ -500,6 +510,35 @@ def c25(w):
         next((line.strip() for line in out.splitlines() if "FAILED" in line), "")[:140]
 
 
+@case(56, "SIGKILL to the start-up server while a step runs (an out-of-memory kill of it)")
+def c56(w):
+    proc, log_root = _sweep_with_running_unlearn(w, "ssd_tuning")
+    server = lock_info(log_root).get("server")
+    if proc.poll() is not None or not server:
+        proc.communicate(timeout=300)
+        return "fine", "the step finished before the server could be killed"
+    step = lock_info(log_root)["children"][0]
+    os.kill(server, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=300)
+    if "Traceback" in out:
+        return "traceback", ""
+    said = "start-up server (unlearning/pipeline/zygote.py) was killed by signal SIGKILL" in out
+    gone = wait_for(lambda: not _running(step), timeout=30)
+    again = run(["python", "run.py", "--methods", "ssd_tuning", "--repeats", "2", "--jobs", "1", "--device", "cpu",
+                 "--stages", "unlearn", "--log_root", log_root])
+    redone = again.returncode == 0 and all(s["status"] == "done" for s in summary_of(log_root).values())
+    return ("clear" if said and gone and redone else "silent-wrong"), \
+        f"said: {said}, its step stopped: {bool(gone)}, rerun done: {redone}"
+
+
+def _running(pid) -> bool:
+    """Alive and not a zombie waiting for its new parent."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 @case(26, "Ctrl-C while re-running a finished F")
 def c26(w):
     run_dir = w.finished("finetune", log_root=w.path("c26"))
@@ -541,10 +580,11 @@ def c27(w):
 @case(28, "two R at once in one folder")
 def c28(w):
     shutil.copytree(w.sweep(), w.path("c28"))
-    proc, log_root = _sweep_with_running_unlearn(w, "FT_prune", log_root=w.path("c28"))
+    # retrain: a step that outlasts the second sweep's start-up (a forked step of a fast method can end first)
+    proc, log_root = _sweep_with_running_unlearn(w, "retrain", log_root=w.path("c28"))
     if proc.poll() is not None:
         return "silent-wrong", "the first sweep ended early: " + proc.stdout.read()[-200:]
-    second = run(["python", "run.py", "--methods", "FT_prune", "--jobs", "1", "--device", "cpu", "--stages", "unlearn",
+    second = run(["python", "run.py", "--methods", "retrain", "--jobs", "1", "--device", "cpu", "--stages", "unlearn",
                   "--log_root", log_root])
     os.killpg(proc.pid, signal.SIGTERM)
     proc.communicate(timeout=300)
@@ -885,6 +925,34 @@ def c55(w):
     finally:
         os.chdir(here)
     return ("fine" if got.get("reused") else "silent-wrong"), f"reused: {got.get('reused')}"
+
+
+@case(57, "pretraining recipe values out of range: flags, and a retrain run's \"pretrain\" setting")
+def c57(w):
+    log_root = w.path("c57")
+    rs = [run(["python", "pretrain_model_digits.py", *flags, "--log_root", log_root, "--device", "cpu", "--quiet"])
+          for flags in (["--epochs", "0"], ["--batch_size", "0"], ["--lr", "0"], ["--milestones", "-3"])]
+    rs += [_f(w, "-method", "retrain", "--settings", json.dumps(v), log_root=log_root)
+           for v in ({"pretrain": {"epochs": 0}}, {"pretrain": {"batch_size": 0}}, {"pretrain": {"epoch": 2}})]
+    outs = [refused(r) or "silent-wrong" for r in rs]
+    if os.path.isdir(os.path.join(log_root, "digits")):  # something was trained or written before the refusal
+        outs.append("silent-wrong")
+    return worst(outs), last_line(rs[-1])
+
+
+@case(58, "quality audit: --confidence 2, --max_fpr 2, a bad --pretrain_recipe or --method_settings")
+def c58(w):
+    log_root = w.path("c58")
+    base = ["python", "forget_quality_main_digits.py", "-K", "2", "--methods", "finetune", "--log_root", log_root,
+            "--device", "cpu", "--quiet"]
+    rs = [run([*base, *flags]) for flags in (
+        ["--confidence", "2"], ["--max_fpr", "2"], ["--pretrain_recipe", '{"epochs": 0}'],
+        ["--pretrain_recipe", '{"warmup_epochs": 1}'], ["--method_settings", '{"retrian": {}}'],
+        ["--method_settings", '{"finetune": {"epochs": -1}}'])]
+    outs = [refused(r) or "silent-wrong" for r in rs]
+    if os.path.isdir(os.path.join(log_root, "digits")):  # refused only after training models
+        outs.append("silent-wrong")
+    return worst(outs), last_line(rs[-1])
 
 
 # ----------------------------------------------------------------------------- main

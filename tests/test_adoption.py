@@ -12,7 +12,11 @@ from conftest import ROOT
 
 sys.path.insert(0, ROOT)
 import run  # noqa: E402
+import config  # noqa: E402
+from unlearning.cli import quality  # noqa: E402
+from unlearning.cli.args import finish_args  # noqa: E402
 from unlearning.files import file_fingerprint  # noqa: E402
+from unlearning.paths import pretrained_path  # noqa: E402
 from unlearning.pipeline.launcher import Launcher, adoption_problem, plan_sweep  # noqa: E402
 
 
@@ -150,19 +154,19 @@ def test_a_pretraining_made_by_hand_with_another_recipe_is_not_adopted(tmp_path,
     assert "not adopted: the outputs record another recipe" in capsys.readouterr().out
 
 
-def test_the_audit_refuses_a_pretrained_model_of_another_recipe(tmp_path):
-    from types import SimpleNamespace
-
-    from unlearning.cli.quality import StageError, ensure_pretrained
-    from unlearning.paths import pretrained_path
-
+def test_the_audit_refuses_a_pretrained_model_of_another_recipe_and_reuses_one_of_its_own(tmp_path):
     ckpt = pretrained_path(str(tmp_path), "digits", "resnet8", 0)
     _write(ckpt, b"weights")
-    _write(os.path.join(os.path.dirname(ckpt), "results.json"),
-           json.dumps({"status": "done", "recipe": {"epochs": 1}}))
-    args = SimpleNamespace(dataset="digits", net="resnet8", device="cpu", log_root=str(tmp_path), data_root="data")
-    with pytest.raises(StageError, match="another recipe"):
-        ensure_pretrained(args, 0)
+    recipe = dict(config.PRESETS["digits"]["pretrain"], epochs=1)
+    _write(os.path.join(os.path.dirname(ckpt), "results.json"), json.dumps({"status": "done", "recipe": recipe}))
+
+    def audit(*flags):
+        return finish_args(quality.parser("digits").parse_args(["--log_root", str(tmp_path), "--device", "cpu", *flags]))
+    with pytest.raises(quality.StageError, match="another recipe"):
+        quality.ensure_pretrained(audit(), 0)
+    # the audit of that recipe (--pretrain_recipe, as a smoke sweep's audit gives it) reuses the model as it is
+    assert quality.ensure_pretrained(audit("--pretrain_recipe", '{"epochs": 1}'), 0) == ckpt
+    assert open(ckpt, "rb").read() == b"weights"
 
 
 def test_a_nested_expected_value_such_as_the_t_sne_settings(made):

@@ -1,4 +1,5 @@
 """run.py --smoke on the fixtures (every stage of a paper preset, tiny settings) and the sweep checks."""
+import glob
 import json
 import os
 import subprocess
@@ -52,9 +53,9 @@ def _smoke(preset, data_root, log_root, extra=(), known="3 pass, 0 fail, 0 not r
 def test_smoke_cifar20_every_stage_and_never_reused_as_real(cifar_smoke_root, tmp_path):
     log_root = str(tmp_path / "logs")
     summary, report = _smoke("cifar20", cifar_smoke_root, log_root)
-    # every stage run.py has but the population audit: a SalUn mask for the masked entry the plan adds, the black
-    # box with its small budget, PRA and retain-only relearning
-    assert {s["stage"] for s in summary["steps"]} == set(launcher_stages()) - {"quality"}
+    # every stage run.py has: a SalUn mask for the masked entry the plan adds, the black box with its small budget,
+    # PRA and retain-only relearning, the population audit with K = 2
+    assert {s["stage"] for s in summary["steps"]} == set(launcher_stages())
     masked = [s for s in summary["steps"] if s["stage"] == "unlearn" and "mask 0.5" in s["name"]]
     assert masked and masked[0]["status"] == "done"
     dfme = [s for s in summary["steps"] if s["stage"] == "blackbox"]
@@ -63,6 +64,15 @@ def test_smoke_cifar20_every_stage_and_never_reused_as_real(cifar_smoke_root, tm
     pre = json.load(open(os.path.join(log_root, "smoke", "cifar20", "resnet8", "pretrain", "seed-0", "results.json")))
     assert pre["recipe"]["epochs"] == 5 and pre["recipe"]["batch_size"] == 16  # config.SMOKE's, not the preset's
     assert "| retrain |" in report and "- PASS cifar20 / resnet8, forget class 4: retrain's UA 0.000 = 0" in report
+    # the audit's models get the smoke recipes too: seed 1 pretrained as seed 0, seed 0's retrained model the sweep's
+    smoke = os.path.join(log_root, "smoke", "cifar20", "resnet8")
+    pre1 = json.load(open(os.path.join(smoke, "pretrain", "seed-1", "results.json")))
+    assert pre1["recipe"] == pre["recipe"]
+    audits = glob.glob(os.path.join(smoke, "forget_4", "quality", "K2_seed-0_*_set-*", "results.json"))
+    assert len(audits) == 1, audits
+    audit = json.load(open(audits[0]))
+    assert [m["reused"] for m in audit["retrained"]["models"]] == [True, False]
+    assert list(audit["methods"]) == ["finetune"] and len(audit["methods"]["finetune"]["models"]) == 2
     # the same sweep without --smoke plans every step again: smoke results never count as done
     r = _run(["--preset", "cifar20", "--net", "resnet8", "--methods", "baseline", "--device", "cpu", "--dry_run",
               "--data_root", cifar_smoke_root, "--log_root", log_root])

@@ -9,11 +9,11 @@ from unlearning.cli.unlearn import main
 from unlearning.experiment import load_checkpoint, save_checkpoint
 from unlearning.errors import CheckpointError
 from unlearning.methods import METHODS, VARIANTS, load_recipe, method_names, method_settings
-from unlearning.methods.schema import (ORTH_KINDS, REPLAY_KINDS, SETTING_KINDS, check_settings, inferred_kind,
-                                       known_kinds)
+from unlearning.methods.schema import (ORTH_KINDS, REPLAY_KINDS, SETTING_KINDS, check_recipe, check_settings,
+                                       inferred_kind, known_kinds)
 from unlearning.methods.settings import SNAPSHOT_DATASETS
 from unlearning.runtime import resolve_device
-from unlearning.values import check, did_you_mean, flag_type
+from unlearning.values import check, check_training_recipe, did_you_mean, flag_type
 
 
 # ----------------------------------------------------------------------------- the kinds
@@ -152,3 +152,62 @@ def test_run_py_overrides_are_checked_before_planning(tmp_path, flag, value):
     lines = [ln for ln in r.stderr.splitlines() if "error:" in ln]
     assert r.returncode == 2 and len(lines) == 1 and flag in lines[0], r.stderr
     assert not os.listdir(tmp_path)
+
+
+# ----------------------------------------------------------------------------- the training recipe, wherever it enters
+def test_every_presets_training_recipe_passes_its_own_check():
+    import config
+    for name, preset in config.PRESETS.items():
+        assert check_training_recipe(preset["pretrain"], name) == preset["pretrain"]
+
+
+@pytest.mark.parametrize("flags, said", [(["--epochs", "0"], "--epochs"), (["--epochs", "-1"], "--epochs"),
+                                         (["--batch_size", "0"], "--batch_size"), (["--lr", "0"], "--lr"),
+                                         (["--lr", "nan"], "--lr"), (["--milestones", "5", "-3"], "--milestones")])
+def test_pretraining_flags_out_of_range_are_argparse_errors(flags, said, capsys):
+    from unlearning.cli.parsers import pretrain_parser
+    with pytest.raises(SystemExit) as exit_:
+        pretrain_parser("digits").parse_args(flags)
+    assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_a_runs_pretrain_setting_is_checked_key_by_key():
+    assert check_settings("retrain", {"pretrain": {"epochs": 2.0}})["pretrain"] == {"epochs": 2}
+    with pytest.raises(ValueError, match=r"retrain setting pretrain\.epochs 0 is out of range"):
+        check_settings("retrain", {"pretrain": {"epochs": 0}})
+    with pytest.raises(ValueError, match=r"has no setting 'epoch' \(did you mean 'epochs'\?\)"):
+        check_settings("retrain", {"pretrain": {"epoch": 2}})
+    with pytest.raises(ValueError, match="must be an object"):
+        check_settings("retrain", {"pretrain": 5})
+    with pytest.raises(ValueError, match=r"UNLEARN\.retrain\.pretrain\.batch_size 0 is out of range"):
+        check_recipe({"UNLEARN": {"retrain": {"pretrain": {"batch_size": 0}}}}, "r.json")
+
+
+def test_the_training_loop_refuses_a_recipe_that_came_round_every_check():
+    from unlearning.training import train_supervised
+    with pytest.raises(ValueError, match=r"training recipe\.epochs 0 is out of range"):
+        train_supervised(torch.nn.Linear(2, 2), [], {"epochs": 0, "lr": 0.1}, lambda m: 1.0)
+
+
+@pytest.mark.parametrize("flags", [["--confidence", "1"], ["--confidence", "0"], ["--max_fpr", "1.5"],
+                                   ["--pretrain_recipe", "[1]"], ["--method_settings", "not json"]])
+def test_the_audits_flags_are_refused_before_anything_runs(flags):
+    from unlearning.cli.parsers import quality_parser
+    with pytest.raises(SystemExit):
+        quality_parser("digits").parse_args(flags)
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--pretrain_recipe", '{"epochs": 0}'], r"--pretrain_recipe\.epochs 0 is out of range"),
+    (["--pretrain_recipe", '{"warmup_epochs": 2}'], "--pretrain_recipe has no setting 'warmup_epochs'"),
+    (["--method_settings", '{"retrian": {}}'], r"names 'retrian', which the audit does not run \(did you mean 'retrain'"),
+    (["--method_settings", '{"finetune": {"batch_size": 0}}'], r"finetune setting batch_size 0 is out of range"),
+    (["--method_settings", '{"retrain": 3}'], "must be an object")])
+def test_the_audits_settings_are_checked_when_its_scope_is_resolved(flags, said, tmp_path):
+    from unlearning.cli import quality
+    from unlearning.cli.args import finish_args
+    args = finish_args(quality.parser("digits").parse_args(
+        ["--log_root", str(tmp_path), "--device", "cpu", "--methods", "finetune", *flags]))
+    with pytest.raises(ValueError, match=said):
+        quality.resolve_scope(args)
+    assert not os.listdir(tmp_path)  # nothing trained or written

@@ -1,6 +1,8 @@
 """Start-up once (unlearning/pipeline/zygote.py, ForkExecutor): a step forked from the server behaves as the same
 command run as a fresh interpreter — same log, same error line, same exit status, same numbers."""
+import json
 import os
+import signal
 import sys
 import textwrap
 import threading
@@ -132,12 +134,48 @@ def test_the_lock_names_forked_children_and_a_sweep_uses_the_server(tmp_path, sc
         Launcher(str(tmp_path / "l4"), startup="sometimes")
     launcher.add(Step("unlearn", "one", [["python", script]], outputs=[]))
     original = launcher._child_event
-    launcher._child_event = lambda pid, started: (seen.append((pid, started)), original(pid, started))
+    lock = str(tmp_path / "logs" / "launcher" / "lock")
+    named = []  # what the lock file says at each event: the server apart from the step processes
+
+    def event(pid, started, server=False):
+        seen.append((pid, started, server))
+        original(pid, started, server)
+        info = json.load(open(lock))
+        named.append((info["server"], list(info["children"])))
+    launcher._child_event = event
     steps = launcher.run(["unlearn"])
     assert steps[0].status == "done", steps[0].error
-    started = [pid for pid, s in seen if s]
-    assert len(started) == 2 and set(started) == {pid for pid, s in seen if not s}  # server and child, both ended
+    started = [(pid, server) for pid, s, server in seen if s]
+    assert len(started) == 2 and set(started) == {(pid, server) for pid, s, server in seen if not s}  # both ended
+    (server_pid, _), (child_pid, _) = sorted(started, key=lambda p: not p[1])
+    assert named[:2] == [(server_pid, []), (server_pid, [child_pid])]  # a second sweep waits on either
     assert launcher.executor._server is None  # closed with the sweep
+
+
+def test_a_killed_server_stops_its_step_and_the_error_says_how_it_ended(script, tmp_path):
+    ex = ForkExecutor()
+    log = str(tmp_path / "s.log")
+    out = {}
+    t = threading.Thread(target=lambda: out.update(err=ex.run(None, [[sys.executable, script, "sleep"]], _env(), log)))
+    t.start()
+    _wait_for(log, "numbers")
+    child = next(iter(ex._pending.values())).pid
+    os.kill(ex._server.pid, signal.SIGKILL)  # as an out-of-memory kill of the server would
+    t.join(30)
+    assert out["err"] == ("error: the start-up server (unlearning/pipeline/zygote.py) was killed by signal SIGKILL "
+                          "(out of memory?) during this step, which was stopped; run the sweep again to redo it")
+
+    def running(pid):  # gone, or a zombie waiting for its new parent
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except OSError:
+            return False
+    deadline = time.time() + 30
+    while running(child) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not running(child)  # no step runs on unwatched after its server is gone
+    assert ex.run(None, [[sys.executable, script]], _env(), log) == ""  # later commands: plain subprocesses
+    ex.close()
 
 
 def test_end_of_input_lets_running_steps_finish_then_ends_the_server(tmp_path):

@@ -82,9 +82,10 @@ def read_json(path: str) -> dict:
         return json.load(fh)
 
 
-def read_json_object(path: str, warn: bool = True) -> Optional[dict]:
-    """The JSON object in ``path``; None when it is missing, or (with one warning on stderr naming it) empty,
-    truncated, unreadable or not an object: a reader that reuses a file never crashes on its content."""
+def read_json_object(path: str, warn: bool = True, then: str = "it is computed again") -> Optional[dict]:
+    """The JSON object in ``path``; None when it is missing, or (with one warning on stderr naming it and saying
+    ``then``, what happens instead) empty, truncated, unreadable or not an object: a reader that reuses a file
+    never crashes on its content."""
     if not os.path.isfile(path):
         return None
     try:
@@ -96,7 +97,7 @@ def read_json_object(path: str, warn: bool = True) -> Optional[dict]:
             return data
         why = f"holds {type(data).__name__ if data is not None else 'null'}, not an object"
     if warn:
-        print(f"warning: skipped {path}: {why} (it is computed again)", file=sys.stderr)
+        print(f"warning: skipped {path}: {why} ({then})", file=sys.stderr)
     return None
 
 

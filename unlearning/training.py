@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from .errors import Diverged
 from .files import write_tsv
 from .runtime import Progress, generator
+from .values import check_training_recipe
 
 
 # ----------------------------------------------------------------------------- data
@@ -284,6 +285,7 @@ def train_supervised(model: nn.Module, loader: Loader, recipe: dict, validate: C
     ``Experiment.speed.capture``). Either one drops the loader's last partial batch (``static_batches``): one
     batch shape, one compilation.
     """
+    recipe = check_training_recipe(recipe)  # whatever its source: preset, flags, a run's "pretrain" setting
     device = next(model.parameters()).device
     opt = sgd(model.parameters(), recipe["lr"], recipe.get("momentum", 0.9), recipe.get("weight_decay", 5e-4), device)
     reg = Regulariser(model, l1=l1)

@@ -20,6 +20,7 @@ NUMERIC: Dict[str, Tuple[Callable[[float], bool], bool, str]] = {
     "count": (lambda v: v >= 1, True, "a count: a whole number ≥ 1"),
     "count0": (lambda v: v >= 0, True, "a count: a whole number ≥ 0"),
     "ratio": (lambda v: 0 < v <= 1, False, "a fraction in (0, 1]"),
+    "open_fraction": (lambda v: 0 < v < 1, False, "a fraction in (0, 1), ends excluded"),
     "weight": (lambda v: 0 <= v <= 1, False, "a weight in [0, 1]"),
     "positive": (lambda v: v > 0, False, "> 0 and finite"),
     "nonneg": (lambda v: v >= 0, False, "≥ 0 and finite"),
@@ -83,6 +84,28 @@ def check(label: str, value, kind):
         if n is None or not math.isfinite(n) or n != int(n) or (item == "count0" and n < 0):
             raise bad
         out.append(int(n))
+    return out
+
+
+# the supervised training recipe (pretraining, retrain's training): each key's kind. A preset's "pretrain" entry,
+# the pretraining flags, a retrain run's "pretrain" setting and the audit's --pretrain_recipe are all checked by it
+TRAINING_RECIPE_KINDS: Dict[str, str] = {
+    "epochs": "epochs", "lr": "lr", "milestones": "epoch_list", "batch_size": "count", "warmup_epochs": "epochs0",
+    "momentum": "weight", "weight_decay": "nonneg", "augment": "bool",
+}
+
+
+def check_training_recipe(recipe, label: str = "training recipe") -> dict:
+    """``recipe`` with every key known (the closest one named otherwise) and every value of its kind; ValueError
+    with one line otherwise."""
+    if not isinstance(recipe, dict):
+        raise ValueError(f"{label} must be an object of settings, got {recipe!r}")
+    out = {}
+    for key, value in recipe.items():
+        if key not in TRAINING_RECIPE_KINDS:
+            raise ValueError(f"{label} has no setting {key!r}{did_you_mean(key, TRAINING_RECIPE_KINDS)}; its settings: "
+                             f"{', '.join(sorted(TRAINING_RECIPE_KINDS))}")
+        out[key] = check(f"{label}.{key}", value, TRAINING_RECIPE_KINDS[key])
     return out
 
 

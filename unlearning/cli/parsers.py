@@ -15,7 +15,7 @@ import os
 from typing import List, Optional
 
 import config
-from ..values import flag_type
+from ..values import TRAINING_RECIPE_KINDS, flag_type
 
 # copies of names owned by modules that import torch (tests/test_entry_scripts.py checks each against its owner)
 FEATURE_KINDS = ("penultimate", "logits")                       # unlearning/metrics/representation.py
@@ -173,10 +173,14 @@ def pretrain_parser(dataset: str) -> argparse.ArgumentParser:
     def preset_value(key, what):
         return f"{what} (default: the preset's, {_fmt(recipe[key])} on {dataset})" if key in recipe else \
             f"{what} (default: the preset's)"
-    p.add_argument("--epochs", type=int, default=None, help=preset_value("epochs", "training epochs"))
-    p.add_argument("--lr", type=float, default=None, help=preset_value("lr", "SGD learning rate (after the warm-up)"))
-    p.add_argument("--batch_size", "-b", type=int, default=None, help=preset_value("batch_size", "batch size"))
-    p.add_argument("--milestones", type=int, nargs="*", default=None,
+    kind = TRAINING_RECIPE_KINDS  # the one check of a recipe value, whatever its source
+    p.add_argument("--epochs", type=flag_type(kind["epochs"], int), default=None,
+                   help=preset_value("epochs", "training epochs"))
+    p.add_argument("--lr", type=flag_type(kind["lr"]), default=None,
+                   help=preset_value("lr", "SGD learning rate (after the warm-up)"))
+    p.add_argument("--batch_size", "-b", type=flag_type(kind["batch_size"], int), default=None,
+                   help=preset_value("batch_size", "batch size"))
+    p.add_argument("--milestones", type=flag_type("count0", int), nargs="*", default=None,
                    help=preset_value("milestones", "epochs at which the learning rate is multiplied by 0.2"))
     p.add_argument("--l1", type=flag_type("nonneg"), default=0.0, help="λ of the sparse model's λ‖θ‖₁ term (0 = normal model)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
@@ -370,7 +374,7 @@ def distribution_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", choices=FEATURE_KINDS, default="penultimate",
                    help="penultimate layer (model.features) or logits (what the paper plotted)")
     p.add_argument("--max_points", type=int, default=2000, help="seeded subsample of D_r ∪ D_f for t-SNE")
-    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
+    p.add_argument("--perplexity", type=flag_type("positive"), default=30.0, help="t-SNE perplexity")
     p.add_argument("--grid_size", type=int, default=128, help="KDE grid is grid_size × grid_size")
     p.add_argument("--tsne_threads", type=int, default=1,
                    help="OpenMP threads of t-SNE (0 = all cores; 1 = bit-reproducible and robust on a busy machine)")
@@ -427,11 +431,20 @@ def quality_parser(dataset: str) -> argparse.ArgumentParser:
                              ("batch_models", int, "runs per vmapped network, across targets (0 = one at a time)")):
         p.add_argument(f"--{name}", type=kind, default=None, help=_rea_value(dataset, False, name, text))
     p.add_argument("--attack_seed", type=int, default=0, help="model s is attacked with attack seed attack_seed + s")
-    p.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE, help="of the Clopper–Pearson bounds")
-    p.add_argument("--max_fpr", type=float, default=DEFAULT_MAX_FPR, help="FPR of the TPR column")
+    p.add_argument("--confidence", type=flag_type("open_fraction"), default=DEFAULT_CONFIDENCE,
+                   help="of the Clopper–Pearson bounds")
+    p.add_argument("--max_fpr", type=flag_type("weight"), default=DEFAULT_MAX_FPR, help="FPR of the TPR column")
     p.add_argument("--recipe", default=None, metavar="FILE",
                    help="recipe JSON passed to every unlearning run (see the unlearning scripts' --recipe); the "
                         "stage's folder name gets its hash (default: none)")
+    p.add_argument("--pretrain_recipe", type=json_object, default=None, metavar="JSON",
+                   help="changes to the preset's pretraining recipe for the K pretrained models, keys among "
+                        f"{', '.join(sorted(TRAINING_RECIPE_KINDS))} (e.g. '{{\"epochs\": 5}}'); a finished "
+                        "pretrained model of another recipe is refused; the folder name gets a hash (default: none)")
+    p.add_argument("--method_settings", type=json_object, default=None, metavar="JSON",
+                   help="the --settings of each method's unlearning runs, retrain included, by method name (e.g. "
+                        "'{\"retrain\": {\"pretrain\": {\"epochs\": 5}}}'); the folder name gets a hash "
+                        "(default: none)")
     p.add_argument("--rerun", action="store_true", help="redo unlearning runs and attacks even when finished")
     p.add_argument("--docs", default=None, metavar="PATH",
                    help="also write the table as a docs page (e.g. docs/results/quality_digits.md), headed by this "

@@ -17,6 +17,7 @@ from ..runtime import seed_everything
 from ..files import file_fingerprint
 from ..run_identity import preflight
 from ..training import Loader, train_supervised
+from ..values import check_training_recipe
 
 
 def weight_sparsity(model: torch.nn.Module, threshold: float = 1e-3) -> float:
@@ -41,7 +42,7 @@ def resolved_recipe(args) -> dict:
     for key in RECIPE_FLAGS:
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
-    return recipe
+    return check_training_recipe(recipe, f"{args.dataset} pretraining recipe")
 
 
 def recipe_of_argv(dataset: str, argv) -> dict:

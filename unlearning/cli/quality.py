@@ -27,11 +27,12 @@ import numpy as np
 
 import config
 from ..metrics import quality as Q
-from ..measured_docs import add_docs_flag, script_command, write_measured
+from ..measured_docs import script_command, write_measured
 from ..attacks import reminiscence as R
 from ..attacks import rival as RV
 from ..errors import exit_on_error
-from .args import base_parser, expected_args, finish_args, speed_flags
+from .args import expected_args, finish_args, speed_flags
+from .parsers import quality_parser
 from ..experiment import Experiment, load_model
 from ..files import read_json_object, write_json
 from ..paths import forget_dir, seed_field, settings_tag
@@ -47,7 +48,8 @@ from ..files import atomic_write
 from ..files import atomic_write_text
 from ..files import jsonable as _jsonable
 from ..files import same_json
-from ..methods import get_method
+from ..methods import check_settings, get_method, merge, method_settings
+from ..values import check_training_recipe, did_you_mean
 import json
 
 REFERENCES = ("baseline", "retrain")
@@ -64,32 +66,7 @@ class StageError(ValueError):
 
 # ----------------------------------------------------------------------------- arguments
 def parser(dataset: str):
-    p = base_parser(f"Forgetting quality on {dataset}: K retrained vs K unlearned models per method, told apart by "
-                    f"their relearning speed (U-LiRA, challenge-style ε).", dataset)
-    p.add_argument("--forget_class", "-forget_class", type=int, default=None, help="default: the preset's")
-    p.add_argument("-K", "--K", dest="K", type=int, default=16, help="models per population (seeds)")
-    p.add_argument("--first_seed", type=int, default=None, help="seeds first_seed … first_seed+K−1 (default: -seed)")
-    p.add_argument("-methods", "--methods", nargs="+", default=None,
-                   help="unlearning methods (default: the run preset's mu_method_list without baseline/retrain); "
-                        "para1/para2 come from that list, else the method defaults")
-    p.add_argument("--relearning_lr", type=float, default=None, help="one ReA learning rate (default: the preset's first)")
-    for name, kind, text in (("unlearn_data_percent", float, "fraction p of D_f given to the attacker"),
-                             ("num_ood_dataset", int, "OOD classes used"), ("repeats", int, "repetitions per model"),
-                             ("steps", int, "relearning steps T"), ("mix_batch", int, "retain samples m per step"),
-                             ("threshold", float, "accuracy τ"),
-                             ("batch_models", int, "runs per vmapped network, across targets (0 = one at a time)")):
-        p.add_argument(f"--{name}", type=kind, default=None, help=f"{text} (default: the ReA preset's)")
-    p.add_argument("--attack_seed", type=int, default=0, help="model s is attacked with attack seed attack_seed + s")
-    p.add_argument("--confidence", type=float, default=Q.DEFAULT_CONFIDENCE, help="of the Clopper–Pearson bounds")
-    p.add_argument("--max_fpr", type=float, default=Q.DEFAULT_MAX_FPR, help="FPR of the TPR column")
-    p.add_argument("--recipe", default=None, metavar="FILE",
-                   help="recipe JSON passed to every unlearning run (see the unlearning scripts' --recipe); the "
-                        "stage's folder name gets its hash")
-    p.add_argument("--rerun", action="store_true", help="redo unlearning runs and attacks even when finished")
-    add_docs_flag(p, "docs/results/quality_digits.md")
-    p.add_argument("--no_plot", action="store_true")
-    p.add_argument("--quiet", action="store_true")
-    return p
+    return quality_parser(dataset)
 
 
 def method_entries(dataset: str, names: Optional[List[str]]) -> List[list]:
@@ -131,15 +108,52 @@ def ensure_pretrained(args, seed: int) -> str:
 
     ckpt = pretrained_path(args.log_root, args.dataset, args.net, seed)
     res = read_json_object(os.path.join(os.path.dirname(ckpt), "results.json")) or {}
-    argv = _common(args) + ["-seed", str(seed), "--quiet"]
+    argv = _common(args) + ["-seed", str(seed), "--quiet"] + pretrain_flags(args)
     if os.path.isfile(ckpt) and res.get("status") == "done":
         wanted = pretraining.recipe_of_argv(args.dataset, argv)
         if not same_json(res.get("recipe"), wanted):
-            raise StageError(f"{ckpt} was pretrained with another recipe ({res.get('recipe')}) than the preset's "
-                               f"({wanted}), which the audit's K models share: move it, or use another --log_root")
+            raise StageError(f"{ckpt} was pretrained with another recipe ({res.get('recipe')}) than the audit's "
+                             f"({wanted}), which its K models share: move it, give that recipe "
+                             "(--pretrain_recipe), or use another --log_root")
         return ckpt
     pretraining.main(args.dataset, argv)
     return ckpt
+
+
+def pretrain_flags(args) -> List[str]:
+    """The pretraining flags of --pretrain_recipe (its values checked by the pretraining parser's kinds)."""
+    out = []
+    for key, value in (args.pretrain_recipe or {}).items():
+        if key == "augment":
+            out.append("--augment" if value else "--no-augment")
+        else:
+            out += [f"--{key}", *[str(v) for v in (value if isinstance(value, list) else [value])]]
+    return out
+
+
+def check_scope_settings(args, entries) -> None:
+    """--pretrain_recipe and --method_settings checked before anything runs: keys known, values of their kinds, a
+    method named that the audit runs (retrain or an audited one)."""
+    if args.pretrain_recipe:
+        unknown = [k for k in args.pretrain_recipe if k not in pretraining.RECIPE_FLAGS]
+        if unknown:
+            raise StageError(f"--pretrain_recipe has no setting {unknown[0]!r}"
+                             f"{did_you_mean(unknown[0], pretraining.RECIPE_FLAGS)}; its settings: "
+                             f"{', '.join(pretraining.RECIPE_FLAGS)}")
+        check_training_recipe(args.pretrain_recipe, "--pretrain_recipe")
+    names = ["retrain"] + [e[0] for e in entries]
+    for name, override in (args.method_settings or {}).items():
+        if name not in names:
+            raise StageError(f"--method_settings names {name!r}, which the audit does not run"
+                             f"{did_you_mean(name, names)}; it runs {', '.join(names)}")
+        check_settings(name, merge(method_settings(args.dataset, name, recipe=recipe_of(args)),
+                                   check_object(f"--method_settings {name}", override)))
+
+
+def check_object(label: str, value) -> dict:
+    if not isinstance(value, dict):
+        raise StageError(f"{label} must be an object of settings, got {value!r}")
+    return value
 
 
 def unlearn_argv(args, entry, seed: int, weight_path: str) -> List[str]:
@@ -151,6 +165,8 @@ def unlearn_argv(args, entry, seed: int, weight_path: str) -> List[str]:
         argv += ["--para2", str(entry[2])]
     if getattr(args, "recipe", None):
         argv += ["--recipe", args.recipe]
+    if entry[0] in (args.method_settings or {}):
+        argv += ["--settings", json.dumps(args.method_settings[entry[0]], sort_keys=True)]
     return argv
 
 
@@ -371,11 +387,15 @@ def quality_figure(results: dict):
 
 # ----------------------------------------------------------------------------- the stage
 def _quality_path(args, *parts: str) -> str:
-    """<forget folder>/quality/<parts>, the last part ending in _rcp-<recipe hash> when a recipe is given."""
+    """<forget folder>/quality/<parts>, the last part ending in _set-<hash> when --pretrain_recipe or
+    --method_settings is given and _rcp-<recipe hash> when a recipe is given: models trained otherwise are
+    another audit (and another attack cache)."""
     rcp = settings_tag(recipe_of(args))
+    changes = {k: getattr(args, k) for k in ("pretrain_recipe", "method_settings") if getattr(args, k, None)}
+    st = settings_tag(changes)
     *folders, leaf = parts
     return os.path.join(forget_dir(args.log_root, args.dataset, args.net, args.forget_class), "quality", *folders,
-                        leaf + (f"_rcp-{rcp}" if rcp else ""))
+                        leaf + (f"_set-{st}" if st else "") + (f"_rcp-{rcp}" if rcp else ""))
 
 
 def scope_tag(entries) -> str:
@@ -400,6 +420,7 @@ def resolve_scope(args) -> tuple:
     if args.first_seed is None:
         args.first_seed = args.seed
     entries, cfg = method_entries(args.dataset, args.methods), rea_config(args)
+    check_scope_settings(args, entries)
     return entries, cfg, out_dir_for(args, cfg, entries)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Dict
 
-from ..values import check, did_you_mean
+from ..values import TRAINING_RECIPE_KINDS, check, did_you_mean
 from .registry import METHODS, VARIANTS, get_method
 
 # a method's own settings, by key (a key means the same kind of value in every method that reads it)
@@ -49,6 +49,8 @@ REPLAY_KINDS: Dict[str, object] = {
 ORTH_KINDS: Dict[str, object] = {"lam": "nonneg", "lr": "lr", "run_base": "bool", "stages": "int_list",
                                  "steps": "count"}
 TABLES = {"replay": REPLAY_KINDS, "orth": ORTH_KINDS}
+# a setting every method may carry that is itself a table: "pretrain", the changes to the training recipe
+SHARED_TABLES = {"pretrain": TRAINING_RECIPE_KINDS}
 
 
 def _check_table(label: str, table: dict, kinds: Dict[str, object]) -> dict:
@@ -117,7 +119,7 @@ def _check_entry(owner: str, value_label, entry: dict, kinds: Dict[str, object],
         elif key in kinds:
             out[key] = check(value_label(key), value, kinds[key])
         else:
-            choices = list(kinds) + sorted(tables)
+            choices = sorted(set(kinds) | set(tables))
             raise ValueError(f"{owner} has no setting {key!r}{did_you_mean(key, choices)}; its settings: "
                              f"{', '.join(sorted(choices)) or 'none'}")
     return out
@@ -127,7 +129,7 @@ def check_settings(name: str, settings: dict) -> dict:
     """``settings`` (a run's resolved settings for method ``name``) checked key by key and normalised; ValueError
     with one line for an unknown key or a value out of its kind's range. para1/para2 are the knobs
     (``check_knobs``); "_log" is what a run recorded."""
-    tables = {v.key: TABLES[v.key] for v in VARIANTS.values()} if get_method(name).base else {}
+    tables = dict(SHARED_TABLES, **({v.key: TABLES[v.key] for v in VARIANTS.values()} if get_method(name).base else {}))
     return _check_entry(name, lambda key: f"{name} setting {key}", settings, known_kinds(name), tables,
                         passthrough=("para1", "para2", "_log"))
 
@@ -149,5 +151,5 @@ def check_recipe(recipe: dict, label: str) -> dict:
                 continue
             kinds = known_kinds(name if part == "UNLEARN" else f"{name}_our")
             out[part][name] = _check_entry(where, lambda key, where=where: f"{where}.{key}", entry, kinds,
-                                           TABLES if part == "OVER_UNLEARN" else {})
+                                           dict(SHARED_TABLES, **(TABLES if part == "OVER_UNLEARN" else {})))
     return out

@@ -35,7 +35,7 @@ from ..cli import rival
 from ..cli.parsers import rival_parser
 from ..cli.args import finish_args
 from ..cli.attack import config_from_args, rea_parser
-from ..files import file_fingerprint, read_json, same_json, write_json
+from ..files import file_fingerprint, read_json, read_json_object, same_json, write_json
 from ..methods import get_method
 from ..methods.schema import applicable
 from ..paths import ROOT, mask_dir, mask_filename, pretrained_path, seed_field
@@ -141,7 +141,8 @@ class FolderBusy(RuntimeError):
 
 
 class FolderLock:
-    """An exclusive ``flock`` on ``<log_root>/launcher/lock``, holding who took it (pid, start time, children).
+    """An exclusive ``flock`` on ``<log_root>/launcher/lock``, holding who took it (pid, start time, the step
+    processes running as "children", the start-up server as "server").
 
     The descriptor is passed to every step's subprocess, so the lock stays held while any of them lives: a run.py
     killed with SIGKILL leaves its running step holding it, and a second sweep cannot start that step again.
@@ -165,16 +166,22 @@ class FolderLock:
             raise FolderBusy(_busy_message(os.path.dirname(os.path.dirname(self.path)), holder)) from None
         self.fd = fd
         self.info = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                     "argv": sys.argv, "children": []}
+                     "argv": sys.argv, "children": [], "server": None}
         self._write()
         return self
 
-    def child_started(self, pid: int) -> None:
-        self.info["children"].append(pid)
+    def child_started(self, pid: int, server: bool = False) -> None:
+        if server:
+            self.info["server"] = pid
+        else:
+            self.info["children"].append(pid)
         self._write()
 
-    def child_ended(self, pid: int) -> None:
-        if pid in self.info["children"]:
+    def child_ended(self, pid: int, server: bool = False) -> None:
+        if server and self.info.get("server") == pid:
+            self.info["server"] = None
+            self._write()
+        elif pid in self.info["children"]:
             self.info["children"].remove(pid)
             self._write()
 
@@ -185,7 +192,7 @@ class FolderLock:
 
     def release(self) -> None:
         if self.fd is not None:
-            self.info["children"] = []
+            self.info["children"], self.info["server"] = [], None
             self._write()
             os.close(self.fd)  # children that still hold the descriptor keep the lock
             self.fd = None
@@ -212,7 +219,7 @@ def _busy_message(log_root: str, holder: dict) -> str:
     if _pid_alive(pid):
         return (f"another run.py (pid {pid}, started {started}) is working in {log_root}: "
                 f"wait for it to finish or stop it")
-    children = [c for c in holder.get("children", []) if _pid_alive(c)]
+    children = [c for c in [*holder.get("children", []), holder.get("server")] if c and _pid_alive(c)]
     which = f" (pid {', '.join(map(str, children))})" if children else ""
     return (f"steps started by run.py (pid {pid}, started {started}), which is gone, are still running{which} in "
             f"{log_root}: wait for them to finish or stop them")
@@ -252,11 +259,10 @@ class Launcher:
         return os.path.join(self.ledger_dir, self.key(step) + ".json")
 
     def _record(self, path: str) -> Optional[dict]:
-        try:
-            rec = read_json(path)
-        except (ValueError, OSError):  # empty, truncated, binary garbage, unreadable
-            return None
-        return rec if isinstance(rec, dict) else None
+        """A ledger record; None, with a warning naming the file, when it is empty, truncated, binary garbage,
+        unreadable or not an object (the step is then treated as unrecorded)."""
+        return read_json_object(path, then="the step counts as unrecorded: its outputs are adopted if they are "
+                                           "the ones its command makes, else it runs")
 
     def _paths(self, spec: Paths) -> Optional[List[str]]:
         """The step's declared paths, or None when they cannot be worked out (the step is then run)."""
@@ -388,9 +394,9 @@ class Launcher:
     def _inherited_fds(self):
         return (self._folder_lock.fd,) if self._folder_lock.fd is not None else ()
 
-    def _child_event(self, pid: int, started: bool) -> None:
+    def _child_event(self, pid: int, started: bool, server: bool = False) -> None:
         if self._folder_lock.fd is not None:
-            (self._folder_lock.child_started if started else self._folder_lock.child_ended)(pid)
+            (self._folder_lock.child_started if started else self._folder_lock.child_ended)(pid, server=server)
 
     def _terminate_children(self, signum, frame):
         self._stopping = True
@@ -651,7 +657,7 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._children = set()
         self.pass_fds = ()  # the folder lock's descriptor: the folder stays locked while a child lives
-        self.on_child = None  # on_child(pid, started): the lock file names the live children
+        self.on_child = None  # on_child(pid, started, server): the lock file names the live children
 
     def run(self, step: Optional[Step], cmds: List[List[str]], env: dict, log_path: str) -> str:
         """'' when every command succeeded, else the error line (the first failing command stops the step)."""
@@ -666,9 +672,9 @@ class LocalExecutor:
                     return _failure(rc, log_path)
         return ""
 
-    def _notify(self, pid: int, started: bool) -> None:
+    def _notify(self, pid: int, started: bool, server: bool = False) -> None:
         if self.on_child:
-            self.on_child(pid, started)
+            self.on_child(pid, started, server)
 
     def _run_command(self, cmd: List[str], env: dict, log, log_path: str) -> Union[int, str]:
         """The command's exit status (negative: killed by that signal), or an error line."""
@@ -729,7 +735,7 @@ class ForkExecutor(LocalExecutor):
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                             pass_fds=tuple(self.pass_fds))
             self._server_key = key
-            self._notify(self._server.pid, True)
+            self._notify(self._server.pid, True, server=True)
             self._reader = threading.Thread(target=self._read_server, args=(self._server,), daemon=True)
             self._reader.start()
         return self._server is not None and not self._broken and self._server_key == key
@@ -750,15 +756,26 @@ class ForkExecutor(LocalExecutor):
             elif "refused" in msg:
                 job.rc = "refused"
                 job.done.set()
+        rc = server.wait()
+        how = f"was {_failure(rc, '')}" if rc < 0 else f"ended with exit code {rc}"
         with self._lock:  # the server is gone: later commands run as plain subprocesses
             if self._server is server:
                 self._broken = True
+            orphans = []
             for job in self._pending.values():
                 if not job.done.is_set():
-                    job.rc = "error: the start-up server (unlearning/pipeline/zygote.py) ended during this step"
+                    # its child lost the parent that reports its exit status: stopped, so no step runs unwatched
+                    if job.pid is not None:
+                        orphans.append(job.pid)
+                    job.rc = (f"error: the start-up server (unlearning/pipeline/zygote.py) {how} during this "
+                              "step, which was stopped; run the sweep again to redo it")
                     job.done.set()
-        server.wait()
-        self._notify(server.pid, False)
+        for pid in orphans:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._notify(server.pid, False, server=True)
 
     def _run_command(self, cmd: List[str], env: dict, log, log_path: str) -> Union[int, str]:
         if not zygote.forkable(cmd):
@@ -988,6 +1005,10 @@ def plan_sweep(s: dict, launcher: Launcher) -> Launcher:
         # K seeds of its own: needs no step above
         q_cmd = [*common, "--forget_class", str(fc), "--methods", *audited, *quality_attack,
                  *_flags(smoke.get("quality", {})), *(["--recipe", s["recipe"]] if s.get("recipe") else [])]
+        if smoke:  # its K pretrained, K retrained and K unlearned models trained as the sweep's are
+            q_cmd += ["--pretrain_recipe", json.dumps(smoke.get("pretrain", {}), sort_keys=True),
+                      "--method_settings", json.dumps({m: _smoke_unlearn_settings(smoke, m)
+                                                       for m in ["retrain", *audited]}, sort_keys=True)]
         launcher.add(Step("quality", f"quality forget{fc}", [["python", f"forget_quality_main_{ds}.py", *q_cmd]],
                           outputs=lambda q_cmd=q_cmd: [quality_results_path(ds, q_cmd)],
                           expects=lambda q_cmd=q_cmd: quality_settings(ds, q_cmd)))
