@@ -21,7 +21,7 @@ EPOCHS=${GPU_CHECK_EPOCHS:-3}
 if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
   TRAIN=6; TEST=1; EPOCHS=1; QUICK=--quick; NET=(--net resnet8); SMOKE_METHODS=(--methods baseline retrain badteacher_our)
   BENCH_S=${GPU_CHECK_BENCH_S:-420}  # the CPU benchmark's --quick sizes take ~100 s on a quiet 2-core CPU, (d) ~1 min more
-  SMOKE_S=${GPU_CHECK_SMOKE_S:-600}  # every stage but the audit, 3 methods + the masked entry, on a loaded CPU
+  SMOKE_S=${GPU_CHECK_SMOKE_S:-600}  # every stage, 3 methods + the masked entry, on a loaded CPU
 else
   TRAIN=500; TEST=100; QUICK=; NET=(); SMOKE_METHODS=()
   BENCH_S=${GPU_CHECK_BENCH_S:-420}  # (a)–(c) ~100 s on an H200; (d) compiles two captured steps (not yet timed on a GPU)

@@ -102,3 +102,40 @@ def test_population_audit_cell_shows_the_auc_interval(tmp_path):
     md = build_report(root)["markdown"]
     line = next(row for row in md.splitlines() if row.startswith("| population audit"))
     assert "1.000 (K=3, 95% CI 0.50–1.00)" in line
+
+
+def test_an_audit_cell_joins_the_column_of_the_runs_its_models_are(tmp_path):
+    """By run folder, not by method name: an audit of the sweep's default runs lands in their column; an audit whose
+    models were trained with other settings lands in the column of those runs, never in the default one."""
+    root = str(tmp_path)
+    other = dict(check_settings("badteacher", method_settings("digits", "badteacher")), epochs=5)
+    default = [_run(root, "badteacher", s) for s in (0, 1)]
+    changed = [_run(root, "badteacher", s, settings=other, tag="_set-abcdef12") for s in (0, 1)]
+    for seed in (0, 1):
+        _rea(default[seed], [1, 2, 3], [10, 11, 12], 0.9)
+        _rea(changed[seed], [1, 2, 3], [10, 11, 12], 0.9)
+
+    def audit(tag, runs, auc):
+        write_json(os.path.join(root, "digits", "resnet8", "forget_3", "quality", tag, "results.json"), {
+            "stage": "quality", "status": "done", "retrained": {},
+            "settings": {"dataset": "digits", "net": "resnet8", "forget_class": 3, "K": 2,
+                         "headline_statistic": "forget_steps"},
+            "methods": {"badteacher": {"models": [{"run_dir": os.path.join("/elsewhere", os.path.relpath(r, root))}
+                                                  for r in runs],
+                                       "numbers": {"statistics": {"forget_steps": {"ulira": {"auc": auc}}}}}}})
+    audit("K2_a", default, 0.25)
+    audit("K2_b", changed, 0.75)
+    audit("K2_c", [default[0], changed[1]], 0.5)  # a population of two identities: a column of its own
+    md = build_report(root)["markdown"]
+    head = next(line for line in md.splitlines() if line.startswith("| attack |"))
+    columns = [c.strip() for c in head.split("|")[2:-1]]
+    cells = {}
+    for line in md.splitlines():
+        if line.startswith("| population audit"):
+            values = [c.strip() for c in line.split("|")[2:-1]]
+            cells[line.split("|")[1].strip()] = {c: v for c, v in zip(columns, values) if v != "—"}
+    assert len(cells) == 3 and len(columns) == 3, (columns, cells)
+    by_auc = {next(iter(v.values())).split()[0]: next(iter(v)) for v in cells.values()}
+    assert set(by_auc) == {"0.250", "0.750", "0.500"}
+    assert "recipe" not in by_auc["0.250"] and "not today's default" in by_auc["0.750"]
+    assert "audit q-" in by_auc["0.500"]

@@ -832,10 +832,25 @@ def _quality_result(path: str, res: dict, notes: List[str]) -> Optional[dict]:
     return dict(res, path=path)
 
 
-def _quality_cells(res: dict, columns: Dict[tuple, Dict[str, tuple]]) -> List[matrix.Cell]:
+def _run_key(run_dir) -> Optional[tuple]:
+    """A run folder by its place under the log root (<dataset>/<net>/forget_<c>/<method>/<folder>), the same key
+    wherever the log root lies and however it was spelt."""
+    parts = os.path.normpath(str(run_dir)).split(os.sep) if run_dir else []
+    return tuple(parts[-5:]) if len(parts) >= 5 else None
+
+
+def _audited_column(models, by_run: Dict[tuple, tuple]) -> Optional[tuple]:
+    """The report identity (IDENT) shared by the unlearning runs an audit's population was made of; None when its
+    runs are not all reported or not all one identity."""
+    idents = {by_run.get(_run_key(m.get("run_dir"))) for m in models if isinstance(m, dict)}
+    return next(iter(idents)) if len(idents) == 1 and None not in idents else None
+
+
+def _quality_cells(res: dict, by_run: Dict[tuple, tuple], labels: Dict[tuple, str]) -> List[matrix.Cell]:
     """The quality stage's population statistics as matrix cells: the headline statistic's U-LiRA AUC and the
-    CMIA AUC per method (retrain: the split-halves control). Each goes to the sweep's column of that method when
-    there is exactly one, else to a column of its own."""
+    CMIA AUC per method (retrain: the split-halves control). Each goes to the column of the runs its models are
+    (by run folder: same method, knobs, settings and source as the sweep's column, seeds aside), else to a column
+    of its own named after the audit."""
     s = res["settings"]
     group = (s.get("dataset"), s.get("net"), s.get("forget_class"))
     head = s.get("headline_statistic", "forget_steps")
@@ -845,15 +860,15 @@ def _quality_cells(res: dict, columns: Dict[tuple, Dict[str, tuple]]) -> List[ma
     blocks = dict(res["methods"])
     if isinstance(res.get("retrained_split_halves"), dict):
         blocks[matrix.REFERENCE] = {"numbers": res["retrained_split_halves"], "cmia": res.get("retrained_cmia"),
-                                    "halves": True}
+                                    "halves": True, "models": (res.get("retrained") or {}).get("models")}
     cells = []
     for name, block in blocks.items():
         if not isinstance(block, dict):
             continue
-        found = columns.get(group, {}).get(name) or {}
-        column, label = (found[0] if len(found) == 1 else (*group, name, "quality")), name
-        if len(found) > 1:
-            label = f"{name} (quality defaults)"
+        models = block.get("models") if isinstance(block.get("models"), list) else []
+        ident = _audited_column(models, by_run)
+        column, label = (ident, labels[ident]) if ident in labels else ((*group, name, "quality"),
+                                                                        f"{name} (audit q-{short})")
         num = ((block.get("numbers") or {}).get("statistics") or {}).get(head) or {}
         n = "K/2 vs K/2" if block.get("halves") else f"K={k}"
         auc, ci = (num.get("ulira") or {}).get("auc"), (num.get("ulira") or {}).get("auc_ci")
@@ -872,10 +887,7 @@ def attack_matrices(rows: Dict[str, List[dict]], quality: List[dict], out_dir: s
     under the group's figures)."""
     every = [r for a in ATTACKS for r in rows.get(a, [])]
     labels = _labels(rows.get("unlearn", []) + every)
-    cells, columns = [], defaultdict(lambda: defaultdict(list))
-    for ident, label in labels.items():
-        row = dict(zip(IDENT, ident))
-        columns[tuple(row[k] for k in GROUP)][row["method"]].append(ident)
+    cells = []
     for attack in ATTACKS.values():
         found = rows.get(attack.name, [])
         lrs = {r.get("lr") for r in found if r.get("lr") is not None}
@@ -885,8 +897,9 @@ def attack_matrices(rows: Dict[str, List[dict]], quality: List[dict], out_dir: s
                 v = r.get(key)
                 cells.append(matrix.Cell(tuple(r.get(k) for k in GROUP), name, kind, _ident(r), labels[_ident(r)],
                                          None if v is None else float(v) * scale, seed=r.get("seed")))
+    by_run = {_run_key(os.path.dirname(r["path"])): _ident(r) for r in rows.get("unlearn", []) if r.get("path")}
     for res in quality:
-        cells += _quality_cells(res, columns)
+        cells += _quality_cells(res, by_run, labels)
     for r in rows.get("unlearn", []):  # what each column costs: its utility and its time, per seed
         if _ident(r) in labels:
             for label, key, kind in COST_ROWS:
