@@ -1,5 +1,6 @@
 """The statements of docs/ and log_files/README.md about folders, tags, stages and columns, checked against the code
 that makes them: a change on either side that leaves the other behind fails here."""
+import json
 import os
 import re
 
@@ -123,6 +124,17 @@ def test_smoke_run_has_every_stage_and_dfme_with_the_documented_budget(tmp_path)
     assert config.SMOKE["masked_entry"] == ["finetune", None, None, float(ratio)]
     k = re.search(r"the population audit with K = (\d+)", text).group(1)
     assert config.SMOKE["quality"]["K"] == int(k)
+    # the audit's models get the smoke recipes: pretraining, and every method's settings as its sweep steps get them
+    q = next(c for st in launcher.steps if st.stage == "quality" for c in st.cmds)
+    assert json.loads(q[q.index("--pretrain_recipe") + 1]) == config.SMOKE["pretrain"]
+    per_method = json.loads(q[q.index("--method_settings") + 1])
+    assert sorted(per_method) == ["finetune", "retrain"]  # retrain and the masked entry's method, audited unmasked
+    swept = {}
+    for st in launcher.steps:
+        if st.stage == "unlearn":
+            cmd = st.cmds[0]
+            swept[cmd[cmd.index("-method") + 1]] = json.loads(cmd[cmd.index("--settings") + 1])
+    assert {m: swept[m] for m in per_method} == per_method
     narrowed = run_settings(["--preset", "cifar20", "--smoke", "--stages", "pretrain", "unlearn", "report"],
                             tmp_path / "b")
     assert narrowed["stages"] == ["pretrain", "unlearn", "report"]
