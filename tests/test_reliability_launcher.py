@@ -71,7 +71,7 @@ def test_a_deleted_output_is_made_again_and_a_changed_input_redoes_its_dependant
 
 
 @pytest.mark.parametrize("content", [b"[]", b"", b"\x00\xff garbage", b"null", b'{"status": "done"'])
-def test_a_garbage_ledger_file_means_redo_without_a_traceback(tmp_path, content):
+def test_a_garbage_ledger_file_means_redo_without_a_traceback(tmp_path, content, capsys):
     log_root = str(tmp_path / "logs")
     marker = str(tmp_path / "count.txt")
     step = lambda: Step("pretrain", "a", [_py(f"open({marker!r}, 'a').write('x')")])  # noqa: E731
@@ -80,8 +80,10 @@ def test_a_garbage_ledger_file_means_redo_without_a_traceback(tmp_path, content)
     launcher.run(["pretrain"])
     with open(launcher._ledger(step()), "wb") as fh:
         fh.write(content)
+    capsys.readouterr()
     assert _sweep(log_root, [step()], stages=("pretrain",))["a"].status == "done"
     assert open(marker).read() == "xx"
+    assert f"warning: skipped {launcher._ledger(step())}" in capsys.readouterr().err  # the file, by name
 
 
 def test_a_results_file_that_is_empty_or_not_done_makes_the_step_run_again(tmp_path):
