@@ -16,7 +16,7 @@ import os
 import sys
 
 from config import DATA_ROOT, LOG_ROOT, REA, RUN_PRESETS
-from unlearning.cli.parsers import RawDescriptionHelpFormatter, add_speed_flags, launcher_constant, launcher_stages
+from unlearning.cli.parsers import SEED, RawDescriptionHelpFormatter, add_speed_flags, launcher_constant, launcher_stages
 from unlearning.values import flag_type
 
 # ------------------------------------------------------------------ the digits sweep (edit here; flags override)
@@ -51,7 +51,7 @@ def parse_args(argv=None):
                         f"its defaults (default: every entry; on digits: {_words(m[0] for m in mu_method_list)})")
     p.add_argument("--forget_classes", "-forget_class", dest="forget_classes", nargs="+", type=flag_type("count0", int),
                    default=None, metavar="CLASS", help=f"classes to forget (default: the preset's; {forget_class} on digits)")
-    p.add_argument("--seeds", "-seed", dest="seeds", nargs="+", type=flag_type("count0", int), default=None, metavar="SEED",
+    p.add_argument("--seeds", "-seed", dest="seeds", nargs="+", type=SEED, default=None, metavar="SEED",
                    help=f"model seeds (default: the preset's; {seed} on digits)")
     p.add_argument("--repeats", type=flag_type("count", int), default=None,
                    help="ReA repetitions per side (default: the attack preset's, config.REA)")

@@ -955,6 +955,21 @@ def c58(w):
     return worst(outs), last_line(rs[-1])
 
 
+@case(59, "a negative seed: pretraining, F, T's --attack_seed, DFME's --dfme_seed, the audit's --first_seed, R")
+def c59(w):
+    log_root = w.path("c59")
+    rs = [run(["python", *cmd, "--log_root", log_root, "--device", "cpu"]) for cmd in (
+        ["pretrain_model_digits.py", "-seed", "-1", "--quiet"], [F, "-method", "baseline", "-seed", "-1"],
+        ["mia_on_mu_main_digits_fullclass.py", "-method", "baseline", "--attack_seed", "-1"],
+        ["dfme_attack.py", "-method", "baseline", "--dfme_seed", "-1"],
+        ["forget_quality_main_digits.py", "--methods", "finetune", "--first_seed", "-1"],
+        ["run.py", "-seed", "-1", "--dry_run"])]
+    outs = [refused(r) or "silent-wrong" for r in rs]
+    if os.path.isdir(os.path.join(log_root, "digits")):
+        outs.append("silent-wrong")
+    return worst(outs), last_line(rs[0])
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

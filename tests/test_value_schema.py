@@ -211,3 +211,17 @@ def test_the_audits_settings_are_checked_when_its_scope_is_resolved(flags, said,
     with pytest.raises(ValueError, match=said):
         quality.resolve_scope(args)
     assert not os.listdir(tmp_path)  # nothing trained or written
+
+
+@pytest.mark.parametrize("flag", ["-seed", "--attack_seed", "--first_seed", "--dfme_seed"])
+def test_every_seed_flag_refuses_a_negative_seed(flag, capsys):
+    from unlearning.cli import parsers
+    owners = [p for p in (parsers.pretrain_parser("digits"), parsers.unlearn_parser("digits"),
+                          parsers.rea_parser("digits"), parsers.rival_parser("digits"), parsers.quality_parser("digits"),
+                          parsers.dfme_parser("digits")) if flag in p._option_string_actions]
+    assert owners
+    for p in owners:
+        assert p.parse_args([flag, "3"]) is not None
+        with pytest.raises(SystemExit):
+            p.parse_args([flag, "-1"])
+        assert "a seed: a whole number ≥ 0" in capsys.readouterr().err

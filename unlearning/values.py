@@ -19,6 +19,7 @@ NUMERIC: Dict[str, Tuple[Callable[[float], bool], bool, str]] = {
     "epochs0": (lambda v: v >= 0, True, "a number of epochs: a whole number ≥ 0"),
     "count": (lambda v: v >= 1, True, "a count: a whole number ≥ 1"),
     "count0": (lambda v: v >= 0, True, "a count: a whole number ≥ 0"),
+    "seed": (lambda v: v >= 0, True, "a seed: a whole number ≥ 0"),
     "ratio": (lambda v: 0 < v <= 1, False, "a fraction in (0, 1]"),
     "open_fraction": (lambda v: 0 < v < 1, False, "a fraction in (0, 1), ends excluded"),
     "weight": (lambda v: 0 <= v <= 1, False, "a weight in [0, 1]"),

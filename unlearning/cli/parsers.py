@@ -17,6 +17,8 @@ from typing import List, Optional
 import config
 from ..values import TRAINING_RECIPE_KINDS, flag_type
 
+SEED = flag_type("seed", int)  # every seed flag: a whole number ≥ 0 (numpy's generators take no negative seed)
+
 # copies of names owned by modules that import torch (tests/test_entry_scripts.py checks each against its owner)
 FEATURE_KINDS = ("penultimate", "logits")                       # unlearning/metrics/representation.py
 DEFAULT_RATIOS = tuple(round(0.1 * i, 1) for i in range(1, 11))  # unlearning/saliency.py
@@ -103,7 +105,7 @@ def base_parser(description: str, dataset: Optional[str] = None) -> argparse.Arg
                    "model registry name (default: the dataset preset's)")
     p.add_argument("-classes", "--classes", type=int, default=None,
                    help="number of classes of the dataset, checked against the registry (default: not checked)")
-    p.add_argument("-seed", "--seed", type=int, default=0, help="seed for every random choice of the run")
+    p.add_argument("-seed", "--seed", type=SEED, default=0, help="seed for every random choice of the run")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:i")
     p.add_argument("--data_root", default=config.DATA_ROOT, help="folder holding the real datasets")
     p.add_argument("--download", action="store_true", help="download CIFAR if missing (user machines only)")
@@ -227,7 +229,7 @@ def rea_parser(dataset: str, subclass: bool = False, blackbox: bool = False) -> 
     p.add_argument("--steps", type=int, default=None, help=v("steps", "relearning steps T"))
     p.add_argument("--mix_batch", type=int, default=None, help=v("mix_batch", "retain samples m per relearning step"))
     p.add_argument("--threshold", type=float, default=None, help=v("threshold", "accuracy τ that counts as relearned"))
-    p.add_argument("--attack_seed", type=int, default=0, help="seed of attacker samples and mixing batches")
+    p.add_argument("--attack_seed", type=SEED, default=0, help="seed of attacker samples and mixing batches")
     cpu = rea_preset(dataset, subclass).get("batch_models")
     p.add_argument("--batch_models", type=int, default=None,
                    help="runs trained together in one vmapped network (0 = one at a time; default: as many as fit "
@@ -283,7 +285,7 @@ def rival_parser(dataset: str, subclass: bool = False) -> argparse.ArgumentParse
                    help="checkpoint to attack instead of <run folder>/last.pt (then --out_dir or its folder holds "
                         "<attack>/<tag>/)")
     p.add_argument("--out_dir", default=None, help="folder under which <attack>/<tag>/ is written (default: the run folder)")
-    p.add_argument("--attack_seed", type=flag_type("count0", int), default=0,
+    p.add_argument("--attack_seed", type=SEED, default=0,
                    help="seed of the attacker's images (PRA) and of the relearning batches")
     values = config.rival_settings(dataset)
     g = p.add_argument_group("attack settings (default: config.RIVAL, the paper's values with the dataset's "
@@ -329,7 +331,7 @@ def add_dfme_args(p: argparse.ArgumentParser, dataset: str, target_args: bool = 
                    help=v("generator", f"generator registry name ({', '.join(GENERATOR_NAMES)})"))
     g.add_argument("--victim_output", choices=VICTIM_OUTPUTS, default=None, help=v("victim_output", "what the black box returns"))
     g.add_argument("--eval_points", type=int, default=None, help=v("eval_points", "evaluations logged over the run"))
-    g.add_argument("--dfme_seed", type=int, default=None, help="seed of the extraction (default: the -seed value)")
+    g.add_argument("--dfme_seed", type=SEED, default=None, help="seed of the extraction (default: the -seed value)")
     if target_args:
         g.add_argument("--model_path", "--victim_path", dest="model_path", default=None,
                        help=f"checkpoint to load as the victim (default: <unlearning run folder>/{VICTIM_FILE}, named "
@@ -414,7 +416,7 @@ def quality_parser(dataset: str) -> argparse.ArgumentParser:
     p.add_argument("--forget_class", "-forget_class", type=int, default=None,
                    help=f"class to forget (default: the preset's; {pre.get('forget_class')} on {dataset})")
     p.add_argument("-K", "--K", dest="K", type=int, default=16, help="models per population (seeds)")
-    p.add_argument("--first_seed", type=int, default=None,
+    p.add_argument("--first_seed", type=SEED, default=None,
                    help="seeds first_seed … first_seed+K−1 (default: the -seed value)")
     p.add_argument("-methods", "--methods", nargs="+", default=None,
                    help="unlearning methods; para1/para2 come from the run preset's mu_method_list, else the method "
@@ -430,7 +432,7 @@ def quality_parser(dataset: str) -> argparse.ArgumentParser:
                              ("threshold", float, "accuracy τ"),
                              ("batch_models", int, "runs per vmapped network, across targets (0 = one at a time)")):
         p.add_argument(f"--{name}", type=kind, default=None, help=_rea_value(dataset, False, name, text))
-    p.add_argument("--attack_seed", type=int, default=0, help="model s is attacked with attack seed attack_seed + s")
+    p.add_argument("--attack_seed", type=SEED, default=0, help="model s is attacked with attack seed attack_seed + s")
     p.add_argument("--confidence", type=flag_type("open_fraction"), default=DEFAULT_CONFIDENCE,
                    help="of the Clopper–Pearson bounds")
     p.add_argument("--max_fpr", type=flag_type("weight"), default=DEFAULT_MAX_FPR, help="FPR of the TPR column")
