@@ -96,18 +96,23 @@ TRAINING_RECIPE_KINDS: Dict[str, str] = {
 }
 
 
-def check_training_recipe(recipe, label: str = "training recipe") -> dict:
-    """``recipe`` with every key known (the closest one named otherwise) and every value of its kind; ValueError
-    with one line otherwise."""
-    if not isinstance(recipe, dict):
-        raise ValueError(f"{label} must be an object of settings, got {recipe!r}")
+def check_table(label: str, table, kinds: Dict[str, object]) -> dict:
+    """``table`` (an object of settings) with every key among ``kinds`` (the closest one named otherwise) and every
+    value of its kind; ValueError with one line otherwise."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{label} must be an object of settings, got {table!r}")
     out = {}
-    for key, value in recipe.items():
-        if key not in TRAINING_RECIPE_KINDS:
-            raise ValueError(f"{label} has no setting {key!r}{did_you_mean(key, TRAINING_RECIPE_KINDS)}; its settings: "
-                             f"{', '.join(sorted(TRAINING_RECIPE_KINDS))}")
-        out[key] = check(f"{label}.{key}", value, TRAINING_RECIPE_KINDS[key])
+    for key, value in table.items():
+        if key not in kinds:
+            raise ValueError(f"{label} has no setting {key!r}{did_you_mean(key, kinds)}; its settings: "
+                             f"{', '.join(sorted(kinds))}")
+        out[key] = check(f"{label}.{key}", value, kinds[key])
     return out
+
+
+def check_training_recipe(recipe, label: str = "training recipe") -> dict:
+    """``recipe`` checked against ``TRAINING_RECIPE_KINDS`` (``check_table``)."""
+    return check_table(label, recipe, TRAINING_RECIPE_KINDS)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Dict
 
-from ..values import TRAINING_RECIPE_KINDS, check, did_you_mean
+from ..values import TRAINING_RECIPE_KINDS, check, check_table, did_you_mean
 from .registry import METHODS, VARIANTS, get_method
 
 # a method's own settings, by key (a key means the same kind of value in every method that reads it)
@@ -51,18 +51,6 @@ ORTH_KINDS: Dict[str, object] = {"lam": "nonneg", "lr": "lr", "run_base": "bool"
 TABLES = {"replay": REPLAY_KINDS, "orth": ORTH_KINDS}
 # a setting every method may carry that is itself a table: "pretrain", the changes to the training recipe
 SHARED_TABLES = {"pretrain": TRAINING_RECIPE_KINDS}
-
-
-def _check_table(label: str, table: dict, kinds: Dict[str, object]) -> dict:
-    if not isinstance(table, dict):
-        raise ValueError(f"{label} must be an object of settings, got {table!r}")
-    out = {}
-    for key, value in table.items():
-        if key not in kinds:
-            raise ValueError(f"{label} has no setting {key!r}{did_you_mean(key, kinds)}; its settings: "
-                             f"{', '.join(sorted(kinds))}")
-        out[key] = check(f"{label}.{key}", value, kinds[key])
-    return out
 
 
 def inferred_kind(default) -> str:
@@ -115,7 +103,7 @@ def _check_entry(owner: str, value_label, entry: dict, kinds: Dict[str, object],
         if key in passthrough:
             out[key] = value
         elif key in tables:
-            out[key] = _check_table(value_label(key), value, tables[key])
+            out[key] = check_table(value_label(key), value, tables[key])
         elif key in kinds:
             out[key] = check(value_label(key), value, kinds[key])
         else:
@@ -147,7 +135,7 @@ def check_recipe(recipe: dict, label: str) -> dict:
                 raise ValueError(f"{label}: {part} names {name!r}, which is not a method{did_you_mean(name, names[part])}"
                                  + (" (OVER_UNLEARN is keyed by the plain method's name)" if name.endswith("_our") else ""))
             if part == "OVER_UNLEARN" and name in TABLES:
-                out[part][name] = _check_table(where, entry, TABLES[name])
+                out[part][name] = check_table(where, entry, TABLES[name])
                 continue
             kinds = known_kinds(name if part == "UNLEARN" else f"{name}_our")
             out[part][name] = _check_entry(where, lambda key, where=where: f"{where}.{key}", entry, kinds,
