@@ -17,6 +17,8 @@ from typing import List, Optional
 import config
 from ..values import TRAINING_RECIPE_KINDS, flag_type
 
+# the recipe keys pretraining takes as flags (pretrain_parser); the rest of a recipe is the preset's
+RECIPE_FLAGS = ("epochs", "lr", "batch_size", "milestones", "augment")
 SEED = flag_type("seed", int)  # every seed flag: a whole number ≥ 0 (numpy's generators take no negative seed)
 
 # copies of names owned by modules that import torch (tests/test_entry_scripts.py checks each against its owner)
@@ -441,7 +443,7 @@ def quality_parser(dataset: str) -> argparse.ArgumentParser:
                         "stage's folder name gets its hash (default: none)")
     p.add_argument("--pretrain_recipe", type=json_object, default=None, metavar="JSON",
                    help="changes to the preset's pretraining recipe for the K pretrained models, keys among "
-                        f"{', '.join(sorted(TRAINING_RECIPE_KINDS))} (e.g. '{{\"epochs\": 5}}'); a finished "
+                        f"{', '.join(RECIPE_FLAGS)} (e.g. '{{\"epochs\": 5}}'); a finished "
                         "pretrained model of another recipe is refused; the folder name gets a hash (default: none)")
     p.add_argument("--method_settings", type=json_object, default=None, metavar="JSON",
                    help="the --settings of each method's unlearning runs, retrain included, by method name (e.g. "

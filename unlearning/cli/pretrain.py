@@ -9,7 +9,7 @@ import config
 from ..errors import exit_on_error
 from ..evaluation import accuracy, split_accuracy
 from .args import finish_args, speed_flags
-from .parsers import pretrain_parser
+from .parsers import RECIPE_FLAGS, pretrain_parser
 from ..experiment import Experiment, save_checkpoint
 from ..files import StagedOutput, write_json
 from ..paths import pretrain_dir
@@ -29,9 +29,6 @@ def weight_sparsity(model: torch.nn.Module, threshold: float = 1e-3) -> float:
 
 def parser(dataset: str):
     return pretrain_parser(dataset)
-
-
-RECIPE_FLAGS = ("epochs", "lr", "batch_size", "milestones", "augment")
 
 
 def resolved_recipe(args) -> dict:

@@ -32,7 +32,7 @@ from ..attacks import reminiscence as R
 from ..attacks import rival as RV
 from ..errors import exit_on_error
 from .args import expected_args, finish_args, speed_flags
-from .parsers import quality_parser
+from .parsers import RECIPE_FLAGS, quality_parser
 from ..experiment import Experiment, load_model
 from ..files import read_json_object, write_json
 from ..paths import forget_dir, seed_field, settings_tag
@@ -49,7 +49,7 @@ from ..files import atomic_write_text
 from ..files import jsonable as _jsonable
 from ..files import same_json
 from ..methods import check_settings, get_method, merge, method_settings
-from ..values import check_training_recipe, did_you_mean
+from ..values import TRAINING_RECIPE_KINDS, check_table, did_you_mean
 import json
 
 REFERENCES = ("baseline", "retrain")
@@ -134,13 +134,9 @@ def pretrain_flags(args) -> List[str]:
 def check_scope_settings(args, entries) -> None:
     """--pretrain_recipe and --method_settings checked before anything runs: keys known, values of their kinds, a
     method named that the audit runs (retrain or an audited one)."""
-    if args.pretrain_recipe:
-        unknown = [k for k in args.pretrain_recipe if k not in pretraining.RECIPE_FLAGS]
-        if unknown:
-            raise StageError(f"--pretrain_recipe has no setting {unknown[0]!r}"
-                             f"{did_you_mean(unknown[0], pretraining.RECIPE_FLAGS)}; its settings: "
-                             f"{', '.join(pretraining.RECIPE_FLAGS)}")
-        check_training_recipe(args.pretrain_recipe, "--pretrain_recipe")
+    if args.pretrain_recipe:  # the recipe keys pretraining takes as flags
+        check_table("--pretrain_recipe", args.pretrain_recipe,
+                    {k: TRAINING_RECIPE_KINDS[k] for k in RECIPE_FLAGS})
     names = ["retrain"] + [e[0] for e in entries]
     for name, override in (args.method_settings or {}).items():
         if name not in names:
